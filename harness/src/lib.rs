@@ -1,0 +1,13 @@
+//! kubegate: prove a Kubernetes deployment right before it is submitted.
+//!
+//! The library behind the `kubegate` CLI and the end-to-end suites. Each
+//! module is one idea; start with [`config`] (what is under test), then
+//! [`model`] (every manifest, raw or Helm-rendered, as typed objects) and
+//! [`rules`] (the constitution as plain functions over that model).
+//! Live work goes [`provider`] (a cluster) -> [`images`] -> [`deploy`]
+//! (raw and Helm paths) -> [`wait`] -> [`access`] -> suites -> [`report`].
+
+pub mod cli;
+pub mod exit;
+pub mod progress;
+pub mod provider;

@@ -1,0 +1,1 @@
+//! Shared helpers for kubegate's suites (the tests live in `tests/`).
