@@ -9,5 +9,6 @@
 
 pub mod cli;
 pub mod exit;
+pub mod finding;
 pub mod progress;
 pub mod provider;

@@ -1,7 +1,51 @@
-//! The `kubegate` command line. Placeholder until the subcommands land.
+//! The `kubegate` command line: one module per subcommand, each with its
+//! `clap` arguments and a `run` that returns the exit code.
+
+use clap::{Parser, Subcommand};
+
+pub mod check;
+pub mod cluster;
+pub mod images;
+pub mod sweep;
+pub mod verify;
+
+/// Prove a Kubernetes deployment right before it is submitted or merged.
+#[derive(Debug, Parser)]
+#[command(name = "kubegate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests and chart without a cluster: rules, contract, parity.
+    Check(check::CheckArgs),
+    /// Build the chatbot's images, or load them into a cluster.
+    Images(images::ImagesArgs),
+    /// Start, stop or inspect a cluster (local, minikube, kind, existing).
+    Cluster(cluster::ClusterArgs),
+    /// The main job: build, start a cluster, deploy both paths, run every suite, report.
+    Verify(verify::VerifyArgs),
+    /// Remove namespaces and releases that a killed run left behind.
+    Sweep(sweep::SweepArgs),
+}
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main_impl() -> i32 {
-    eprintln!("kubegate: no subcommands yet");
-    2
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's own code for --help/--version is 0; usage errors are bad input.
+            return if e.use_stderr() { crate::exit::ExitCode::BadInput as i32 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Images(args) => images::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Sweep(args) => sweep::run(args),
+    }
 }
