@@ -1,0 +1,221 @@
+//! `kubegate check` as a library call: load one or both deploy paths into
+//! the model, apply every rule, compare the paths, apply waivers.
+//! Reports and the CLI sit on top of [`run`].
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::contract::{Contract, LoadContractError};
+use crate::exit::{ExitCode, HasExitCode};
+use crate::finding::{DeployPath, Finding};
+use crate::helm::RenderChartError;
+use crate::model::{LoadManifestsError, Model};
+use crate::parity::ParityDiff;
+use crate::rules::RuleContext;
+
+/// What to check. `None` paths are skipped; [`CheckRequest::from_config`]
+/// fills both from `kubegate.toml`.
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    /// The deployment under test.
+    pub config: Config,
+    /// Raw manifests directory.
+    pub manifests: Option<PathBuf>,
+    /// Chart directory.
+    pub chart: Option<PathBuf>,
+    /// Values files for the chart (`-f`), in order.
+    pub values: Vec<PathBuf>,
+}
+
+impl CheckRequest {
+    /// Both paths as the config names them (resolved against its directory).
+    pub fn from_config(config: Config) -> Self {
+        let manifests = Some(config.resolve(&config.manifests));
+        let chart = Some(config.resolve(&config.chart.path));
+        let values = config.chart.values.iter().map(|v| config.resolve(v)).collect();
+        CheckRequest { config, manifests, chart, values }
+    }
+}
+
+/// One deploy path that was checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckedPath {
+    /// raw or helm.
+    pub path: DeployPath,
+    /// Manifests directory or chart directory.
+    pub source: PathBuf,
+    /// Number of objects read (helm hooks included).
+    pub objects: usize,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckOutcome {
+    /// Every finding, waived ones included (`waived: Some(reason)`), sorted
+    /// by path, object, rule.
+    pub findings: Vec<Finding>,
+    /// Raw-vs-Helm differences (also present as KG-PARITY findings).
+    pub parity: Vec<ParityDiff>,
+    /// The paths checked, with object counts.
+    pub checked: Vec<CheckedPath>,
+    /// Number of rules in the catalog that were applied.
+    pub rules: usize,
+}
+
+impl CheckOutcome {
+    /// Findings not covered by a waiver.
+    pub fn unwaived(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.waived.is_none())
+    }
+
+    /// Findings a waiver covers.
+    pub fn waived(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.waived.is_some())
+    }
+
+    /// `Findings` if any unwaived finding above Info, else `Success`.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.unwaived().any(|f| f.severity > crate::finding::Severity::Info) {
+            ExitCode::Findings
+        } else {
+            ExitCode::Success
+        }
+    }
+}
+
+/// The check could not run (bad input or a missing tool); nothing was judged.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Neither manifests nor chart to check.
+    #[error("nothing to check: give --manifests and/or --chart, or name them in kubegate.toml")]
+    NothingToCheck,
+    /// The raw manifests could not be read.
+    #[error("cannot read the raw manifests")]
+    Manifests(#[source] LoadManifestsError),
+    /// The chart could not be rendered.
+    #[error("cannot render the Helm chart")]
+    Render(#[from] RenderChartError),
+    /// The chart rendered, but its output is not a valid model.
+    #[error("the rendered Helm chart is not valid")]
+    Rendered(#[source] LoadManifestsError),
+    /// The chart's values.yaml could not be read.
+    #[error("cannot read the chart's values")]
+    Values(#[source] LoadManifestsError),
+    /// The OpenAPI contract could not be read.
+    #[error("cannot read the OpenAPI contract")]
+    Contract(#[from] LoadContractError),
+    /// A `kubegate.io/waive` annotation is malformed.
+    #[error("invalid waiver annotation on {object} ({path} path): {problem}\n  fix: write `kubegate.io/waive: KG-XXX-NNN=reason[,KG-YYY-NNN=reason]`")]
+    Waiver {
+        /// `Kind/name`.
+        object: String,
+        /// raw or helm.
+        path: DeployPath,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl HasExitCode for CheckError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CheckError::Render(e) => e.exit_code(),
+            _ => ExitCode::BadInput,
+        }
+    }
+}
+
+/// Load what `req` names, apply every rule, compare the paths, apply waivers.
+pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
+    if req.manifests.is_none() && req.chart.is_none() {
+        return Err(CheckError::NothingToCheck);
+    }
+    let config = &req.config;
+    let contract = match &config.contract {
+        Some(p) => Some(Contract::load(&config.resolve(p))?),
+        None => None,
+    };
+    let raw = match &req.manifests {
+        Some(dir) => Some(Model::load_dir(dir).map_err(CheckError::Manifests)?),
+        None => None,
+    };
+    let (helm, chart_values) = match &req.chart {
+        Some(chart) => {
+            let out = crate::helm::template(&config.release, chart, &config.namespace, &req.values)?;
+            let model = Model::from_helm_output(&out, chart).map_err(CheckError::Rendered)?;
+            (Some(model), Some(chart_values(chart, &req.values)?))
+        }
+        None => (None, None),
+    };
+    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())?)
+}
+
+/// The chart's `values.yaml` merged with the extra values files (later wins),
+/// as JSON: what KG-SECRET-005 inspects for secret defaults.
+fn chart_values(chart: &std::path::Path, extra: &[PathBuf]) -> Result<serde_json::Value, CheckError> {
+    let mut merged = serde_json::Value::Object(Default::default());
+    let files = std::iter::once(chart.join("values.yaml")).chain(extra.iter().cloned());
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let v = crate::model::parse_yaml_value(&text, &file).map_err(CheckError::Values)?;
+        merge(&mut merged, v);
+    }
+    Ok(merged)
+}
+
+fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Apply every rule to already-loaded models (no file or helm access):
+/// what [`run`] does after loading, usable by tests and other front ends.
+pub fn check_models(
+    config: &Config,
+    raw: Option<&Model>,
+    helm: Option<&Model>,
+    contract: Option<&Contract>,
+    chart_values: Option<&serde_json::Value>,
+) -> Result<CheckOutcome, CheckError> {
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    let models: Vec<&Model> = raw.into_iter().chain(helm).collect();
+    for model in &models {
+        if let Some((object, problem)) = crate::waiver::invalid_annotations(model).into_iter().next() {
+            return Err(CheckError::Waiver { object, path: model.path, problem });
+        }
+        let ctx = RuleContext {
+            config,
+            model,
+            contract,
+            chart_values: if model.path == DeployPath::Helm { chart_values } else { None },
+        };
+        findings.extend(crate::rules::check_model(&ctx));
+        checked.push(CheckedPath { path: model.path, source: model.root.clone(), objects: model.objects.len() });
+    }
+    let parity = match (raw, helm) {
+        (Some(r), Some(h)) => {
+            let diffs = crate::parity::compare(r, h, config);
+            findings.extend(crate::parity::findings(&diffs, r, h));
+            diffs
+        }
+        _ => Vec::new(),
+    };
+    crate::waiver::apply(&mut findings, config, &models);
+    findings.sort_by(|a, b| {
+        (a.path, &a.object, &a.rule_id, &a.field).cmp(&(b.path, &b.object, &b.rule_id, &b.field))
+    });
+    findings.dedup();
+    Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len() })
+}

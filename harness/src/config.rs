@@ -1,0 +1,444 @@
+//! `kubegate.toml`: what the deployment under test is (namespace, release,
+//! components, secret keys, contract) and which policy knobs and waivers apply.
+//! Every table rejects unknown keys; a missing file means "this repo's chatbot".
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::exit::{ExitCode, HasExitCode};
+
+/// The whole `kubegate.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Namespace the application is deployed to (and the chart is rendered for).
+    pub namespace: String,
+    /// Helm release name.
+    pub release: String,
+    /// Directory of the raw manifests (every `*.yaml`/`*.yml` in it).
+    pub manifests: PathBuf,
+    /// The Helm chart and the values files to render it with.
+    pub chart: ChartConfig,
+    /// OpenAPI contract of the services (probe paths, status codes).
+    pub contract: Option<PathBuf>,
+    /// The Secret the pods read, created outside the tree (AD-5).
+    pub secret: SecretConfig,
+    /// Policy knobs: the plan's decisions that generic linters get wrong.
+    pub policy: PolicyConfig,
+    /// One entry per Deployment of the application.
+    #[serde(rename = "component")]
+    pub components: Vec<Component>,
+    /// Deliberate exceptions, each with a reason.
+    #[serde(rename = "waiver")]
+    pub waivers: Vec<Waiver>,
+    /// Directory relative paths are resolved against (the config file's
+    /// directory, or the current directory when no file was read).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[chart]`: where the chart is and how to render it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChartConfig {
+    /// Chart directory.
+    pub path: PathBuf,
+    /// Extra values files (`-f`), in order.
+    pub values: Vec<PathBuf>,
+}
+
+/// `[secret]`: the Secret created from the command line, never committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretConfig {
+    /// Secret name.
+    pub name: String,
+    /// Keys the Secret provides (what a `secretKeyRef` may name).
+    pub keys: Vec<String>,
+}
+
+/// `[policy]`: the plan's decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Required `imagePullPolicy` (AD-4: `Never`); empty = any.
+    pub pull_policy: String,
+    /// Whether a `latest` tag (or no tag) is acceptable.
+    pub allow_latest_tag: bool,
+    /// Lowest acceptable runAsUser/runAsGroup/fsGroup.
+    pub min_uid: i64,
+    /// Capabilities a container may add.
+    pub allowed_capabilities: Vec<String>,
+    /// Pods must be Running within this many seconds (plan success criterion).
+    pub running_within_secs: i64,
+    /// Probes must pass within this many seconds (plan success criterion).
+    pub ready_within_secs: i64,
+    /// RollingUpdate maxSurge the plan wants.
+    pub max_surge: String,
+    /// RollingUpdate maxUnavailable the plan wants.
+    pub max_unavailable: String,
+    /// Require a PodDisruptionBudget for Deployments with replicas >= 2.
+    pub require_pdb: bool,
+    /// Require an autoscaling/v2 HPA per component Deployment.
+    pub require_hpa: bool,
+    /// Require topology spread or pod anti-affinity for replicas >= 2.
+    pub require_spread: bool,
+    /// Label keys every application object carries.
+    pub required_labels: Vec<String>,
+    /// Key-name fragments that mark a setting as secret (case-insensitive).
+    pub secret_key_patterns: Vec<String>,
+}
+
+/// `[[component]]`: one Deployment + Service of the application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Component {
+    /// Short name (`backend`), also `app.kubernetes.io/component`.
+    pub name: String,
+    /// Deployment name.
+    pub deployment: String,
+    /// Service name.
+    pub service: String,
+    /// Container name inside the pod.
+    pub container: String,
+    /// Image reference with explicit tag.
+    pub image: String,
+    /// Container port.
+    pub port: i32,
+    /// Name of the container port (Services and probes use it).
+    pub port_name: String,
+    /// Port the Service exposes.
+    pub service_port: i32,
+    /// `ClusterIP`, `LoadBalancer`, ...
+    pub service_type: String,
+    /// Liveness probe path (also in the contract).
+    pub liveness_path: String,
+    /// Readiness probe path (also in the contract).
+    pub readiness_path: String,
+    /// Name of the service in the OpenAPI contract (`x-kubegate-service`); defaults to `name`.
+    pub contract_service: Option<String>,
+    /// Secret keys the container must read (via secretKeyRef).
+    pub secret_keys: Vec<String>,
+    /// ConfigMap keys the container must read.
+    pub config_keys: Vec<String>,
+    /// Image size budget in MB (checked by the image suite).
+    pub image_size_mb: u64,
+    /// Components allowed to reach this one; `Some` = a NetworkPolicy must isolate it.
+    pub ingress_from: Option<Vec<String>>,
+}
+
+/// `[[waiver]]`: a rule deliberately not applied to some objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// Rule id, e.g. `KG-PROBE-003`.
+    pub rule: String,
+    /// `Kind/name` (or `*` for every object).
+    #[serde(default = "any_object")]
+    pub object: String,
+    /// `raw` or `helm` to waive on one path only.
+    #[serde(default)]
+    pub path: Option<crate::finding::DeployPath>,
+    /// Why the exception is deliberate (shown in reports).
+    pub reason: String,
+}
+
+fn any_object() -> String {
+    "*".to_string()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: "todo-chatbot".into(),
+            release: "todo-chatbot".into(),
+            manifests: "manifests".into(),
+            chart: ChartConfig::default(),
+            contract: Some("fixtures/contracts/openapi.yaml".into()),
+            secret: SecretConfig::default(),
+            policy: PolicyConfig::default(),
+            components: vec![Component::default_backend(), Component::default_frontend()],
+            waivers: Vec::new(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl Default for ChartConfig {
+    fn default() -> Self {
+        ChartConfig { path: "charts/todo-chatbot".into(), values: Vec::new() }
+    }
+}
+
+impl Default for SecretConfig {
+    fn default() -> Self {
+        SecretConfig {
+            name: "todo-chatbot-secrets".into(),
+            keys: vec!["DATABASE_URL".into(), "JWT_SECRET".into(), "OPENAI_API_KEY".into()],
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            pull_policy: "Never".into(),
+            allow_latest_tag: false,
+            min_uid: 10000,
+            allowed_capabilities: vec!["NET_BIND_SERVICE".into()],
+            running_within_secs: 60,
+            ready_within_secs: 90,
+            max_surge: "1".into(),
+            max_unavailable: "0".into(),
+            require_pdb: true,
+            require_hpa: true,
+            require_spread: true,
+            required_labels: [
+                "app.kubernetes.io/name",
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/component",
+                "app.kubernetes.io/part-of",
+                "app.kubernetes.io/version",
+            ]
+            .map(String::from)
+            .to_vec(),
+            secret_key_patterns: [
+                "password", "passwd", "secret", "token", "api_key", "apikey", "private_key",
+                "credential", "database_url", "auth",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl Default for Component {
+    fn default() -> Self {
+        Component {
+            name: String::new(),
+            deployment: String::new(),
+            service: String::new(),
+            container: String::new(),
+            image: String::new(),
+            port: 0,
+            port_name: "http".into(),
+            service_port: 0,
+            service_type: "ClusterIP".into(),
+            liveness_path: "/health".into(),
+            readiness_path: "/ready".into(),
+            contract_service: None,
+            secret_keys: Vec::new(),
+            config_keys: Vec::new(),
+            image_size_mb: 0,
+            ingress_from: None,
+        }
+    }
+}
+
+impl Component {
+    /// The chatbot's backend as names.md describes it.
+    pub fn default_backend() -> Self {
+        Component {
+            name: "backend".into(),
+            deployment: "todo-chatbot-backend".into(),
+            service: "todo-chatbot-backend".into(),
+            container: "backend".into(),
+            image: "todo-chatbot-backend:0.1.0".into(),
+            port: 8000,
+            service_port: 8000,
+            service_type: "ClusterIP".into(),
+            secret_keys: vec!["DATABASE_URL".into(), "JWT_SECRET".into(), "OPENAI_API_KEY".into()],
+            config_keys: ["ENVIRONMENT", "LOG_LEVEL", "OPENAI_BASE_URL", "OPENAI_MODEL", "ALLOWED_ORIGINS"]
+                .map(String::from)
+                .to_vec(),
+            image_size_mb: 300,
+            ingress_from: Some(vec!["frontend".into()]),
+            ..Component::default()
+        }
+    }
+
+    /// The chatbot's frontend as names.md describes it.
+    pub fn default_frontend() -> Self {
+        Component {
+            name: "frontend".into(),
+            deployment: "todo-chatbot-frontend".into(),
+            service: "todo-chatbot-frontend".into(),
+            container: "frontend".into(),
+            image: "todo-chatbot-frontend:0.1.0".into(),
+            port: 3000,
+            service_port: 80,
+            service_type: "LoadBalancer".into(),
+            config_keys: vec!["BACKEND_URL".into()],
+            image_size_mb: 500,
+            ..Component::default()
+        }
+    }
+
+    /// The service name used in the OpenAPI contract.
+    pub fn contract_name(&self) -> &str {
+        self.contract_service.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `kubegate.toml` could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type.
+    #[error("{}:{}: {message}\n  fix: see docs/rules.md and the committed kubegate.toml for the keys kubegate knows", path.display(), line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()))]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending key, when toml reports a span.
+        line: Option<usize>,
+        /// toml's message (names the key).
+        message: String,
+    },
+    /// Parsed but inconsistent (e.g. a component without a deployment name).
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl HasExitCode for LoadConfigError {
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::BadInput
+    }
+}
+
+impl Config {
+    /// Read `path`; `None` (no `--config` and no `kubegate.toml` in the
+    /// current directory) gives the defaults, based in the current directory.
+    pub fn load(path: Option<&Path>) -> Result<Config, LoadConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| LoadConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::parse(&text, path)?;
+        config.base_dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(config)
+    }
+
+    /// `--config F` if given, else `./kubegate.toml` if it exists, else defaults.
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, LoadConfigError> {
+        match explicit {
+            Some(p) => Config::load(Some(p)),
+            None => {
+                let local = Path::new("kubegate.toml");
+                Config::load(local.is_file().then_some(local))
+            }
+        }
+    }
+
+    /// Parse TOML text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, LoadConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| LoadConfigError::Parse {
+            path: path.to_path_buf(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), LoadConfigError> {
+        let invalid = |message: String| LoadConfigError::Invalid { path: path.to_path_buf(), message };
+        for (i, c) in self.components.iter().enumerate() {
+            for (key, value) in [("name", &c.name), ("deployment", &c.deployment), ("container", &c.container)] {
+                if value.is_empty() {
+                    return Err(invalid(format!("[[component]] #{} has no `{key}`", i + 1)));
+                }
+            }
+        }
+        for w in &self.waivers {
+            if crate::rules::rule(&w.rule).is_none() {
+                return Err(invalid(format!(
+                    "[[waiver]] names unknown rule `{}` (see docs/rules.md for the rule ids)",
+                    w.rule
+                )));
+            }
+            if w.reason.trim().is_empty() {
+                return Err(invalid(format!("[[waiver]] for `{}` has an empty reason", w.rule)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve a path from the config against its directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+
+    /// The component whose Deployment is `deployment`.
+    pub fn component_for_deployment(&self, deployment: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.deployment == deployment)
+    }
+
+    /// The component named `name`.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+/// 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_chatbot_defaults() {
+        let c = Config::parse("", Path::new("k.toml")).expect("empty config parses");
+        assert_eq!(c.namespace, "todo-chatbot");
+        assert_eq!(c.components.len(), 2);
+        assert_eq!(c.policy.pull_policy, "Never");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = "namespace = \"x\"\n[policy]\nmin_uid = 1\npul_policy = \"Always\"\n";
+        let err = Config::parse(text, Path::new("k.toml")).expect_err("unknown key rejected");
+        match &err {
+            LoadConfigError::Parse { line, message, .. } => {
+                assert_eq!(*line, Some(4));
+                assert!(message.contains("pul_policy"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+    }
+
+    #[test]
+    fn components_replace_the_defaults() {
+        let text = "[[component]]\nname = \"api\"\ndeployment = \"api\"\ncontainer = \"api\"\nport = 8080\n";
+        let c = Config::parse(text, Path::new("k.toml")).expect("parses");
+        assert_eq!(c.components.len(), 1);
+        assert_eq!(c.components[0].port_name, "http");
+    }
+
+    #[test]
+    fn waiver_with_unknown_rule_is_rejected() {
+        let text = "[[waiver]]\nrule = \"KG-NOPE-001\"\nreason = \"x\"\n";
+        let err = Config::parse(text, Path::new("k.toml")).expect_err("rejected");
+        assert!(err.to_string().contains("KG-NOPE-001"));
+    }
+}

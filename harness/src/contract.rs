@@ -1,0 +1,221 @@
+//! The services' HTTP contract (`fixtures/contracts/openapi.yaml`), reduced
+//! to what the static rules need: which service has which operation, which
+//! operations are probes, and the status codes they promise.
+//!
+//! Two OpenAPI extensions tie the contract to the deployment, on the
+//! operation (or on the path item, for all its operations):
+//! - `x-kubegate-service: backend` (or a list): the component(s) serving it;
+//!   absent = every service.
+//! - `x-kubegate-probe: liveness | readiness | startup`: the probe it backs.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::exit::{ExitCode, HasExitCode};
+
+/// Which probe an operation backs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// livenessProbe.
+    Liveness,
+    /// readinessProbe.
+    Readiness,
+    /// startupProbe.
+    Startup,
+}
+
+impl std::fmt::Display for ProbeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProbeKind::Liveness => "liveness",
+            ProbeKind::Readiness => "readiness",
+            ProbeKind::Startup => "startup",
+        })
+    }
+}
+
+/// One operation of the contract.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Operation {
+    /// Path template, e.g. `/api/tasks/{id}`.
+    pub path: String,
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// Services that serve it; empty = all.
+    pub services: Vec<String>,
+    /// The probe it backs, if any.
+    pub probe: Option<ProbeKind>,
+    /// Response status codes the contract lists (`200`, `503`, `default`).
+    pub statuses: Vec<String>,
+}
+
+/// The parsed contract.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Contract {
+    /// File it was read from.
+    pub file: PathBuf,
+    /// Every operation.
+    pub operations: Vec<Operation>,
+}
+
+/// The contract could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadContractError {
+    /// Missing or unreadable file.
+    #[error("cannot read the OpenAPI contract {}\n  fix: set `contract` in kubegate.toml to the services' OpenAPI file (or remove the key)", file.display())]
+    Read {
+        /// File.
+        file: PathBuf,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// YAML error (syntax, duplicate key).
+    #[error("OpenAPI contract is not valid YAML")]
+    Yaml(#[source] crate::model::LoadManifestsError),
+    /// Valid YAML but not the expected shape.
+    #[error("{}: {message}", file.display())]
+    Shape {
+        /// File.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl HasExitCode for LoadContractError {
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::BadInput
+    }
+}
+
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+impl Contract {
+    /// Read and reduce the contract.
+    pub fn load(file: &Path) -> Result<Contract, LoadContractError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| LoadContractError::Read { file: file.to_path_buf(), source })?;
+        Contract::parse(&text, file)
+    }
+
+    /// Parse contract text; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Contract, LoadContractError> {
+        let doc = crate::model::parse_yaml_value(text, file).map_err(LoadContractError::Yaml)?;
+        let shape = |message: String| LoadContractError::Shape { file: file.to_path_buf(), message };
+        if doc.get("openapi").and_then(Value::as_str).is_none() {
+            return Err(shape("no `openapi:` version key: not an OpenAPI 3 document".into()));
+        }
+        let paths = doc.get("paths").and_then(Value::as_object).ok_or_else(|| shape("no `paths` mapping".into()))?;
+        let mut operations = Vec::new();
+        for (path, item) in paths {
+            let item_services = services_of(item).map_err(|m| shape(format!("paths.{path}: {m}")))?;
+            let item_probe = probe_of(item).map_err(|m| shape(format!("paths.{path}: {m}")))?;
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                let services = services_of(op).map_err(|m| shape(format!("paths.{path}.{method}: {m}")))?;
+                let probe = probe_of(op).map_err(|m| shape(format!("paths.{path}.{method}: {m}")))?;
+                let statuses = op
+                    .get("responses")
+                    .and_then(Value::as_object)
+                    .map(|r| r.keys().cloned().collect())
+                    .unwrap_or_default();
+                operations.push(Operation {
+                    path: path.clone(),
+                    method: method.to_ascii_uppercase(),
+                    services: services.or_else(|| item_services.clone()).unwrap_or_default(),
+                    probe: probe.or(item_probe),
+                    statuses,
+                });
+            }
+        }
+        Ok(Contract { file: file.to_path_buf(), operations })
+    }
+
+    /// Operations served by `service`.
+    pub fn operations_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Operation> + 'a {
+        self.operations.iter().filter(move |o| o.services.is_empty() || o.services.iter().any(|s| s == service))
+    }
+
+    /// Paths of `service` that back probe `kind` (GET operations).
+    pub fn probe_paths<'a>(&'a self, service: &'a str, kind: ProbeKind) -> Vec<&'a str> {
+        self.operations_of(service)
+            .filter(|o| o.probe == Some(kind) && o.method == "GET")
+            .map(|o| o.path.as_str())
+            .collect()
+    }
+
+    /// Whether `service` has a GET operation on exactly `path`.
+    pub fn has_get(&self, service: &str, path: &str) -> bool {
+        self.operations_of(service).any(|o| o.method == "GET" && o.path == path)
+    }
+}
+
+fn services_of(v: &Value) -> Result<Option<Vec<String>>, String> {
+    match v.get("x-kubegate-service") {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| s.as_str().map(String::from).ok_or_else(|| "x-kubegate-service entries must be strings".to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err("x-kubegate-service must be a string or a list of strings".into()),
+    }
+}
+
+fn probe_of(v: &Value) -> Result<Option<ProbeKind>, String> {
+    match v.get("x-kubegate-probe") {
+        None => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "liveness" => Ok(Some(ProbeKind::Liveness)),
+            "readiness" => Ok(Some(ProbeKind::Readiness)),
+            "startup" => Ok(Some(ProbeKind::Startup)),
+            other => Err(format!("x-kubegate-probe `{other}`: expected liveness, readiness or startup")),
+        },
+        Some(_) => Err("x-kubegate-probe must be a string".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /health:
+    get:
+      x-kubegate-service: [backend, frontend]
+      x-kubegate-probe: liveness
+      responses: {"200": {description: ok}}
+  /ready:
+    x-kubegate-probe: readiness
+    get:
+      responses: {"200": {description: ok}, "503": {description: not ready}}
+  /:
+    get:
+      x-kubegate-service: frontend
+      responses: {"200": {description: page}}
+"#;
+
+    #[test]
+    fn probes_and_services_are_read() {
+        let c = Contract::parse(TEXT, Path::new("openapi.yaml")).expect("parses");
+        assert_eq!(c.probe_paths("backend", ProbeKind::Liveness), vec!["/health"]);
+        assert_eq!(c.probe_paths("frontend", ProbeKind::Readiness), vec!["/ready"]);
+        assert!(c.has_get("frontend", "/"));
+        assert!(!c.has_get("backend", "/"));
+        let ready = c.operations.iter().find(|o| o.path == "/ready").expect("ready op");
+        assert_eq!(ready.statuses, vec!["200", "503"]);
+    }
+
+    #[test]
+    fn bad_probe_kind_is_an_error() {
+        let text = TEXT.replace("x-kubegate-probe: liveness", "x-kubegate-probe: alive");
+        let err = Contract::parse(&text, Path::new("openapi.yaml")).expect_err("rejected");
+        assert!(err.to_string().contains("alive"), "{err}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Rendering the chart with the real `helm template` (no reimplementation of
+//! Helm's template engine), with a deadline so a broken chart cannot hang a run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::exit::{ExitCode, HasExitCode};
+use crate::tools::{FindToolError, find_tool, run_with_timeout};
+
+/// How long `helm template` may take before it is killed.
+pub const RENDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `helm template` could not produce manifests.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderChartError {
+    /// helm is not installed.
+    #[error(transparent)]
+    HelmMissing(#[from] FindToolError),
+    /// The chart directory does not exist or has no Chart.yaml.
+    #[error("chart directory {} has no Chart.yaml\n  fix: point --chart (or [chart].path in kubegate.toml) at the chart directory", chart.display())]
+    ChartMissing {
+        /// The directory.
+        chart: PathBuf,
+    },
+    /// A values file does not exist.
+    #[error("values file {} does not exist", file.display())]
+    ValuesMissing {
+        /// The file.
+        file: PathBuf,
+    },
+    /// helm could not be started.
+    #[error("cannot run {}", helm.display())]
+    Spawn {
+        /// helm binary.
+        helm: PathBuf,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// helm ran longer than the deadline.
+    #[error("`{command}` did not finish within {}s and was killed", timeout.as_secs())]
+    Timeout {
+        /// Command line.
+        command: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// helm failed (template error, schema violation, ...).
+    #[error("`{command}` failed (exit {}):\n{stderr_tail}", status.map(|s| s.to_string()).unwrap_or_else(|| "signal".into()))]
+    Failed {
+        /// Command line.
+        command: String,
+        /// Exit status.
+        status: Option<i32>,
+        /// Last lines of helm's stderr.
+        stderr_tail: String,
+    },
+}
+
+impl HasExitCode for RenderChartError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            RenderChartError::Timeout { .. } => ExitCode::Infrastructure,
+            _ => ExitCode::BadInput,
+        }
+    }
+}
+
+/// `helm template <release> <chart> --namespace <ns> -f <values>...`; returns stdout.
+pub fn template(release: &str, chart: &Path, namespace: &str, values: &[PathBuf]) -> Result<String, RenderChartError> {
+    if !chart.join("Chart.yaml").is_file() {
+        return Err(RenderChartError::ChartMissing { chart: chart.to_path_buf() });
+    }
+    if let Some(missing) = values.iter().find(|v| !v.is_file()) {
+        return Err(RenderChartError::ValuesMissing { file: missing.clone() });
+    }
+    let helm = find_tool("helm")?;
+    let mut args: Vec<String> = vec![
+        "template".into(),
+        release.into(),
+        chart.display().to_string(),
+        "--namespace".into(),
+        namespace.into(),
+    ];
+    for v in values {
+        args.push("-f".into());
+        args.push(v.display().to_string());
+    }
+    let command = format!("helm {}", args.join(" "));
+    let mut cmd = std::process::Command::new(&helm);
+    cmd.args(&args);
+    let out = run_with_timeout(cmd, RENDER_TIMEOUT).map_err(|e| match e {
+        Some(source) => RenderChartError::Spawn { helm: helm.clone(), source },
+        None => RenderChartError::Timeout { command: command.clone(), timeout: RENDER_TIMEOUT },
+    })?;
+    if out.status != Some(0) {
+        return Err(RenderChartError::Failed { command, status: out.status, stderr_tail: tail(&out.stderr, 20) });
+    }
+    Ok(out.stdout)
+}
+
+/// The last `n` lines of `text`, indented for an error screen.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_chart_is_bad_input() {
+        let err = template("r", Path::new("/nonexistent/chart"), "ns", &[]).expect_err("no chart");
+        assert!(matches!(err, RenderChartError::ChartMissing { .. }));
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "  | b\n  | c");
+    }
+}
