@@ -1,0 +1,480 @@
+//! The `local` provider: upstream Kubernetes started as host processes by
+//! `ci/k8s/up.sh` (etcd, the control plane, its own containerd, kubelet,
+//! kube-proxy, CoreDNS, MetalLB), for machines that cannot run minikube or
+//! kind. The scripts do the work; this module runs them, streams their
+//! progress, and reads what they leave in the cluster directory:
+//! `cluster.env` (kubeconfig, node IP, containerd socket) and `logs/`.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{ClusterInfo, LoadBalancerSupport, Provider, ProviderConfig, ProviderError, ProviderKind};
+
+/// Overrides where the kubegate checkout (with `ci/k8s/`) is.
+pub const REPO_ENV: &str = "KUBEGATE_REPO";
+/// Overrides the cluster directory (default `<repo>/target/kubegate/cluster`).
+pub const CLUSTER_DIR_ENV: &str = "KUBEGATE_CLUSTER_DIR";
+/// The context name `up.sh` writes into the admin kubeconfig.
+pub const CONTEXT: &str = "kubegate-local";
+/// What to run when the cluster's components are not built.
+pub const BUILD_HINT: &str = "build the local cluster: ci/setup.sh k8s";
+
+/// Where the local cluster's scripts and state live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPaths {
+    /// The kubegate checkout: `ci/k8s/up.sh` is under it.
+    pub repo: PathBuf,
+    /// The cluster directory: certificates, data, `logs/`, `pids/`, `cluster.env`.
+    pub cluster_dir: PathBuf,
+}
+
+/// The kubegate checkout could not be found, so neither could `ci/k8s/up.sh`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot find ci/k8s/up.sh: searched {searched:?}; run kubegate from a kubegate checkout or set {REPO_ENV}=<checkout>"
+)]
+pub struct FindLocalScriptsError {
+    /// Directories that were tried.
+    pub searched: Vec<PathBuf>,
+}
+
+impl LocalPaths {
+    /// `$KUBEGATE_REPO`, else the nearest ancestor of the working directory
+    /// holding `ci/k8s/up.sh`, else the checkout this crate was built from;
+    /// the cluster directory is `$KUBEGATE_CLUSTER_DIR` or `<repo>/target/kubegate/cluster`.
+    pub fn discover() -> Result<Self, FindLocalScriptsError> {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(repo) = std::env::var_os(REPO_ENV).filter(|v| !v.is_empty()) {
+            candidates.push(PathBuf::from(repo));
+        } else {
+            if let Ok(cwd) = std::env::current_dir() {
+                candidates.extend(cwd.ancestors().map(Path::to_path_buf));
+            }
+            candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        }
+        let repo = candidates
+            .iter()
+            .find(|dir| dir.join("ci/k8s/up.sh").is_file())
+            .cloned()
+            .ok_or(FindLocalScriptsError { searched: candidates })?;
+        let repo = repo.canonicalize().unwrap_or(repo);
+        let cluster_dir = std::env::var_os(CLUSTER_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target/kubegate/cluster"));
+        Ok(Self { repo, cluster_dir })
+    }
+
+    /// `ci/k8s/<name>` in the checkout.
+    pub fn script(&self, name: &str) -> PathBuf {
+        self.repo.join("ci/k8s").join(name)
+    }
+
+    /// `cluster.env`, written by `up.sh` once the cluster is ready.
+    pub fn cluster_env(&self) -> PathBuf {
+        self.cluster_dir.join("cluster.env")
+    }
+
+    /// The directory of the components' logs.
+    pub fn logs(&self) -> PathBuf {
+        self.cluster_dir.join("logs")
+    }
+}
+
+/// The facts `up.sh` records in `cluster.env` (KEY=VALUE lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterEnv {
+    /// Admin kubeconfig (context [`CONTEXT`]).
+    pub kubeconfig: PathBuf,
+    /// The host's address as pods see it.
+    pub node_ip: Option<IpAddr>,
+    /// The cluster's containerd socket (for `ctr images import`).
+    pub containerd_sock: PathBuf,
+    /// The MetalLB address range, `first-last`.
+    pub lb_pool: String,
+}
+
+/// `cluster.env` exists but lacks a key or holds a bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {problem}; remove the cluster with `kubegate cluster down --provider local` and start it again")]
+pub struct ReadClusterEnvError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ClusterEnv {
+    /// Parse `cluster.env` text; `path` is only for the error message.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ReadClusterEnvError> {
+        let get = |key: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ReadClusterEnvError { path: path.to_path_buf(), problem: format!("no {key}=") })
+        };
+        let node_ip = match get("NODE_IP") {
+            Ok(v) => Some(v.parse().map_err(|_| ReadClusterEnvError {
+                path: path.to_path_buf(),
+                problem: format!("NODE_IP={v} is not an IP address"),
+            })?),
+            Err(_) => None,
+        };
+        Ok(Self {
+            kubeconfig: PathBuf::from(get("KUBECONFIG")?),
+            node_ip,
+            containerd_sock: PathBuf::from(get("CONTAINERD_SOCK")?),
+            lb_pool: get("LB_POOL").unwrap_or_default(),
+        })
+    }
+
+    /// The [`ClusterInfo`] of a local cluster with these facts.
+    pub fn cluster_info(&self) -> ClusterInfo {
+        ClusterInfo {
+            provider: ProviderKind::Local,
+            kubeconfig: self.kubeconfig.clone(),
+            context: Some(CONTEXT.to_string()),
+            load_balancer: LoadBalancerSupport::Metallb,
+            node_ip: self.node_ip,
+        }
+    }
+}
+
+/// Upstream Kubernetes on this host, driven by `ci/k8s/{up,down}.sh`.
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    cfg: ProviderConfig,
+    paths: Result<LocalPaths, String>,
+}
+
+impl LocalProvider {
+    /// The local provider for this checkout (see [`LocalPaths::discover`]).
+    pub fn new(cfg: ProviderConfig) -> Self {
+        Self { cfg, paths: LocalPaths::discover().map_err(|e| e.to_string()) }
+    }
+
+    /// The local provider with explicit paths (e.g. a separate cluster dir).
+    pub fn with_paths(cfg: ProviderConfig, paths: LocalPaths) -> Self {
+        Self { cfg, paths: Ok(paths) }
+    }
+
+    /// Where the scripts and the cluster directory are.
+    pub fn paths(&self) -> Result<&LocalPaths, ProviderError> {
+        self.paths.as_ref().map_err(|e| ProviderError::Refused(e.clone()))
+    }
+
+    /// The recorded cluster facts, if `up.sh` finished (`cluster.env` exists).
+    pub fn cluster_env(&self) -> Result<Option<ClusterEnv>, ProviderError> {
+        let path = self.paths()?.cluster_env();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => ClusterEnv::parse(&text, &path)
+                .map(Some)
+                .map_err(|e| ProviderError::Other { context: e.to_string(), source: Box::new(e) }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ProviderError::Other { context: format!("reading {}", path.display()), source: Box::new(e) }),
+        }
+    }
+
+    /// Run `ci/k8s/<script>`, its output streamed to stderr as it comes.
+    fn run_script(&self, script: &str, args: &[&str], timeout: Duration) -> Result<(), ProviderError> {
+        let paths = self.paths()?;
+        let path = paths.script(script);
+        let command_text = format!("bash {} {}", path.display(), args.join(" ")).trim_end().to_string();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&path)
+            .args(args)
+            .env(REPO_ENV, &paths.repo)
+            .env(CLUSTER_DIR_ENV, &paths.cluster_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Its own process group, so a timeout can stop the script and its helpers
+        // (the cluster's daemons start their own sessions and are not touched).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ProviderError::Other { context: format!("could not start `{command_text}`"), source: Box::new(e) })?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let out = stream_lines(child.stdout.take(), None);
+        let err = stream_lines(child.stderr.take(), Some(stderr_tail.clone()));
+        let status = wait_with_deadline(&mut child, timeout);
+        let _ = out.join();
+        let _ = err.join();
+        let tail = stderr_tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
+        let logs = paths.logs();
+        match status {
+            None => Err(ProviderError::CommandFailed {
+                command: command_text,
+                status: format!("a timeout ({}s, stopped)", timeout.as_secs()),
+                stderr_tail: format!("{tail}\n(component logs: {})", logs.display()),
+            }),
+            Some(0) => Ok(()),
+            // up.sh: 3 = the cluster did not come up (the message names the blocker).
+            Some(3) => Err(ProviderError::NotReady {
+                waited_secs: timeout.as_secs().min(self.cfg.start_timeout_secs),
+                blocker: format!("{tail}\n(component logs: {})", logs.display()),
+            }),
+            Some(code) => Err(ProviderError::CommandFailed {
+                command: command_text,
+                status: format!("exit code {code}"),
+                stderr_tail: tail,
+            }),
+        }
+    }
+
+    /// Whether the API server behind `info` answers `/readyz` with `ok`.
+    pub fn api_ready(info: &ClusterInfo) -> Result<(), ProviderError> {
+        let info = info.clone();
+        super::detect::block_on(async move {
+            let client = super::detect::client_for(&info).await?;
+            let request = http::Request::get("/readyz").body(Vec::new()).map_err(|e| ProviderError::Other {
+                context: "building the /readyz request".into(),
+                source: Box::new(e),
+            })?;
+            match tokio::time::timeout(Duration::from_secs(10), client.request_text(request)).await {
+                Ok(Ok(body)) if body.trim() == "ok" => Ok(()),
+                Ok(Ok(body)) => {
+                    Err(ProviderError::NotReady { waited_secs: 0, blocker: format!("/readyz answered {body:?}") })
+                }
+                Ok(Err(e)) => Err(ProviderError::NotReady { waited_secs: 0, blocker: format!("/readyz: {e}") }),
+                Err(_) => Err(ProviderError::NotReady { waited_secs: 10, blocker: "/readyz did not answer".into() }),
+            }
+        })
+    }
+}
+
+impl Provider for LocalProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Local
+    }
+
+    /// Runs `ci/k8s/up.sh` (which reuses a healthy running cluster).
+    fn up(&self) -> Result<ClusterInfo, ProviderError> {
+        self.run_script("up.sh", &[], Duration::from_secs(self.cfg.start_timeout_secs.max(60)))?;
+        let env = self.cluster_env()?.ok_or_else(|| ProviderError::NotReady {
+            waited_secs: 0,
+            blocker: "up.sh finished but wrote no cluster.env".into(),
+        })?;
+        Ok(env.cluster_info())
+    }
+
+    /// Runs `ci/k8s/down.sh`: stops every process by pid, removes what up made.
+    fn down(&self) -> Result<(), ProviderError> {
+        self.run_script("down.sh", &[], Duration::from_secs(180))
+    }
+
+    /// `cluster.env` plus an API `/readyz` check; `None` when not started.
+    fn status(&self) -> Result<Option<ClusterInfo>, ProviderError> {
+        let Some(env) = self.cluster_env()? else { return Ok(None) };
+        let info = env.cluster_info();
+        Self::api_ready(&info)?;
+        Ok(Some(info))
+    }
+
+    /// `docker save IMAGE | ctr -a <sock> -n k8s.io images import -` per image.
+    fn load_images(&self, images: &[String]) -> Result<(), ProviderError> {
+        let env = self.cluster_env()?.ok_or_else(|| {
+            ProviderError::Refused("the local cluster is not running: start it with `kubegate cluster up`".into())
+        })?;
+        for image in images {
+            let step = crate::progress::Step::start(format!("load {image} into the local cluster"));
+            match import_image(image, &env.containerd_sock) {
+                Ok(()) => step.ok(),
+                Err(e) => {
+                    step.failed();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pipe `docker save IMAGE` into `ctr ... images import -`.
+fn import_image(image: &str, sock: &Path) -> Result<(), ProviderError> {
+    let spawn_err = |program: &str, e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ProviderError::ToolMissing {
+                tool: program.into(),
+                hint: "install docker.io (it brings ctr): ci/setup.sh docker".into(),
+            }
+        } else {
+            ProviderError::Other { context: format!("could not start {program}"), source: Box::new(e) }
+        }
+    };
+    let mut save = Command::new("docker")
+        .args(["save", image])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_err("docker", e))?;
+    let tar = save.stdout.take().expect("stdout is piped");
+    let import = Command::new("ctr")
+        .arg("-a")
+        .arg(sock)
+        .args(["-n", "k8s.io", "images", "import", "-"])
+        .stdin(Stdio::from(tar))
+        .output()
+        .map_err(|e| spawn_err("ctr", e))?;
+    let mut save_err = String::new();
+    if let Some(mut e) = save.stderr.take() {
+        let _ = e.read_to_string(&mut save_err);
+    }
+    let save_status = save.wait().map_err(|e| spawn_err("docker", e))?;
+    if !save_status.success() {
+        return Err(ProviderError::CommandFailed {
+            command: format!("docker save {image}"),
+            status: save_status.to_string(),
+            stderr_tail: super::command::tail(&save_err, 10),
+        });
+    }
+    if !import.status.success() {
+        return Err(ProviderError::CommandFailed {
+            command: format!("ctr -a {} -n k8s.io images import -", sock.display()),
+            status: import.status.to_string(),
+            stderr_tail: super::command::tail(&String::from_utf8_lossy(&import.stderr), 10),
+        });
+    }
+    Ok(())
+}
+
+/// Copy a child's output to our stderr line by line, keeping the last lines if asked.
+fn stream_lines(
+    pipe: Option<impl Read + Send + 'static>,
+    keep: Option<Arc<Mutex<VecDeque<String>>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Some(pipe) = pipe else { return };
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if let Some(keep) = &keep
+                && let Ok(mut tail) = keep.lock()
+            {
+                if tail.len() == 40 {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    })
+}
+
+/// Wait for the child; past the deadline stop its process group. `None` = timed out.
+fn wait_with_deadline(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status.code().unwrap_or(128 + 9)),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            _ => {
+                let group = format!("-{}", child.id());
+                let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+                std::thread::sleep(Duration::from_secs(2));
+                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_env_gives_the_cluster_info() {
+        let text = "KUBECONFIG=/c/kubeconfig/admin.kubeconfig\nAPI_SERVER=https://127.0.0.1:6443\nNODE_IP=192.0.2.2\n\
+                    LB_POOL=172.29.255.200-172.29.255.250\nCONTAINERD_SOCK=/c/containerd/containerd.sock\n";
+        let env = ClusterEnv::parse(text, Path::new("/c/cluster.env")).expect("valid cluster.env");
+        assert_eq!(env.containerd_sock, PathBuf::from("/c/containerd/containerd.sock"));
+        assert_eq!(env.lb_pool, "172.29.255.200-172.29.255.250");
+        let info = env.cluster_info();
+        assert_eq!(info.provider, ProviderKind::Local);
+        assert_eq!(info.kubeconfig, PathBuf::from("/c/kubeconfig/admin.kubeconfig"));
+        assert_eq!(info.context.as_deref(), Some(CONTEXT));
+        assert_eq!(info.load_balancer, LoadBalancerSupport::Metallb);
+        assert_eq!(info.node_ip, Some("192.0.2.2".parse().expect("an IP")));
+    }
+
+    #[test]
+    fn cluster_env_without_kubeconfig_names_the_missing_key() {
+        let err = ClusterEnv::parse("NODE_IP=192.0.2.2\nCONTAINERD_SOCK=/s\n", Path::new("/c/cluster.env"))
+            .expect_err("KUBECONFIG is required");
+        assert!(err.to_string().contains("no KUBECONFIG="), "{err}");
+        assert!(err.to_string().contains("/c/cluster.env"), "{err}");
+    }
+
+    #[test]
+    fn cluster_env_with_a_bad_node_ip_is_refused() {
+        let err = ClusterEnv::parse("KUBECONFIG=/k\nNODE_IP=not-an-ip\nCONTAINERD_SOCK=/s\n", Path::new("/e"))
+            .expect_err("bad NODE_IP");
+        assert!(err.to_string().contains("NODE_IP=not-an-ip"), "{err}");
+    }
+
+    #[test]
+    fn discovery_finds_this_checkout_and_defaults_the_cluster_dir() {
+        // Runs from harness/ under cargo test: the checkout is its parent.
+        let paths = LocalPaths::discover().expect("the checkout holds ci/k8s/up.sh");
+        assert!(paths.script("up.sh").is_file());
+        if std::env::var_os(CLUSTER_DIR_ENV).is_none() {
+            assert_eq!(paths.cluster_dir, paths.repo.join("target/kubegate/cluster"));
+        }
+    }
+
+    #[test]
+    fn a_failing_script_reports_its_stderr_and_exit_code() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("ci/k8s")).expect("mkdir");
+        std::fs::write(dir.path().join("ci/k8s/up.sh"), "echo '==> step'\necho 'kubegate-local: error: no etcd' >&2\nexit 2\n")
+            .expect("write script");
+        let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
+        match provider.up() {
+            Err(ProviderError::CommandFailed { status, stderr_tail, .. }) => {
+                assert_eq!(status, "exit code 2");
+                assert!(stderr_tail.contains("no etcd"), "{stderr_tail}");
+            }
+            other => panic!("expected CommandFailed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exit_code_3_is_a_cluster_that_did_not_come_up() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("ci/k8s")).expect("mkdir");
+        std::fs::write(dir.path().join("ci/k8s/up.sh"), "echo 'kubegate-local: error: node Ready: not within 90s' >&2\nexit 3\n")
+            .expect("write script");
+        let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
+        let err = LocalProvider::with_paths(ProviderConfig::default(), paths).up().expect_err("exit 3");
+        assert!(matches!(&err, ProviderError::NotReady { blocker, .. } if blocker.contains("node Ready")), "{err}");
+    }
+
+    #[test]
+    fn a_script_past_its_deadline_is_stopped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("ci/k8s")).expect("mkdir");
+        std::fs::write(dir.path().join("ci/k8s/slow.sh"), "sleep 30\n").expect("write script");
+        let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
+        let started = Instant::now();
+        let err = provider.run_script("slow.sh", &[], Duration::from_secs(1)).expect_err("timed out");
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert!(err.to_string().contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn status_without_cluster_env_is_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
+        assert!(provider.status().expect("no error").is_none());
+    }
+}
