@@ -8,10 +8,14 @@
 //! (raw and Helm paths) -> [`wait`] -> [`access`] -> suites -> [`report`].
 
 pub mod cli;
+pub mod deploy;
+pub mod diagnostics;
 pub mod exit;
 pub mod finding;
 pub mod progress;
 pub mod provider;
+pub mod redact;
+pub mod wait;
 pub mod check;
 pub mod config;
 pub mod contract;

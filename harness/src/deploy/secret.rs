@@ -1,0 +1,251 @@
+//! The Secret `todo-chatbot-secrets`, made the way the plan says: the API
+//! equivalent of `kubectl create secret generic --from-literal/--from-env-file`,
+//! with values from an env file or the process environment, never from the
+//! repository. Values never appear in `Debug`, errors or output.
+
+use super::{DeployError, FIELD_MANAGER};
+use crate::redact::Redactor;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Keys the backend reads through `secretKeyRef` (names.md).
+pub const SECRET_KEYS: [&str; 3] = ["DATABASE_URL", "JWT_SECRET", "OPENAI_API_KEY"];
+/// Keys that may be absent (the backend falls back without an LLM key).
+pub const OPTIONAL_KEYS: [&str; 1] = ["OPENAI_API_KEY"];
+
+/// Why secret values could not be gathered. Names keys and lines, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadSecretError {
+    /// The env file could not be read.
+    #[error("cannot read env file {file}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the env file is not `KEY=VALUE`.
+    #[error("{file}:{line}: {reason} (expected KEY=VALUE, `# comment` or a blank line)")]
+    BadLine { file: PathBuf, line: usize, reason: String },
+    /// A required key is in neither the env file nor the environment.
+    #[error("secret key {key} is not set: put `{key}=...` in the env file or export {key}")]
+    Missing { key: String },
+}
+
+/// Secret values by key. `Debug` prints only the keys.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretValues {
+    values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValues").field("keys", &self.values.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl SecretValues {
+    /// Like `--from-literal KEY=VALUE ...`.
+    pub fn from_literals<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        SecretValues { values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    }
+
+    /// Like `--from-env-file`: `KEY=VALUE` lines (value taken verbatim after
+    /// the first `=`, no quote processing), `#` comments and blank lines
+    /// skipped, and a bare `KEY` taking its value from the environment.
+    pub fn from_env_file(file: &Path) -> Result<Self, LoadSecretError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| LoadSecretError::Read { file: file.to_owned(), source })?;
+        Self::parse_env_file(&text, file, |k| std::env::var(k).ok())
+    }
+
+    /// The parser behind [`SecretValues::from_env_file`], with the
+    /// environment lookup injected (tests).
+    pub fn parse_env_file(
+        text: &str,
+        file: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, LoadSecretError> {
+        let mut values = BTreeMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim_start().trim_end_matches('\r');
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |reason: &str| LoadSecretError::BadLine { file: file.to_owned(), line: i + 1, reason: reason.into() };
+            let (key, value) = match line.split_once('=') {
+                Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+                None => (line.trim_end().to_owned(), None),
+            };
+            if key.is_empty() {
+                return Err(bad("empty key"));
+            }
+            if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+                // Only the key is named: the line may hold a value.
+                return Err(bad(&format!("invalid key {:?}", key.chars().take(40).collect::<String>())));
+            }
+            let value = match value {
+                Some(v) => v,
+                None => match env(&key) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            values.insert(key, value);
+        }
+        Ok(SecretValues { values })
+    }
+
+    /// The given keys from the process environment (unset keys are left out).
+    pub fn from_process_env(keys: &[&str]) -> Self {
+        SecretValues {
+            values: keys.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect(),
+        }
+    }
+
+    /// The plan's three keys from `env_file` if given, else from the process
+    /// environment; fails naming the first required key that is missing.
+    pub fn resolve(env_file: Option<&Path>) -> Result<Self, LoadSecretError> {
+        let v = match env_file {
+            Some(f) => Self::from_env_file(f)?,
+            None => Self::from_process_env(&SECRET_KEYS),
+        };
+        v.require(&SECRET_KEYS, &OPTIONAL_KEYS)?;
+        Ok(v)
+    }
+
+    /// Fails naming the first of `keys` (not in `optional`) that is missing.
+    pub fn require(&self, keys: &[&str], optional: &[&str]) -> Result<(), LoadSecretError> {
+        for k in keys {
+            if !optional.contains(k) && !self.values.contains_key(*k) {
+                return Err(LoadSecretError::Missing { key: (*k).to_owned() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Set (or replace) one value; used to rotate a value.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(key.into(), value.into());
+    }
+
+    /// A copy without `key` (for the "missing key" broken deployment).
+    pub fn without(&self, key: &str) -> Self {
+        let mut v = self.clone();
+        v.values.remove(key);
+        v
+    }
+
+    /// The value of `key`, if set. Handle with care: never print it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// The keys, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// A redactor for these values.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.values.iter())
+    }
+
+    /// The Secret object (type Opaque, values in `data`, as kubectl makes it).
+    pub fn to_secret(&self, name: &str, namespace: &str) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                labels: Some(BTreeMap::from([(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    FIELD_MANAGER.to_owned(),
+                )])),
+                ..Default::default()
+            },
+            type_: Some("Opaque".to_owned()),
+            data: Some(self.values.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes()))).collect()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Create or update Secret `name` in `namespace` with exactly `values`
+/// (server-side apply, so a rotation is the same call).
+pub async fn apply_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    values: &SecretValues,
+) -> Result<Secret, DeployError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut obj = values.to_secret(name, namespace);
+    // Server-side apply needs apiVersion/kind in the body.
+    let body = {
+        let mut v = serde_json::to_value(&obj).map_err(|e| DeployError::LoadManifest {
+            file: PathBuf::from("<secret>"),
+            reason: e.to_string(),
+        })?;
+        v["apiVersion"] = "v1".into();
+        v["kind"] = "Secret".into();
+        v
+    };
+    obj = api
+        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+        .await
+        .map_err(|source| DeployError::Api {
+            action: "apply",
+            kind: "Secret".into(),
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SecretValues, LoadSecretError> {
+        SecretValues::parse_env_file(text, Path::new("test.env"), |k| (k == "FROM_ENV").then(|| "env-value".into()))
+    }
+
+    #[test]
+    fn env_file_like_kubectl() {
+        let v = parse("# comment\n\nDATABASE_URL=postgres://u:p@h/db?x=1\n  JWT_SECRET=a=b \"c\"\nFROM_ENV\nUNSET\n")
+            .expect("valid file");
+        assert_eq!(v.get("DATABASE_URL"), Some("postgres://u:p@h/db?x=1"));
+        assert_eq!(v.get("JWT_SECRET"), Some("a=b \"c\""), "value verbatim after the first =");
+        assert_eq!(v.get("FROM_ENV"), Some("env-value"));
+        assert_eq!(v.get("UNSET"), None);
+    }
+
+    #[test]
+    fn bad_line_names_line_not_value() {
+        let err = parse("OK=1\nbad key=hunter22\n").expect_err("invalid key");
+        let msg = err.to_string();
+        assert!(msg.contains("test.env:2"), "{msg}");
+        assert!(!msg.contains("hunter22"), "{msg}");
+    }
+
+    #[test]
+    fn missing_required_key_is_named_optional_is_not() {
+        let v = SecretValues::from_literals([("DATABASE_URL", "x"), ("JWT_SECRET", "y")]);
+        v.require(&SECRET_KEYS, &OPTIONAL_KEYS).expect("LLM key is optional");
+        let err = v.without("JWT_SECRET").require(&SECRET_KEYS, &OPTIONAL_KEYS).expect_err("missing");
+        assert!(err.to_string().contains("JWT_SECRET"));
+    }
+
+    #[test]
+    fn debug_and_secret_object_hide_nothing_they_should_not() {
+        let v = SecretValues::from_literals([("JWT_SECRET", "hunter22")]);
+        assert!(!format!("{v:?}").contains("hunter22"));
+        let s = v.to_secret("todo-chatbot-secrets", "ns");
+        assert_eq!(s.type_.as_deref(), Some("Opaque"));
+        assert_eq!(s.data.expect("data")["JWT_SECRET"].0, b"hunter22");
+        assert!(s.string_data.is_none());
+    }
+}
