@@ -22,21 +22,30 @@ say() { $quiet || echo "==> $*"; }
 [[ $EUID -eq 0 ]] || die "must run as root" 2
 t0=$(date +%s%N)
 
-# stop_pid PID NAME: SIGTERM, wait up to 10 s, then SIGKILL and wait.
-stop_pid() {
-  local pid="$1" name="$2" i
-  kill -TERM "$pid" 2>/dev/null || return 0
+# stop_pids NAME=PID...: SIGTERM all at once, wait up to 10 s, then SIGKILL the rest.
+stop_pids() {
+  local np i alive
+  for np in "$@"; do kill -TERM "${np#*=}" 2>/dev/null || true; done
   for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    alive=()
+    for np in "$@"; do kill -0 "${np#*=}" 2>/dev/null && alive+=("$np"); done
+    [[ ${#alive[@]} -eq 0 ]] && return 0
     sleep 0.1
   done
-  echo "kubegate-local: $name (pid $pid) ignored SIGTERM for 10s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for np in "${alive[@]}"; do
+    echo "kubegate-local: ${np%%=*} (pid ${np#*=}) ignored SIGTERM for 10s; killing it" >&2
+    kill -KILL "${np#*=}" 2>/dev/null || true
+  done
+  for i in $(seq 1 50); do
+    alive=()
+    for np in "$@"; do kill -0 "${np#*=}" 2>/dev/null && alive+=("$np"); done
+    [[ ${#alive[@]} -eq 0 ]] && return 0
+    sleep 0.1
+  done
 }
 
 # 1. The kubelet first, so it does not restart what we stop next.
-if pid="$(pid_of kubelet)"; then say "stop kubelet (pid $pid)"; stop_pid "$pid" kubelet; fi
+if pid="$(pid_of kubelet)"; then say "stop kubelet (pid $pid)"; stop_pids "kubelet=$pid"; fi
 
 # 2. Every process in the pods' cgroups (the containers). Their network
 #    namespaces go when the netns mounts are removed below, taking the veths along.
@@ -62,7 +71,7 @@ if [[ ${#cgroup_dirs[@]} -gt 0 ]]; then
   fi
 fi
 
-# 3. containerd's shims for our socket (they outlive containerd), then the components.
+# 3. The components and containerd's shims for our socket (shims outlive containerd).
 shims() {
   local p
   for p in /proc/[0-9]*; do
@@ -71,12 +80,21 @@ shims() {
   done
   return 0
 }
-for pid in $(shims); do stop_pid "$pid" containerd-shim; done
-for (( i=${#components[@]}-1; i>=0; i-- )); do
-  c="${components[$i]}"
-  if pid="$(pid_of "$c")"; then say "stop $c (pid $pid)"; stop_pid "$pid" "$c"; fi
+# Everything but etcd at once, then etcd (the API server's shutdown waits on it).
+running=()
+for c in "${components[@]}"; do
+  [[ "$c" == etcd ]] && continue
+  if pid="$(pid_of "$c")"; then running+=("$c=$pid"); fi
 done
-for pid in $(shims); do stop_pid "$pid" containerd-shim; done
+for pid in $(shims); do running+=("containerd-shim=$pid"); done
+if [[ ${#running[@]} -gt 0 ]]; then
+  say "stop ${running[*]}"
+  stop_pids "${running[@]}"
+fi
+if pid="$(pid_of etcd)"; then say "stop etcd=$pid"; stop_pids "etcd=$pid"; fi
+left=()
+for pid in $(shims); do left+=("containerd-shim=$pid"); done
+[[ ${#left[@]} -eq 0 ]] || stop_pids "${left[@]}"
 
 # 4. Mounts under the cluster dir (pod volumes, rootfs, netns), deepest first.
 mounts() { awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r; }

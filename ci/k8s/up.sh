@@ -218,6 +218,7 @@ start kube-apiserver "--cert-dir=$dir/pki" "$hyperkube" kube-apiserver \
   --advertise-address="$node_ip" --bind-address=0.0.0.0 --secure-port="$api_port" --cert-dir="$dir/pki" \
   --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
   --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP,Hostname \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-account-issuer="https://kubernetes.default.svc.$cluster_domain" \
   --service-cluster-ip-range="$service_cidr" --allow-privileged=true \
