@@ -51,7 +51,10 @@ cgroup_root="/kubegate"          # kubelet's --cgroup-root: all pods live under 
 # Order matters: down.sh stops them in reverse.
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
-KUBECTL="${KUBECTL:-kubectl}"
+# kubectl: $KUBECTL, else the one on PATH, else ci/setup.sh tools' copy.
+if [[ -z "${KUBECTL:-}" ]]; then
+  KUBECTL="$(command -v kubectl || echo "$cache/tools/bin/kubectl")"
+fi
 kc() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 
 log() { echo "kubegate-local: $*"; }
