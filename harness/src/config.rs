@@ -204,7 +204,7 @@ impl Default for PolicyConfig {
             .to_vec(),
             secret_key_patterns: [
                 "password", "passwd", "secret", "token", "api_key", "apikey", "private_key",
-                "credential", "database_url", "auth",
+                "credential", "database_url", "access_key",
             ]
             .map(String::from)
             .to_vec(),

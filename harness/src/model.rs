@@ -809,10 +809,10 @@ spec:
         assert_eq!((d.kind.as_str(), d.name.as_str(), d.namespace.as_deref()), ("Deployment", "web", Some("ns")));
         assert_eq!(d.source.line, Some(2));
         assert_eq!(d.line_of("spec.template.spec.containers[0].image"), Some(16));
-        assert_eq!(d.line_of("spec.template.spec.containers[0].ports[0].name"), Some(18));
+        assert_eq!(d.line_of("spec.template.spec.containers[0].ports[0].name"), Some(19));
         assert!(d.pod().is_some());
         assert_eq!(m.objects[1].document, 2);
-        assert_eq!(m.objects[1].line_of("data.A"), Some(22));
+        assert_eq!(m.objects[1].line_of("data.A"), Some(26));
     }
 
     #[test]

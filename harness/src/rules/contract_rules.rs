@@ -1,5 +1,113 @@
-//! Rules of this family (being implemented).
+//! KG-CONTRACT: the component Deployments' probes follow the services'
+//! OpenAPI contract (path per probe kind, port of the service).
 
-use super::{RuleContext, Sink};
+use super::{RuleContext, Sink, containers, fmt_port, resolve_port};
+use crate::contract::ProbeKind;
+use crate::finding::{ObjectRef, SourceLocation};
 
-pub(super) fn check(_ctx: &RuleContext<'_>, _sink: &mut Sink<'_>) {}
+pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    if let Some(contract) = ctx.contract {
+        for comp in &ctx.config.components {
+            let svc = comp.contract_name();
+            for kind in [ProbeKind::Liveness, ProbeKind::Readiness] {
+                if contract.probe_paths(svc, kind).is_empty() {
+                    sink.report_ref(
+                        "KG-CONTRACT-003",
+                        ObjectRef { kind: "Contract".into(), name: svc.to_string(), namespace: None },
+                        None,
+                        format!("{} has no GET operation for service `{svc}` marked x-kubegate-probe: {kind}", contract.file.display()),
+                        None,
+                        Some(SourceLocation { file: contract.file.clone(), line: None }),
+                    );
+                }
+            }
+        }
+    }
+    for cv in containers(ctx.model) {
+        if cv.init || cv.obj.kind != "Deployment" {
+            continue;
+        }
+        let Some(comp) = ctx.config.component_for_deployment(&cv.obj.name) else { continue };
+        if comp.container != cv.c.name {
+            continue;
+        }
+        let svc = comp.contract_name();
+        let probes = [
+            ("livenessProbe", ProbeKind::Liveness, cv.c.liveness_probe.as_ref(), comp.liveness_path.as_str()),
+            ("readinessProbe", ProbeKind::Readiness, cv.c.readiness_probe.as_ref(), comp.readiness_path.as_str()),
+            ("startupProbe", ProbeKind::Startup, cv.c.startup_probe.as_ref(), comp.liveness_path.as_str()),
+        ];
+        for (field, kind, probe, configured) in probes {
+            let Some(http) = probe.and_then(|p| p.http_get.as_ref()) else { continue };
+            let path = http.path.as_deref().unwrap_or("/");
+            // A startup probe may use the startup endpoint or the liveness one.
+            let allowed: Vec<String> = match ctx.contract {
+                Some(c) => {
+                    let mut a: Vec<String> = c.probe_paths(svc, kind).into_iter().map(String::from).collect();
+                    if kind == ProbeKind::Startup {
+                        a.extend(c.probe_paths(svc, ProbeKind::Liveness).into_iter().map(String::from));
+                    }
+                    a
+                }
+                None => vec![configured.to_string()],
+            };
+            if !allowed.is_empty() && !allowed.iter().any(|a| a == path) {
+                let exists = ctx.contract.is_some_and(|c| c.has_get(svc, path));
+                sink.report(
+                    "KG-CONTRACT-001",
+                    cv.obj,
+                    cv.at(&format!("{field}.httpGet.path")),
+                    format!(
+                        "container `{}`: {field} GETs {path}, the contract's {kind} endpoint for `{svc}` is {}{}",
+                        cv.c.name,
+                        allowed.join(" or "),
+                        if exists { "" } else { " (and the contract has no such path)" }
+                    ),
+                    Some(format!("Probe {} with {field}.", allowed[0])),
+                );
+            }
+            match resolve_port(cv.c, &http.port) {
+                Some(n) if comp.port != 0 && n != comp.port => sink.report(
+                    "KG-CONTRACT-002",
+                    cv.obj,
+                    cv.at(&format!("{field}.httpGet.port")),
+                    format!("container `{}`: {field} port `{}` is {n}, the service listens on {}", cv.c.name, fmt_port(&http.port), comp.port),
+                    Some(format!("Use port `{}`.", comp.port_name)),
+                ),
+                _ => {}
+            }
+            if let Some(scheme) = &http.scheme
+                && scheme != "HTTP"
+            {
+                sink.report("KG-CONTRACT-002", cv.obj, cv.at(&format!("{field}.httpGet.scheme")), format!("container `{}`: {field} uses {scheme}, the service speaks plain HTTP", cv.c.name), None);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{assert_caught, findings_with, mutate};
+
+    #[test]
+    fn probe_path_not_in_contract() {
+        let f = assert_caught("KG-CONTRACT-001", &mutate("httpGet: {path: /ready, port: http}", "httpGet: {path: /healthz, port: http}"));
+        assert!(f[0].message.contains("/healthz") && f[0].message.contains("/ready") && f[0].message.contains("no such path"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn probe_on_other_declared_port() {
+        let m = mutate("ports: [{name: http, containerPort: 8000}]", "ports: [{name: http, containerPort: 8000}, {name: admin, containerPort: 9000}]")
+            .replacen("httpGet: {path: /health, port: http}", "httpGet: {path: /health, port: admin}", 1);
+        let f = assert_caught("KG-CONTRACT-002", &m);
+        assert!(f[0].message.contains("9000") && f[0].message.contains("8000"));
+    }
+
+    #[test]
+    fn contract_without_probe_for_component() {
+        let mut config = crate::config::Config::default();
+        config.components[0].contract_service = Some("api".into());
+        let f = findings_with(&super::super::testkit::base(), &config);
+        assert!(f.iter().any(|x| x.rule_id == "KG-CONTRACT-003" && x.object.name == "api"), "{f:#?}");
+    }
+}

@@ -1,5 +1,176 @@
-//! Rules of this family (being implemented).
+//! KG-ENV: environment wiring: no duplicates, every key reference resolves,
+//! every key a component needs is wired in.
 
-use super::{RuleContext, Sink};
+use std::collections::BTreeSet;
 
-pub(super) fn check(_ctx: &RuleContext<'_>, _sink: &mut Sink<'_>) {}
+use super::{ContainerView, RuleContext, Sink, containers};
+use crate::model::{Model, Typed};
+
+/// Keys a ConfigMap in the model provides (`None` when it is not in the model).
+fn config_map_keys(model: &Model, name: &str) -> Option<BTreeSet<String>> {
+    model.config_maps().find(|(o, _)| o.name == name).map(|(_, cm)| {
+        cm.data.iter().flat_map(|d| d.keys()).chain(cm.binary_data.iter().flat_map(|d| d.keys())).cloned().collect()
+    })
+}
+
+/// Keys a Secret provides: the configured (CLI-created) one from kubegate.toml,
+/// others from the model. `None` when unknown.
+fn secret_keys(ctx: &RuleContext<'_>, name: &str) -> Option<BTreeSet<String>> {
+    if name == ctx.config.secret.name {
+        return Some(ctx.config.secret.keys.iter().cloned().collect());
+    }
+    ctx.model.objects.iter().find_map(|o| match &o.typed {
+        Typed::Secret(s) if o.name == name => Some(
+            s.data.iter().flat_map(|d| d.keys()).chain(s.string_data.iter().flat_map(|d| d.keys())).cloned().collect(),
+        ),
+        _ => None,
+    })
+}
+
+fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>) {
+    let name = &cv.c.name;
+    for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let Some(from) = &e.value_from else { continue };
+        if let Some(r) = &from.secret_key_ref {
+            match secret_keys(ctx, &r.name) {
+                None => sink.report(
+                    "KG-ENV-002",
+                    cv.obj,
+                    cv.at(&format!("env[{i}].valueFrom.secretKeyRef.name")),
+                    format!("container `{name}`: env `{}` reads Secret `{}`, which is neither [secret].name in kubegate.toml nor in the tree", e.name, r.name),
+                    None,
+                ),
+                Some(keys) if !keys.contains(&r.key) => sink.report(
+                    "KG-ENV-002",
+                    cv.obj,
+                    cv.at(&format!("env[{i}].valueFrom.secretKeyRef.key")),
+                    format!("container `{name}`: env `{}` reads key `{}` of Secret `{}`, which provides only {}", e.name, r.key, r.name, list(&keys)),
+                    None,
+                ),
+                _ => {}
+            }
+        }
+        if let Some(r) = &from.config_map_key_ref {
+            match config_map_keys(ctx.model, &r.name) {
+                None => sink.report(
+                    "KG-ENV-002",
+                    cv.obj,
+                    cv.at(&format!("env[{i}].valueFrom.configMapKeyRef.name")),
+                    format!("container `{name}`: env `{}` reads ConfigMap `{}`, which is not in the tree", e.name, r.name),
+                    None,
+                ),
+                Some(keys) if !keys.contains(&r.key) => sink.report(
+                    "KG-ENV-002",
+                    cv.obj,
+                    cv.at(&format!("env[{i}].valueFrom.configMapKeyRef.key")),
+                    format!("container `{name}`: env `{}` reads key `{}` of ConfigMap `{}`, which has only {}", e.name, r.key, r.name, list(&keys)),
+                    None,
+                ),
+                _ => {}
+            }
+        }
+    }
+    for (i, ef) in cv.c.env_from.as_deref().unwrap_or(&[]).iter().enumerate() {
+        if let Some(r) = &ef.config_map_ref
+            && r.optional != Some(true)
+            && config_map_keys(ctx.model, &r.name).is_none()
+        {
+            sink.report("KG-ENV-002", cv.obj, cv.at(&format!("envFrom[{i}].configMapRef.name")), format!("container `{name}`: envFrom ConfigMap `{}` is not in the tree", r.name), None);
+        }
+        if let Some(r) = &ef.secret_ref
+            && r.optional != Some(true)
+            && secret_keys(ctx, &r.name).is_none()
+        {
+            sink.report("KG-ENV-002", cv.obj, cv.at(&format!("envFrom[{i}].secretRef.name")), format!("container `{name}`: envFrom Secret `{}` is neither [secret].name nor in the tree", r.name), None);
+        }
+    }
+}
+
+fn list(keys: &BTreeSet<String>) -> String {
+    if keys.is_empty() { "no keys".into() } else { keys.iter().map(String::as_str).collect::<Vec<_>>().join(", ") }
+}
+
+/// Keys of the configured Secret / of ConfigMaps that reach the container.
+fn wired_keys(ctx: &RuleContext<'_>, cv: &ContainerView<'_>) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut secret = BTreeSet::new();
+    let mut config = BTreeSet::new();
+    for e in cv.c.env.as_deref().unwrap_or(&[]) {
+        let Some(from) = &e.value_from else { continue };
+        if let Some(r) = &from.secret_key_ref
+            && r.name == ctx.config.secret.name
+        {
+            secret.insert(r.key.clone());
+        }
+        if let Some(r) = &from.config_map_key_ref {
+            config.insert(r.key.clone());
+        }
+    }
+    for ef in cv.c.env_from.as_deref().unwrap_or(&[]) {
+        if let Some(r) = &ef.secret_ref {
+            secret.extend(secret_keys(ctx, &r.name).unwrap_or_default());
+        }
+        if let Some(r) = &ef.config_map_ref {
+            config.extend(config_map_keys(ctx.model, &r.name).unwrap_or_default());
+        }
+    }
+    (secret, config)
+}
+
+pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in containers(ctx.model) {
+        let mut seen = BTreeSet::new();
+        for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
+            if !seen.insert(e.name.as_str()) {
+                sink.report("KG-ENV-001", cv.obj, cv.at(&format!("env[{i}]")), format!("container `{}`: env `{}` is defined more than once", cv.c.name, e.name), None);
+            }
+        }
+        check_refs(ctx, sink, &cv);
+        let Some(comp) = ctx.config.component_for_deployment(&cv.obj.name) else { continue };
+        if cv.obj.kind != "Deployment" || comp.container != cv.c.name {
+            continue;
+        }
+        let (secret, config) = wired_keys(ctx, &cv);
+        let missing_secret: Vec<&str> = comp.secret_keys.iter().filter(|k| !secret.contains(*k)).map(String::as_str).collect();
+        let missing_config: Vec<&str> = comp.config_keys.iter().filter(|k| !config.contains(*k)).map(String::as_str).collect();
+        if !missing_secret.is_empty() {
+            sink.report(
+                "KG-ENV-003",
+                cv.obj,
+                cv.at("env"),
+                format!("container `{}` does not read {} from Secret `{}`", cv.c.name, missing_secret.join(", "), ctx.config.secret.name),
+                None,
+            );
+        }
+        if !missing_config.is_empty() {
+            sink.report("KG-ENV-003", cv.obj, cv.at("env"), format!("container `{}` does not read ConfigMap key(s) {}", cv.c.name, missing_config.join(", ")), None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{assert_caught, mutate};
+
+    #[test]
+    fn duplicate_env() {
+        assert_caught("KG-ENV-001", &mutate("- {name: PORT, value: \"8000\"}", "- {name: PORT, value: \"8000\"}\n            - {name: PORT, value: \"9000\"}"));
+    }
+
+    #[test]
+    fn unknown_secret_key() {
+        let f = assert_caught("KG-ENV-002", &mutate("secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRET}", "secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRETS}"));
+        assert!(f[0].message.contains("JWT_SECRETS") && f[0].message.contains("DATABASE_URL, JWT_SECRET, OPENAI_API_KEY"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn unknown_config_map_key_or_name() {
+        assert_caught("KG-ENV-002", &mutate("key: BACKEND_URL}", "key: BACKEND_URI}"));
+        assert_caught("KG-ENV-002", &mutate("envFrom: [{configMapRef: {name: todo-chatbot-config}}]", "envFrom: [{configMapRef: {name: todo-config}}]"));
+    }
+
+    #[test]
+    fn required_key_not_wired() {
+        let f = assert_caught("KG-ENV-003", &mutate("            - {name: JWT_SECRET, valueFrom: {secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRET}}}\n", ""));
+        assert!(f[0].message.contains("JWT_SECRET"));
+    }
+}

@@ -7,9 +7,9 @@
 use crate::config::Config;
 use crate::contract::Contract;
 use crate::finding::{Finding, ObjectRef, Severity, SourceLocation};
-use crate::model::{Model, Object};
+use crate::model::{Model, Object, PodView, join_index};
+use k8s_openapi::api::core::v1::Container;
 
-mod api;
 mod contract_rules;
 mod env;
 mod hpa;
@@ -269,6 +269,52 @@ impl<'a> Sink<'a> {
     }
 }
 
+/// A container of some pod spec, with the field path that leads to it.
+pub(crate) struct ContainerView<'a> {
+    pub obj: &'a Object,
+    pub pod: PodView<'a>,
+    pub c: &'a Container,
+    /// e.g. `spec.template.spec.containers[0]`.
+    pub field: String,
+    /// An init container (probes do not apply).
+    pub init: bool,
+}
+
+impl ContainerView<'_> {
+    /// `field` + `.rest`.
+    pub fn at(&self, rest: &str) -> String {
+        format!("{}.{rest}", self.field)
+    }
+}
+
+/// Every container (init containers first) of every pod spec in the model.
+pub(crate) fn containers(model: &Model) -> Vec<ContainerView<'_>> {
+    let mut out = Vec::new();
+    for (obj, pod) in model.pods() {
+        let lists: [(&[Container], bool, &str); 2] = [
+            (pod.spec.init_containers.as_deref().unwrap_or(&[]), true, "initContainers"),
+            (&pod.spec.containers, false, "containers"),
+        ];
+        for (items, init, name) in lists {
+            for (i, c) in items.iter().enumerate() {
+                out.push(ContainerView { obj, pod, c, field: join_index(&format!("{}.{name}", pod.prefix), i), init });
+            }
+        }
+    }
+    out
+}
+
+/// Labels of a pod template (empty when none).
+pub(crate) fn pod_labels<'a>(pod: &PodView<'a>) -> std::collections::BTreeMap<String, String> {
+    pod.meta.and_then(|m| m.labels.clone()).unwrap_or_default()
+}
+
+/// `{a=b, c=d}` for messages.
+pub(crate) fn fmt_labels(m: &std::collections::BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
 /// Apply every rule of the catalog (parity aside) to one path.
 pub fn check_model(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut sink = Sink::new(ctx);
@@ -282,7 +328,7 @@ pub fn check_model(ctx: &RuleContext<'_>) -> Vec<Finding> {
     workload::check(ctx, &mut sink);
     ns::check(ctx, &mut sink);
     label::check(ctx, &mut sink);
-    api::check(ctx, &mut sink);
+    // KG-API-001 is enforced by the model loader (non-stable apiVersions are bad input).
     net::check(ctx, &mut sink);
     hpa::check(ctx, &mut sink);
     contract_rules::check(ctx, &mut sink);
@@ -307,4 +353,53 @@ mod tests {
         }
         assert!(catalog().len() >= 35);
     }
+}
+
+/// The containerPort number a probe/Service port refers to in `c`
+/// (named ports resolved); `None` when `c` declares no such port.
+pub(crate) fn resolve_port(c: &Container, port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> Option<i32> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let ports = c.ports.as_deref().unwrap_or(&[]);
+    match port {
+        IntOrString::Int(n) => ports.iter().find(|p| p.container_port == *n).map(|p| p.container_port),
+        IntOrString::String(name) => match name.parse::<i32>() {
+            Ok(n) => ports.iter().find(|p| p.container_port == n).map(|p| p.container_port),
+            Err(_) => ports.iter().find(|p| p.name.as_deref() == Some(name.as_str())).map(|p| p.container_port),
+        },
+    }
+}
+
+/// `8000` or `http` for messages.
+pub(crate) fn fmt_port(p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> String {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match p {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => s.clone(),
+    }
+}
+
+/// Whether equality-based `selector` selects `labels` (every pair present).
+pub(crate) fn selects(selector: &std::collections::BTreeMap<String, String>, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Whether a LabelSelector (matchLabels and matchExpressions) selects `labels`.
+/// An empty selector selects everything, as in Kubernetes.
+pub(crate) fn label_selector_selects(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let by_labels = sel.match_labels.as_ref().is_none_or(|m| selects(m, labels));
+    let by_exprs = sel.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.as_deref().unwrap_or(&[]);
+        let v = labels.get(&e.key);
+        match e.operator.as_str() {
+            "In" => v.is_some_and(|v| values.contains(v)),
+            "NotIn" => v.is_none_or(|v| !values.contains(v)),
+            "Exists" => v.is_some(),
+            "DoesNotExist" => v.is_none(),
+            _ => false,
+        }
+    });
+    by_labels && by_exprs
 }

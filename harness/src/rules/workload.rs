@@ -1,5 +1,172 @@
-//! Rules of this family (being implemented).
+//! KG-WL: Deployments as the plan wants them: selectors, rolling updates,
+//! disruption budgets, spreading, graceful shutdown, every component present.
 
-use super::{RuleContext, Sink};
+use super::{RuleContext, Sink, fmt_labels, fmt_port, label_selector_selects};
+use crate::finding::ObjectRef;
+use crate::model::Typed;
 
-pub(super) fn check(_ctx: &RuleContext<'_>, _sink: &mut Sink<'_>) {}
+pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    let policy = &ctx.config.policy;
+    for (obj, d) in ctx.model.deployments() {
+        let Some(spec) = &d.spec else { continue };
+        let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+        let sel_empty = spec.selector.match_labels.as_ref().is_none_or(|m| m.is_empty()) && spec.selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
+        if sel_empty || !label_selector_selects(&spec.selector, &labels) {
+            sink.report(
+                "KG-WL-001",
+                obj,
+                "spec.selector".to_string(),
+                format!(
+                    "selector {} does not match template labels {}",
+                    spec.selector.match_labels.as_ref().map(fmt_labels).unwrap_or_else(|| "{}".into()),
+                    fmt_labels(&labels)
+                ),
+                None,
+            );
+        }
+        let strategy = spec.strategy.as_ref();
+        let ty = strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate");
+        let ru = strategy.and_then(|s| s.rolling_update.as_ref());
+        let surge = ru.and_then(|r| r.max_surge.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
+        let unavailable = ru.and_then(|r| r.max_unavailable.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
+        if ty != "RollingUpdate" || surge != policy.max_surge || unavailable != policy.max_unavailable {
+            sink.report(
+                "KG-WL-002",
+                obj,
+                "spec.strategy".to_string(),
+                format!("strategy {ty} maxSurge {surge} maxUnavailable {unavailable}; the plan says RollingUpdate maxSurge {} maxUnavailable {}", policy.max_surge, policy.max_unavailable),
+                None,
+            );
+        }
+        let replicas = spec.replicas.unwrap_or(1);
+        if replicas >= 2 && policy.require_pdb {
+            let covered = ctx.model.objects.iter().any(|o| match &o.typed {
+                Typed::Pdb(p) => p.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| label_selector_selects(s, &labels)),
+                _ => false,
+            });
+            if !covered {
+                sink.report("KG-WL-003", obj, "spec.replicas".to_string(), format!("{replicas} replicas and no PodDisruptionBudget selects {}", fmt_labels(&labels)), None);
+            }
+        }
+        if replicas >= 2 && policy.require_spread {
+            let pod = spec.template.spec.as_ref();
+            let spread = pod.and_then(|p| p.topology_spread_constraints.as_ref()).is_some_and(|t| !t.is_empty());
+            let anti = pod.and_then(|p| p.affinity.as_ref()).and_then(|a| a.pod_anti_affinity.as_ref()).is_some();
+            if !spread && !anti {
+                sink.report("KG-WL-004", obj, "spec.template.spec".to_string(), format!("{replicas} replicas without topologySpreadConstraints or podAntiAffinity"), None);
+            }
+        }
+        if let Some(pod) = &spec.template.spec {
+            let grace = pod.termination_grace_period_seconds.unwrap_or(30);
+            for (i, c) in pod.containers.iter().enumerate() {
+                let sleep = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|p| p.sleep.as_ref()).map(|s| s.seconds).unwrap_or(0);
+                if grace <= sleep || grace == 0 {
+                    sink.report(
+                        "KG-WL-005",
+                        obj,
+                        format!("spec.template.spec.containers[{i}].lifecycle.preStop"),
+                        format!("container `{}`: terminationGracePeriodSeconds {grace} leaves no time after the preStop sleep of {sleep}s", c.name),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    for comp in &ctx.config.components {
+        let missing = |kind: &str, name: &str| ObjectRef { kind: kind.into(), name: name.into(), namespace: Some(ctx.config.namespace.clone()) };
+        match ctx.model.deployments().find(|(o, _)| o.name == comp.deployment) {
+            None => sink.report_ref(
+                "KG-WL-006",
+                missing("Deployment", &comp.deployment),
+                None,
+                format!("component `{}`: Deployment `{}` is missing on this path", comp.name, comp.deployment),
+                None,
+                None,
+            ),
+            Some((obj, d)) => {
+                let containers = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|p| p.containers.as_slice()).unwrap_or(&[]);
+                match containers.iter().position(|c| c.name == comp.container) {
+                    None => {
+                        let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
+                        sink.report(
+                            "KG-WL-006",
+                            obj,
+                            "spec.template.spec.containers".to_string(),
+                            format!("component `{}`: no container `{}` (containers: {})", comp.name, comp.container, names.join(", ")),
+                            None,
+                        );
+                    }
+                    Some(i) => {
+                        let c = &containers[i];
+                        let ok = c.ports.iter().flatten().any(|p| p.container_port == comp.port && (comp.port_name.is_empty() || p.name.as_deref() == Some(comp.port_name.as_str())));
+                        if comp.port != 0 && !ok {
+                            sink.report(
+                                "KG-WL-006",
+                                obj,
+                                format!("spec.template.spec.containers[{i}].ports"),
+                                format!("component `{}`: container `{}` does not declare containerPort {} named `{}`", comp.name, comp.container, comp.port, comp.port_name),
+                                None,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if !comp.service.is_empty() && ctx.model.find("Service", &comp.service).is_none() {
+            sink.report_ref(
+                "KG-WL-006",
+                missing("Service", &comp.service),
+                None,
+                format!("component `{}`: Service `{}` is missing on this path", comp.name, comp.service),
+                None,
+                None,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{assert_caught, base, mutate};
+
+    #[test]
+    fn selector_does_not_match_template() {
+        let m = mutate("  selector:\n    matchLabels:\n      app.kubernetes.io/name: todo-chatbot\n", "  selector:\n    matchLabels:\n      app.kubernetes.io/name: todo\n");
+        assert_caught("KG-WL-001", &m);
+    }
+
+    #[test]
+    fn rolling_update() {
+        let f = assert_caught("KG-WL-002", &mutate("rollingUpdate: {maxSurge: 1, maxUnavailable: 0}", "rollingUpdate: {maxSurge: 1, maxUnavailable: 1}"));
+        assert!(f[0].message.contains("maxUnavailable 1"), "{}", f[0].message);
+        assert_caught("KG-WL-002", &mutate("    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}\n", "    type: Recreate\n"));
+    }
+
+    #[test]
+    fn pdb_missing() {
+        let b = base();
+        let start = b.find("apiVersion: policy/v1").expect("pdb");
+        let end = start + b[start..].find("---\n").expect("separator") + 4;
+        let m = format!("{}{}", &b[..start], &b[end..]);
+        assert_caught("KG-WL-003", &m);
+    }
+
+    #[test]
+    fn spread_missing() {
+        let b = base();
+        let start = b.find("      topologySpreadConstraints:\n").expect("tsc");
+        let end = start + b[start..].find("      volumes:").expect("volumes");
+        assert_caught("KG-WL-004", &format!("{}{}", &b[..start], &b[end..]));
+    }
+
+    #[test]
+    fn grace_shorter_than_pre_stop() {
+        assert_caught("KG-WL-005", &mutate("preStop: {sleep: {seconds: 5}}", "preStop: {sleep: {seconds: 45}}"));
+    }
+
+    #[test]
+    fn component_missing() {
+        assert_caught("KG-WL-006", &mutate("        - name: backend\n", "        - name: api\n"));
+        assert_caught("KG-WL-006", &mutate("  name: todo-chatbot-frontend\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: frontend\n    app.kubernetes.io/part-of: todo-chatbot\n    app.kubernetes.io/version: 0.1.0\nspec:\n  type", "  name: todo-chatbot-web\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: frontend\n    app.kubernetes.io/part-of: todo-chatbot\n    app.kubernetes.io/version: 0.1.0\nspec:\n  type"));
+    }
+}
