@@ -20,6 +20,7 @@ pub mod check;
 pub mod config;
 pub mod contract;
 pub mod helm;
+pub mod images;
 pub mod model;
 pub mod parity;
 pub mod rules;

@@ -1,11 +1,116 @@
-//! `kubegate images`. Placeholder: replaced by the issue that implements it.
+//! `kubegate images build | load`: the chatbot's images, built locally and
+//! handed to a cluster's container runtime without a registry (AD-4).
+
+use std::path::PathBuf;
+
+use crate::exit::{ExitCode, HasExitCode};
+use crate::provider::{ProviderConfig, ProviderKind};
 
 /// Arguments of `kubegate images`.
 #[derive(Debug, clap::Args)]
-pub struct ImagesArgs {}
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    action: ImagesAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ImagesAction {
+    /// Build the static binaries (cargo, musl) and both images (docker), tagged as kubegate.toml says.
+    Build {
+        /// kubegate.toml to read the components from (default: ./kubegate.toml, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Load the locally built images into a cluster's container runtime.
+    Load {
+        /// Cluster provider: local, minikube, kind or existing.
+        #[arg(long, value_enum)]
+        provider: ProviderArg,
+        /// minikube profile / kind cluster name (default: the provider's default).
+        #[arg(long)]
+        name: Option<String>,
+        /// kubegate.toml to read the image names from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `--provider` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ProviderArg {
+    Local,
+    Minikube,
+    Kind,
+    Existing,
+}
+
+impl From<ProviderArg> for ProviderKind {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Local => ProviderKind::Local,
+            ProviderArg::Minikube => ProviderKind::Minikube,
+            ProviderArg::Kind => ProviderKind::Kind,
+            ProviderArg::Existing => ProviderKind::Existing,
+        }
+    }
+}
+
+/// Print an error with its whole `caused by:` chain and return its exit code.
+fn fail(e: &(dyn std::error::Error + 'static), code: ExitCode) -> i32 {
+    eprintln!("error: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+    code as i32
+}
 
 /// Run `kubegate images`; returns the exit code.
-pub fn run(_args: ImagesArgs) -> i32 {
-    eprintln!("kubegate images: not implemented yet");
-    crate::exit::ExitCode::BadInput as i32
+pub fn run(args: ImagesArgs) -> i32 {
+    match args.action {
+        ImagesAction::Build { config } => {
+            let config = match crate::config::Config::discover(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e, e.exit_code()),
+            };
+            let root = config.base_dir.clone();
+            let recipes = match crate::images::recipes(&config, &root) {
+                Ok(r) => r,
+                Err(e) => return fail(&e, e.exit_code()),
+            };
+            match crate::images::build(&root, &recipes) {
+                Ok(built) => {
+                    for image in built {
+                        println!("{}\t{}\t{:.1} MB", image.image, image.id, image.size_bytes as f64 / 1e6);
+                    }
+                    ExitCode::Success as i32
+                }
+                Err(e) => fail(&e, e.exit_code()),
+            }
+        }
+        ImagesAction::Load { provider, name, config } => {
+            let config = match crate::config::Config::discover(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e, e.exit_code()),
+            };
+            let images: Vec<String> = config.components.iter().map(|c| c.image.clone()).collect();
+            let kind = ProviderKind::from(provider);
+            let mut provider_config = ProviderConfig { provider: kind, ..ProviderConfig::default() };
+            if let Some(name) = name {
+                provider_config.name = name;
+            }
+            let step = crate::progress::Step::start(format!("loading {} into the {kind} cluster", images.join(", ")));
+            match crate::provider::provider_for(kind, &provider_config).load_images(&images) {
+                Ok(()) => {
+                    step.ok();
+                    ExitCode::Success as i32
+                }
+                Err(e) => {
+                    step.failed();
+                    fail(&e, e.exit_code())
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,409 @@
+//! Building the chatbot's container images without a registry.
+//!
+//! No base image can be pulled on kubegate's CI machines, so each image is
+//! `FROM scratch` with one static musl executable. The build has two stages,
+//! the same on every machine:
+//! 1. cargo (the builder stage): `cargo build --release --target
+//!    x86_64-unknown-linux-musl -p todo-backend -p todo-frontend`;
+//! 2. Docker: the binary is staged into `fixtures/<component>/dist/` (the
+//!    only file `.dockerignore` admits) and `docker build` packages it with
+//!    the component's Dockerfile, tagged as `kubegate.toml` names it
+//!    (`todo-chatbot-backend:0.1.0`, `todo-chatbot-frontend:0.1.0`).
+//!
+//! [`ensure_built`] wraps [`build`] in a file lock so that parallel test
+//! processes build once and then reuse the result.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use crate::exit::{ExitCode, HasExitCode};
+use crate::progress::Step;
+
+/// Rust target of the static binaries.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+/// What to tell a user whose Docker engine is missing or down.
+pub const START_DOCKER_HINT: &str = "start Docker: ci/setup.sh docker";
+/// Lines of a failed command's output kept as evidence.
+const TAIL_LINES: usize = 30;
+
+/// How to build one image of this repo's chatbot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecipe {
+    /// Component name (`backend`, `frontend`).
+    pub component: String,
+    /// Image reference to tag, with explicit tag (`todo-chatbot-backend:0.1.0`).
+    pub image: String,
+    /// Cargo package that produces the executable (`todo-backend`).
+    pub package: String,
+    /// Docker build context: the directory holding Dockerfile and .dockerignore.
+    pub context: PathBuf,
+    /// Size budget in bytes (from `kubegate.toml`), if one is set.
+    pub budget_bytes: Option<u64>,
+}
+
+impl ImageRecipe {
+    /// Where the Dockerfile expects the binary (`<context>/dist/<package>`).
+    pub fn staged_binary(&self) -> PathBuf {
+        self.context.join("dist").join(&self.package)
+    }
+}
+
+/// An image that `docker build` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    /// Image reference (`name:tag`).
+    pub image: String,
+    /// Image id (`sha256:...`).
+    pub id: String,
+    /// Size in bytes as the engine reports it.
+    pub size_bytes: u64,
+}
+
+/// Why the images could not be built. Each variant carries the evidence.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildImagesError {
+    /// No `docker` executable on PATH.
+    #[error("`docker` not found on PATH; {START_DOCKER_HINT}")]
+    DockerMissing,
+    /// `docker` exists but the engine does not answer.
+    #[error("the Docker engine is not answering (`docker version`: {stderr_tail}); {START_DOCKER_HINT}")]
+    DockerDown {
+        /// Tail of `docker version`'s stderr.
+        stderr_tail: String,
+    },
+    /// A component of `kubegate.toml` has no recipe in this repo.
+    #[error(
+        "component `{component}` has no Dockerfile at {}: `kubegate images build` builds this repo's chatbot; build other images yourself and tag them as kubegate.toml says",
+        dockerfile.display()
+    )]
+    NoRecipe {
+        /// Component name from kubegate.toml.
+        component: String,
+        /// Where its Dockerfile was looked for.
+        dockerfile: PathBuf,
+    },
+    /// `cargo metadata` or `cargo build` failed.
+    #[error("`{command}` failed with {status}\n--- output (tail) ---\n{output_tail}")]
+    Cargo {
+        /// The command line.
+        command: String,
+        /// Exit status text.
+        status: String,
+        /// Last lines of its output.
+        output_tail: String,
+    },
+    /// An I/O step failed (spawning a tool, staging the binary).
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or program concerned.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `docker build` failed.
+    #[error("`{command}` failed with {status} building {image}\n--- output (tail) ---\n{output_tail}")]
+    DockerBuild {
+        /// The image being built.
+        image: String,
+        /// The command line.
+        command: String,
+        /// Exit status text.
+        status: String,
+        /// Last lines of its output.
+        output_tail: String,
+    },
+    /// `docker image inspect` gave nothing usable after a successful build.
+    #[error("`docker image inspect {image}` failed: {stderr_tail}")]
+    Inspect {
+        /// The image.
+        image: String,
+        /// Tail of its stderr.
+        stderr_tail: String,
+    },
+}
+
+impl HasExitCode for BuildImagesError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            BuildImagesError::DockerMissing | BuildImagesError::DockerDown { .. } | BuildImagesError::NoRecipe { .. } => {
+                ExitCode::BadInput
+            }
+            _ => ExitCode::Infrastructure,
+        }
+    }
+}
+
+/// The recipes for the components of `config`: `fixtures/<component>/` with
+/// cargo package `todo-<component>`, resolved against `root` (the repo).
+pub fn recipes(config: &crate::config::Config, root: &Path) -> Result<Vec<ImageRecipe>, BuildImagesError> {
+    config
+        .components
+        .iter()
+        .map(|c| {
+            let context = root.join("fixtures").join(&c.name);
+            let dockerfile = context.join("Dockerfile");
+            if !dockerfile.is_file() {
+                return Err(BuildImagesError::NoRecipe { component: c.name.clone(), dockerfile });
+            }
+            Ok(ImageRecipe {
+                component: c.name.clone(),
+                image: c.image.clone(),
+                package: format!("todo-{}", c.name),
+                context,
+                budget_bytes: (c.image_size_mb > 0).then(|| c.image_size_mb * 1024 * 1024),
+            })
+        })
+        .collect()
+}
+
+/// Fail early, with the fix, when Docker is missing or its engine is down.
+pub fn check_docker() -> Result<String, BuildImagesError> {
+    let out = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BuildImagesError::DockerMissing,
+            _ => BuildImagesError::Io { action: "cannot run", path: "docker".into(), source: e },
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(BuildImagesError::DockerDown { stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3) })
+    }
+}
+
+/// Build the binaries and then the images of `recipes`, printing progress.
+pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
+    let step = Step::start("checking the Docker engine");
+    match check_docker() {
+        Ok(version) => {
+            step.note(format!("engine {version}"));
+            step.ok();
+        }
+        Err(e) => {
+            step.failed();
+            return Err(e);
+        }
+    }
+
+    let target_dir = cargo_target_dir(root)?;
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(root).args(["build", "--release", "--target", MUSL_TARGET]);
+    for r in recipes {
+        cargo.args(["-p", &r.package]);
+    }
+    let step = Step::start(format!("building the static binaries ({MUSL_TARGET}, release)"));
+    let (status, output_tail) = run_streamed(&mut cargo)?;
+    if !status.success() {
+        step.failed();
+        return Err(BuildImagesError::Cargo { command: describe(&cargo), status: status.to_string(), output_tail });
+    }
+    step.ok();
+
+    let revision = git_revision(root);
+    let mut built = Vec::new();
+    for r in recipes {
+        let binary = target_dir.join(MUSL_TARGET).join("release").join(&r.package);
+        let staged = r.staged_binary();
+        let io = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BuildImagesError::Io { action, path, source }
+        };
+        let dist = staged.parent().unwrap_or(&r.context);
+        std::fs::create_dir_all(dist).map_err(io("cannot create", dist))?;
+        // Copy to a temporary name, then rename: a concurrent `docker build`
+        // never reads half a binary.
+        let tmp = staged.with_extension("partial");
+        std::fs::copy(&binary, &tmp).map_err(io("cannot copy the binary", &binary))?;
+        std::fs::rename(&tmp, &staged).map_err(io("cannot stage", &staged))?;
+
+        let step = Step::start(format!("docker build -t {} {}", r.image, r.context.display()));
+        let mut docker = Command::new("docker");
+        docker
+            .args(["build", "--tag", &r.image, "--build-arg", &format!("REVISION={revision}")])
+            .arg(&r.context);
+        let (status, output_tail) = run_streamed(&mut docker)?;
+        if !status.success() {
+            step.failed();
+            return Err(BuildImagesError::DockerBuild {
+                image: r.image.clone(),
+                command: describe(&docker),
+                status: status.to_string(),
+                output_tail,
+            });
+        }
+        let image = inspect(&r.image)?;
+        step.note(format!("{} {} ({:.1} MB)", image.image, short_id(&image.id), image.size_bytes as f64 / 1e6));
+        step.ok();
+        built.push(image);
+    }
+    Ok(built)
+}
+
+/// [`build`] under a file lock in the cargo target directory, so parallel
+/// callers (one process per test under nextest) build one at a time; cargo
+/// and Docker's layer cache make the later builds quick no-ops.
+pub fn ensure_built(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
+    let lock_path = cargo_target_dir(root)?.join("kubegate-images.lock");
+    let io = |source| BuildImagesError::Io { action: "cannot lock", path: lock_path.clone(), source };
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
+    let mut lock = fd_lock::RwLock::new(file);
+    let _guard = lock.write().map_err(io)?;
+    build(root, recipes)
+}
+
+/// Id and size of a local image.
+pub fn inspect(image: &str) -> Result<BuiltImage, BuildImagesError> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", image])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| BuildImagesError::Io { action: "cannot run", path: "docker".into(), source })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut fields = stdout.split_whitespace();
+    match (out.status.success(), fields.next(), fields.next().and_then(|s| s.parse().ok())) {
+        (true, Some(id), Some(size_bytes)) => Ok(BuiltImage { image: image.to_owned(), id: id.to_owned(), size_bytes }),
+        _ => Err(BuildImagesError::Inspect {
+            image: image.to_owned(),
+            stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3),
+        }),
+    }
+}
+
+/// Cargo's target directory for the workspace at `root` (honours
+/// `CARGO_TARGET_DIR` and `.cargo/config.toml`).
+fn cargo_target_dir(root: &Path) -> Result<PathBuf, BuildImagesError> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root).args(["metadata", "--format-version", "1", "--no-deps"]).stdin(Stdio::null());
+    let out = cmd.output().map_err(|source| BuildImagesError::Io { action: "cannot run", path: "cargo".into(), source })?;
+    let parsed = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok();
+    match parsed.as_ref().and_then(|v| v.get("target_directory")).and_then(|v| v.as_str()) {
+        Some(dir) if out.status.success() => Ok(PathBuf::from(dir)),
+        _ => Err(BuildImagesError::Cargo {
+            command: describe(&cmd),
+            status: out.status.to_string(),
+            output_tail: tail(&String::from_utf8_lossy(&out.stderr), TAIL_LINES),
+        }),
+    }
+}
+
+/// Short git revision of `root` for the OCI revision label; `unknown` outside git.
+fn git_revision(root: &Path) -> String {
+    Command::new("git")
+        .current_dir(root)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Run `cmd`, echoing its stdout and stderr under the step as they come, and
+/// keep the last lines as evidence for an error.
+fn run_streamed(cmd: &mut Command) -> Result<(std::process::ExitStatus, String), BuildImagesError> {
+    let program = PathBuf::from(cmd.get_program());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if program.as_os_str() == "docker" => BuildImagesError::DockerMissing,
+            _ => BuildImagesError::Io { action: "cannot run", path: program.clone(), source: e },
+        })?;
+    let kept = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    let pump = |stream: Box<dyn std::io::Read + Send>| {
+        let kept = Arc::clone(&kept);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                eprintln!("    | {line}");
+                let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+                if kept.len() == TAIL_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        })
+    };
+    let threads = [
+        child.stdout.take().map(|s| pump(Box::new(s))),
+        child.stderr.take().map(|s| pump(Box::new(s))),
+    ];
+    let status = child
+        .wait()
+        .map_err(|source| BuildImagesError::Io { action: "cannot wait for", path: program, source })?;
+    for t in threads.into_iter().flatten() {
+        let _ = t.join();
+    }
+    let kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+    Ok((status, kept.iter().cloned().collect::<Vec<_>>().join("\n")))
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_follow_the_config_and_refuse_unknown_components() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = crate::config::Config::default();
+        let recipes = recipes(&config, &root).expect("this repo has both Dockerfiles");
+        let names: Vec<_> = recipes.iter().map(|r| (r.component.as_str(), r.image.as_str(), r.package.as_str())).collect();
+        assert_eq!(
+            names,
+            [("backend", "todo-chatbot-backend:0.1.0", "todo-backend"), ("frontend", "todo-chatbot-frontend:0.1.0", "todo-frontend")]
+        );
+        assert!(recipes[1].staged_binary().ends_with("fixtures/frontend/dist/todo-frontend"));
+
+        let mut odd = config.clone();
+        odd.components[0].name = "worker".into();
+        let err = super::recipes(&odd, &root).expect_err("no fixtures/worker");
+        assert!(matches!(err, BuildImagesError::NoRecipe { .. }));
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+    }
+
+    #[test]
+    fn docker_problems_are_bad_input_with_the_fix() {
+        for err in [BuildImagesError::DockerMissing, BuildImagesError::DockerDown { stderr_tail: "refused".into() }] {
+            assert_eq!(err.exit_code(), ExitCode::BadInput);
+            assert!(err.to_string().contains(START_DOCKER_HINT), "{err}");
+        }
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+}
