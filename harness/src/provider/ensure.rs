@@ -43,6 +43,44 @@ fn state_dir_from(state_env: Option<std::ffi::OsString>, target_env: Option<std:
     root.join("target").join("kubegate")
 }
 
+/// Environment variable naming the provider the suites use (`local`,
+/// `minikube`, `kind`, `existing`; default `local`).
+pub const PROVIDER_ENV: &str = "KUBEGATE_PROVIDER";
+/// Environment variable overriding the minikube profile / kind cluster name.
+pub const CLUSTER_NAME_ENV: &str = "KUBEGATE_CLUSTER_NAME";
+
+/// The provider kind and config the test suites should use: `$KUBEGATE_PROVIDER`
+/// (default `local`) and `$KUBEGATE_CLUSTER_NAME` over `base` (usually the
+/// `[cluster]` section of kubegate.toml, or `ProviderConfig::default()`).
+pub fn from_env(base: &ProviderConfig) -> Result<(ProviderKind, ProviderConfig), ProviderError> {
+    from_env_values(std::env::var(PROVIDER_ENV).ok(), std::env::var(CLUSTER_NAME_ENV).ok(), base)
+}
+
+fn from_env_values(
+    provider: Option<String>,
+    name: Option<String>,
+    base: &ProviderConfig,
+) -> Result<(ProviderKind, ProviderConfig), ProviderError> {
+    let kind = match provider.as_deref().map(str::trim) {
+        None | Some("") => base.provider,
+        Some("local") => ProviderKind::Local,
+        Some("minikube") => ProviderKind::Minikube,
+        Some("kind") => ProviderKind::Kind,
+        Some("existing") => ProviderKind::Existing,
+        Some(other) => {
+            return Err(ProviderError::Refused(format!(
+                "{PROVIDER_ENV}={other} is not a provider; use local, minikube, kind or existing"
+            )));
+        }
+    };
+    let mut cfg = base.clone();
+    cfg.provider = kind;
+    if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+        cfg.name = name;
+    }
+    Ok((kind, cfg))
+}
+
 /// How [`ensure_cluster_with`] got its cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnsureOutcome {
@@ -250,6 +288,17 @@ mod tests {
             ensure_cluster_with(&SlowProvider { ups: ups.clone() }, dir.path(), &|_| Ok(())).expect("ensure");
         assert!(matches!(outcome, EnsureOutcome::Replaced { ref reason } if reason.contains("unreadable")), "{outcome:?}");
         assert_eq!(ups.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn provider_and_name_come_from_the_environment_over_the_file() {
+        let base = ProviderConfig { provider: ProviderKind::Minikube, ..Default::default() };
+        let (kind, cfg) = from_env_values(None, None, &base).expect("defaults");
+        assert_eq!((kind, cfg.name.as_str()), (ProviderKind::Minikube, "kubegate"));
+        let (kind, cfg) = from_env_values(Some("kind".into()), Some("ci".into()), &base).expect("env");
+        assert_eq!((kind, cfg.provider, cfg.name.as_str()), (ProviderKind::Kind, ProviderKind::Kind, "ci"));
+        let err = from_env_values(Some("k3d".into()), None, &base).expect_err("unknown");
+        assert!(err.to_string().contains("KUBEGATE_PROVIDER=k3d"), "{err}");
     }
 
     #[test]
