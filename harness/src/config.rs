@@ -83,7 +83,8 @@ pub struct PolicyConfig {
     pub require_hpa: bool,
     /// Require topology spread or pod anti-affinity for replicas >= 2.
     pub require_spread: bool,
-    /// Label keys every application object carries.
+    /// Label keys every application object carries (`app.kubernetes.io/component`
+    /// is required on each component's Deployment and Service regardless).
     pub required_labels: Vec<String>,
     /// Key-name fragments that mark a setting as secret (case-insensitive).
     pub secret_key_patterns: Vec<String>,
@@ -196,7 +197,6 @@ impl Default for PolicyConfig {
             required_labels: [
                 "app.kubernetes.io/name",
                 "app.kubernetes.io/instance",
-                "app.kubernetes.io/component",
                 "app.kubernetes.io/part-of",
                 "app.kubernetes.io/version",
             ]

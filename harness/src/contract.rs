@@ -6,7 +6,9 @@
 //! operation (or on the path item, for all its operations):
 //! - `x-kubegate-service: backend` (or a list): the component(s) serving it;
 //!   absent = every service.
-//! - `x-kubegate-probe: liveness | readiness | startup`: the probe it backs.
+//! - `x-kubegate-probe: liveness | readiness | startup` (or a list): the probes it backs.
+//!
+//! The top-level `x-kubegate-services` map gives each service's `port`.
 
 use std::path::{Path, PathBuf};
 
@@ -45,10 +47,19 @@ pub struct Operation {
     pub method: String,
     /// Services that serve it; empty = all.
     pub services: Vec<String>,
-    /// The probe it backs, if any.
-    pub probe: Option<ProbeKind>,
+    /// The probes it backs (empty = not a probe endpoint).
+    pub probes: Vec<ProbeKind>,
     /// Response status codes the contract lists (`200`, `503`, `default`).
     pub statuses: Vec<String>,
+}
+
+/// A service as the top-level `x-kubegate-services` map describes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ContractService {
+    /// Port the service's container listens on.
+    pub port: Option<i64>,
+    /// Kubernetes Service name.
+    pub service: Option<String>,
 }
 
 /// The parsed contract.
@@ -56,6 +67,8 @@ pub struct Operation {
 pub struct Contract {
     /// File it was read from.
     pub file: PathBuf,
+    /// `x-kubegate-services`: per service name, its port and Service.
+    pub services: std::collections::BTreeMap<String, ContractService>,
     /// Every operation.
     pub operations: Vec<Operation>,
 }
@@ -126,12 +139,24 @@ impl Contract {
                     path: path.clone(),
                     method: method.to_ascii_uppercase(),
                     services: services.or_else(|| item_services.clone()).unwrap_or_default(),
-                    probe: probe.or(item_probe),
+                    probes: probe.or_else(|| item_probe.clone()).unwrap_or_default(),
                     statuses,
                 });
             }
         }
-        Ok(Contract { file: file.to_path_buf(), operations })
+        let mut services = std::collections::BTreeMap::new();
+        if let Some(map) = doc.get("x-kubegate-services").and_then(Value::as_object) {
+            for (name, v) in map {
+                services.insert(
+                    name.clone(),
+                    ContractService {
+                        port: v.get("port").and_then(Value::as_i64),
+                        service: v.get("service").and_then(Value::as_str).map(String::from),
+                    },
+                );
+            }
+        }
+        Ok(Contract { file: file.to_path_buf(), services, operations })
     }
 
     /// Operations served by `service`.
@@ -142,7 +167,7 @@ impl Contract {
     /// Paths of `service` that back probe `kind` (GET operations).
     pub fn probe_paths<'a>(&'a self, service: &'a str, kind: ProbeKind) -> Vec<&'a str> {
         self.operations_of(service)
-            .filter(|o| o.probe == Some(kind) && o.method == "GET")
+            .filter(|o| o.probes.contains(&kind) && o.method == "GET")
             .map(|o| o.path.as_str())
             .collect()
     }
@@ -166,16 +191,22 @@ fn services_of(v: &Value) -> Result<Option<Vec<String>>, String> {
     }
 }
 
-fn probe_of(v: &Value) -> Result<Option<ProbeKind>, String> {
+fn probe_of(v: &Value) -> Result<Option<Vec<ProbeKind>>, String> {
+    let kind = |s: &str| match s {
+        "liveness" => Ok(ProbeKind::Liveness),
+        "readiness" => Ok(ProbeKind::Readiness),
+        "startup" => Ok(ProbeKind::Startup),
+        other => Err(format!("x-kubegate-probe `{other}`: expected liveness, readiness or startup")),
+    };
     match v.get("x-kubegate-probe") {
         None => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "liveness" => Ok(Some(ProbeKind::Liveness)),
-            "readiness" => Ok(Some(ProbeKind::Readiness)),
-            "startup" => Ok(Some(ProbeKind::Startup)),
-            other => Err(format!("x-kubegate-probe `{other}`: expected liveness, readiness or startup")),
-        },
-        Some(_) => Err("x-kubegate-probe must be a string".into()),
+        Some(Value::String(s)) => Ok(Some(vec![kind(s)?])),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().ok_or_else(|| "x-kubegate-probe entries must be strings".to_string()).and_then(kind))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err("x-kubegate-probe must be a string or a list of strings".into()),
     }
 }
 
@@ -192,7 +223,7 @@ paths:
       x-kubegate-probe: liveness
       responses: {"200": {description: ok}}
   /ready:
-    x-kubegate-probe: readiness
+    x-kubegate-probe: [readiness]
     get:
       responses: {"200": {description: ok}, "503": {description: not ready}}
   /:
@@ -210,6 +241,7 @@ paths:
         assert!(!c.has_get("backend", "/"));
         let ready = c.operations.iter().find(|o| o.path == "/ready").expect("ready op");
         assert_eq!(ready.statuses, vec!["200", "503"]);
+        assert_eq!(c.probe_paths("backend", ProbeKind::Startup), Vec::<&str>::new());
     }
 
     #[test]

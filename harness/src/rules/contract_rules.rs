@@ -32,6 +32,13 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             continue;
         }
         let svc = comp.contract_name();
+        // The contract's port for the service wins over kubegate.toml's.
+        let port = ctx
+            .contract
+            .and_then(|c| c.services.get(svc))
+            .and_then(|s| s.port)
+            .map(|p| p as i32)
+            .unwrap_or(comp.port);
         let probes = [
             ("livenessProbe", ProbeKind::Liveness, cv.c.liveness_probe.as_ref(), comp.liveness_path.as_str()),
             ("readinessProbe", ProbeKind::Readiness, cv.c.readiness_probe.as_ref(), comp.readiness_path.as_str()),
@@ -67,11 +74,11 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 );
             }
             match resolve_port(cv.c, &http.port) {
-                Some(n) if comp.port != 0 && n != comp.port => sink.report(
+                Some(n) if port != 0 && n != port => sink.report(
                     "KG-CONTRACT-002",
                     cv.obj,
                     cv.at(&format!("{field}.httpGet.port")),
-                    format!("container `{}`: {field} port `{}` is {n}, the service listens on {}", cv.c.name, fmt_port(&http.port), comp.port),
+                    format!("container `{}`: {field} port `{}` is {n}, the service listens on {port}", cv.c.name, fmt_port(&http.port)),
                     Some(format!("Use port `{}`.", comp.port_name)),
                 ),
                 _ => {}

@@ -43,6 +43,9 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             expected.push((INSTANCE, ctx.config.release.clone()));
         }
         if let Some(comp) = ctx.config.components.iter().find(|c| (obj.kind == "Deployment" && c.deployment == obj.name) || (obj.kind == "Service" && c.service == obj.name)) {
+            if !labels.contains_key(COMPONENT) {
+                sink.report("KG-LABEL-001", obj, "metadata.labels".to_string(), format!("missing label {COMPONENT} (component `{}`)", comp.name), None);
+            }
             expected.push((COMPONENT, comp.name.clone()));
             if obj.kind == "Deployment"
                 && let Some(tag) = super::image::image_tag(&comp.image)
@@ -95,6 +98,13 @@ mod tests {
         let m = mutate("  name: todo-chatbot-config\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n", "  name: todo-chatbot-config\n  namespace: todo-chatbot\n  labels:\n");
         let f = assert_caught("KG-LABEL-001", &m);
         assert!(f[0].message.contains("app.kubernetes.io/name"));
+    }
+
+    #[test]
+    fn component_label_required_on_component_objects() {
+        let anchor = "  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: backend\n";
+        let f = assert_caught("KG-LABEL-001", &mutate(anchor, &anchor.replace("    app.kubernetes.io/component: backend\n", "")));
+        assert!(f.iter().any(|x| x.message.contains("missing label app.kubernetes.io/component")), "{f:#?}");
     }
 
     #[test]
