@@ -414,6 +414,13 @@ mod tests {
     }
 
     #[test]
+    fn committed_kubegate_toml_equals_the_defaults() {
+        let text = include_str!("../../kubegate.toml");
+        let c = Config::parse(text, Path::new("kubegate.toml")).expect("committed config parses");
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = "namespace = \"x\"\n[policy]\nmin_uid = 1\npul_policy = \"Always\"\n";
         let err = Config::parse(text, Path::new("k.toml")).expect_err("unknown key rejected");

@@ -588,6 +588,12 @@ pub fn is_unstable_api_version(api_version: &str) -> bool {
     version.contains("alpha") || version.contains("beta")
 }
 
+/// serde-saphyr's message without its advice to the programmer (an option
+/// a user cannot set).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    e.without_snippet().to_string().replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+}
+
 /// Parse a single-document YAML file (values.yaml, the OpenAPI contract)
 /// into JSON, with the same duplicate-key and syntax checks as manifests.
 pub fn parse_yaml_value(text: &str, file: &Path) -> Result<Value, LoadManifestsError> {
@@ -598,7 +604,7 @@ pub fn parse_yaml_value(text: &str, file: &Path) -> Result<Value, LoadManifestsE
         file: file.to_path_buf(),
         document: 1,
         line: e.location().map(|l| l.line() as usize).filter(|l| *l > 0),
-        message: e.without_snippet().to_string(),
+        message: yaml_message(&e),
     })?;
     let mut lines = BTreeMap::new();
     to_json(&node, "", &mut lines).map_err(|(field, line, message)| LoadManifestsError::Yaml {
@@ -619,7 +625,7 @@ fn parse_documents(text: &str, file: &Path, path: DeployPath, _first_doc: usize)
             file: file.to_path_buf(),
             document,
             line: e.location().map(|l| l.line() as usize).filter(|l| *l > 0),
-            message: e.without_snippet().to_string(),
+            message: yaml_message(&e),
         })?;
         if matches!(node.value, Node::Null) {
             continue;
@@ -820,6 +826,7 @@ spec:
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n";
         let err = load(text).expect_err("duplicate rejected").to_string();
         assert!(err.contains("t.yaml:5") && err.to_lowercase().contains("duplicate"), "{err}");
+        assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
     }
 
     #[test]
