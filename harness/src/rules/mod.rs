@@ -353,6 +353,15 @@ mod tests {
         }
         assert!(catalog().len() >= 35);
     }
+
+    #[test]
+    fn docs_rules_md_lists_every_rule_with_its_title() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rules.md")).expect("docs/rules.md exists");
+        for r in catalog() {
+            let row = format!("| `{}` | {:?} | {} |", r.id, r.severity, r.title);
+            assert!(docs.contains(&row), "docs/rules.md lacks or misstates {}: expected a row starting `{row}`", r.id);
+        }
+    }
 }
 
 /// The containerPort number a probe/Service port refers to in `c`
