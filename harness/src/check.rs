@@ -91,19 +91,19 @@ pub enum CheckError {
     NothingToCheck,
     /// The raw manifests could not be read.
     #[error("cannot read the raw manifests")]
-    Manifests(#[source] LoadManifestsError),
+    Manifests(#[source] Box<LoadManifestsError>),
     /// The chart could not be rendered.
     #[error("cannot render the Helm chart")]
-    Render(#[from] RenderChartError),
+    Render(#[from] Box<RenderChartError>),
     /// The chart rendered, but its output is not a valid model.
     #[error("the rendered Helm chart is not valid")]
-    Rendered(#[source] LoadManifestsError),
+    Rendered(#[source] Box<LoadManifestsError>),
     /// The chart's values.yaml could not be read.
     #[error("cannot read the chart's values")]
-    Values(#[source] LoadManifestsError),
+    Values(#[source] Box<LoadManifestsError>),
     /// The OpenAPI contract could not be read.
     #[error("cannot read the OpenAPI contract")]
-    Contract(#[from] LoadContractError),
+    Contract(#[from] Box<LoadContractError>),
     /// A `kubegate.io/waive` annotation is malformed.
     #[error("invalid waiver annotation on {object} ({path} path): {problem}\n  fix: write `kubegate.io/waive: KG-XXX-NNN=reason[,KG-YYY-NNN=reason]`")]
     Waiver {
@@ -132,22 +132,22 @@ pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
     }
     let config = &req.config;
     let contract = match &config.contract {
-        Some(p) => Some(Contract::load(&config.resolve(p))?),
+        Some(p) => Some(Contract::load(&config.resolve(p)).map_err(Box::new)?),
         None => None,
     };
     let raw = match &req.manifests {
-        Some(dir) => Some(Model::load_dir(dir).map_err(CheckError::Manifests)?),
+        Some(dir) => Some(Model::load_dir(dir).map_err(|e| CheckError::Manifests(Box::new(e)))?),
         None => None,
     };
     let (helm, chart_values) = match &req.chart {
         Some(chart) => {
-            let out = crate::helm::template(&config.release, chart, &config.namespace, &req.values)?;
-            let model = Model::from_helm_output(&out, chart).map_err(CheckError::Rendered)?;
+            let out = crate::helm::template(&config.release, chart, &config.namespace, &req.values).map_err(Box::new)?;
+            let model = Model::from_helm_output(&out, chart).map_err(|e| CheckError::Rendered(Box::new(e)))?;
             (Some(model), Some(chart_values(chart, &req.values)?))
         }
         None => (None, None),
     };
-    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())?)
+    check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())
 }
 
 /// The chart's `values.yaml` merged with the extra values files (later wins),
@@ -157,7 +157,7 @@ fn chart_values(chart: &std::path::Path, extra: &[PathBuf]) -> Result<serde_json
     let files = std::iter::once(chart.join("values.yaml")).chain(extra.iter().cloned());
     for file in files {
         let Ok(text) = std::fs::read_to_string(&file) else { continue };
-        let v = crate::model::parse_yaml_value(&text, &file).map_err(CheckError::Values)?;
+        let v = crate::model::parse_yaml_value(&text, &file).map_err(|e| CheckError::Values(Box::new(e)))?;
         merge(&mut merged, v);
     }
     Ok(merged)

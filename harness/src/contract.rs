@@ -87,7 +87,7 @@ pub enum LoadContractError {
     },
     /// YAML error (syntax, duplicate key).
     #[error("OpenAPI contract is not valid YAML")]
-    Yaml(#[source] crate::model::LoadManifestsError),
+    Yaml(#[source] Box<crate::model::LoadManifestsError>),
     /// Valid YAML but not the expected shape.
     #[error("{}: {message}", file.display())]
     Shape {
@@ -116,7 +116,7 @@ impl Contract {
 
     /// Parse contract text; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Contract, LoadContractError> {
-        let doc = crate::model::parse_yaml_value(text, file).map_err(LoadContractError::Yaml)?;
+        let doc = crate::model::parse_yaml_value(text, file).map_err(|e| LoadContractError::Yaml(Box::new(e)))?;
         let shape = |message: String| LoadContractError::Shape { file: file.to_path_buf(), message };
         if doc.get("openapi").and_then(Value::as_str).is_none() {
             return Err(shape("no `openapi:` version key: not an OpenAPI 3 document".into()));

@@ -6,6 +6,10 @@
 //! Each [`Object`] keeps its JSON form (for parity and generic walks) and a
 //! map from field path to source line, so findings can point at the line.
 
+// LoadManifestsError carries its evidence (file, field, kind, name) inline and
+// is built at most once per run: boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -335,35 +335,6 @@ pub fn check_model(ctx: &RuleContext<'_>) -> Vec<Finding> {
     sink.findings
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_unique_well_formed_and_match_their_family() {
-        let mut seen = std::collections::BTreeSet::new();
-        for r in catalog() {
-            assert!(seen.insert(r.id), "duplicate id {}", r.id);
-            let parts: Vec<&str> = r.id.split('-').collect();
-            assert_eq!(parts.len(), 3, "{}", r.id);
-            assert_eq!(parts[0], "KG");
-            assert_eq!(parts[1], r.family, "{}", r.id);
-            assert!(parts[2].len() == 3 && parts[2].chars().all(|c| c.is_ascii_digit()), "{}", r.id);
-            assert!(!r.title.is_empty() && !r.rationale.is_empty() && !r.fix.is_empty());
-        }
-        assert!(catalog().len() >= 35);
-    }
-
-    #[test]
-    fn docs_rules_md_lists_every_rule_with_its_title() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rules.md")).expect("docs/rules.md exists");
-        for r in catalog() {
-            let row = format!("| `{}` | {:?} | {} |", r.id, r.severity, r.title);
-            assert!(docs.contains(&row), "docs/rules.md lacks or misstates {}: expected a row starting `{row}`", r.id);
-        }
-    }
-}
-
 /// The containerPort number a probe/Service port refers to in `c`
 /// (named ports resolved); `None` when `c` declares no such port.
 pub(crate) fn resolve_port(c: &Container, port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> Option<i32> {
@@ -411,4 +382,33 @@ pub(crate) fn label_selector_selects(
         }
     });
     by_labels && by_exprs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_well_formed_and_match_their_family() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in catalog() {
+            assert!(seen.insert(r.id), "duplicate id {}", r.id);
+            let parts: Vec<&str> = r.id.split('-').collect();
+            assert_eq!(parts.len(), 3, "{}", r.id);
+            assert_eq!(parts[0], "KG");
+            assert_eq!(parts[1], r.family, "{}", r.id);
+            assert!(parts[2].len() == 3 && parts[2].chars().all(|c| c.is_ascii_digit()), "{}", r.id);
+            assert!(!r.title.is_empty() && !r.rationale.is_empty() && !r.fix.is_empty());
+        }
+        assert!(catalog().len() >= 35);
+    }
+
+    #[test]
+    fn docs_rules_md_lists_every_rule_with_its_title() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rules.md")).expect("docs/rules.md exists");
+        for r in catalog() {
+            let row = format!("| `{}` | {:?} | {} |", r.id, r.severity, r.title);
+            assert!(docs.contains(&row), "docs/rules.md lacks or misstates {}: expected a row starting `{row}`", r.id);
+        }
+    }
 }

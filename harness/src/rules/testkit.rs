@@ -213,7 +213,7 @@ metadata:
         hpa_pdb("backend"),
         netpol,
         deployment("frontend", 3000, FRONTEND_ENV),
-        service("frontend", "LoadBalancer", 80).replace("port: 80, targetPort: http", "port: 80, targetPort: http"),
+        service("frontend", "LoadBalancer", 80),
         hpa_pdb("frontend"),
     ]
     .join("---\n")
