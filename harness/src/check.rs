@@ -219,3 +219,77 @@ pub fn check_models(
     findings.dedup();
     Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::{CONTRACT, base};
+
+    /// A temp dir with `manifests/app.yaml` and the contract; config pointing at it.
+    fn tree(manifest: &str) -> (tempfile::TempDir, CheckRequest) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("manifests")).expect("mkdir");
+        std::fs::write(dir.path().join("manifests/app.yaml"), manifest).expect("write manifest");
+        std::fs::write(dir.path().join("openapi.yaml"), CONTRACT).expect("write contract");
+        let mut config = Config::default();
+        config.base_dir = dir.path().to_path_buf();
+        config.contract = Some("openapi.yaml".into());
+        let mut req = CheckRequest::from_config(config);
+        req.chart = None;
+        (dir, req)
+    }
+
+    #[test]
+    fn raw_path_alone_clean_tree_passes() {
+        let (_dir, req) = tree(&base());
+        let out = run(&req).expect("check runs");
+        assert_eq!(out.exit_code(), ExitCode::Success, "{:#?}", out.findings);
+        assert_eq!(out.checked.len(), 1);
+        assert_eq!(out.checked[0].path, DeployPath::Raw);
+        assert!(out.checked[0].objects >= 10);
+        assert!(out.parity.is_empty());
+    }
+
+    #[test]
+    fn findings_and_waivers_decide_the_exit_code() {
+        let broken = base().replacen("imagePullPolicy: Never", "imagePullPolicy: Always", 1);
+        let (_dir, mut req) = tree(&broken);
+        let out = run(&req).expect("check runs");
+        assert_eq!(out.exit_code(), ExitCode::Findings);
+        assert!(out.unwaived().any(|f| f.rule_id == "KG-IMG-002"));
+        req.config.waivers.push(crate::config::Waiver {
+            rule: "KG-IMG-002".into(),
+            object: "Deployment/todo-chatbot-backend".into(),
+            path: None,
+            reason: "pulled from a local registry in this variant".into(),
+        });
+        let out = run(&req).expect("check runs");
+        assert_eq!(out.exit_code(), ExitCode::Success);
+        let waived: Vec<_> = out.waived().collect();
+        assert_eq!(waived.len(), 1);
+        assert!(waived[0].waived.as_deref().is_some_and(|r| r.contains("local registry")));
+    }
+
+    #[test]
+    fn bad_input_is_exit_2() {
+        let (_dir, req) = tree("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n");
+        let err = run(&req).expect_err("malformed YAML");
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+        let (_dir, mut req) = tree(&base());
+        req.chart = Some("/nonexistent/chart".into());
+        let err = run(&req).expect_err("missing chart");
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+        req.manifests = None;
+        req.chart = None;
+        assert!(matches!(run(&req), Err(CheckError::NothingToCheck)));
+    }
+
+    #[test]
+    fn malformed_waiver_annotation_is_bad_input() {
+        let text = base().replacen("  name: todo-chatbot-config\n", "  name: todo-chatbot-config\n  annotations: {kubegate.io/waive: KG-SECRET-002}\n", 1);
+        let (_dir, req) = tree(&text);
+        let err = run(&req).expect_err("waiver without reason");
+        assert!(err.to_string().contains("no reason"), "{err}");
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+    }
+}

@@ -51,6 +51,19 @@ pub struct Operation {
     pub probes: Vec<ProbeKind>,
     /// Response status codes the contract lists (`200`, `503`, `default`).
     pub statuses: Vec<String>,
+    /// `x-kubegate-status`: per service, the statuses it may answer with
+    /// (when they differ between services).
+    pub status_by_service: std::collections::BTreeMap<String, Vec<String>>,
+    /// `x-kubegate-requires-env`: the operation exists only with this
+    /// environment setting (e.g. `FAULT_INJECTION=enabled`).
+    pub requires_env: Vec<String>,
+}
+
+impl Operation {
+    /// Statuses `service` may answer with (its `x-kubegate-status` entry, else all listed).
+    pub fn statuses_for(&self, service: &str) -> &[String] {
+        self.status_by_service.get(service).map(Vec::as_slice).unwrap_or(&self.statuses)
+    }
 }
 
 /// A service as the top-level `x-kubegate-services` map describes it.
@@ -135,12 +148,20 @@ impl Contract {
                     .and_then(Value::as_object)
                     .map(|r| r.keys().cloned().collect())
                     .unwrap_or_default();
+                let status_by_service = op
+                    .get("x-kubegate-status")
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(v))).collect())
+                    .unwrap_or_default();
+                let requires_env = op.get("x-kubegate-requires-env").or_else(|| item.get("x-kubegate-requires-env")).map(strings).unwrap_or_default();
                 operations.push(Operation {
                     path: path.clone(),
                     method: method.to_ascii_uppercase(),
                     services: services.or_else(|| item_services.clone()).unwrap_or_default(),
                     probes: probe.or_else(|| item_probe.clone()).unwrap_or_default(),
                     statuses,
+                    status_by_service,
+                    requires_env,
                 });
             }
         }
@@ -175,6 +196,19 @@ impl Contract {
     /// Whether `service` has a GET operation on exactly `path`.
     pub fn has_get(&self, service: &str, path: &str) -> bool {
         self.operations_of(service).any(|o| o.method == "GET" && o.path == path)
+    }
+}
+
+/// A string or a list of strings (numbers accepted, as status codes often are).
+fn strings(v: &Value) -> Vec<String> {
+    let one = |x: &Value| match x {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match v {
+        Value::Array(a) => a.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
     }
 }
 
@@ -221,7 +255,8 @@ paths:
     get:
       x-kubegate-service: [backend, frontend]
       x-kubegate-probe: liveness
-      responses: {"200": {description: ok}}
+      x-kubegate-status: {backend: ["200", "503"], frontend: ["200"]}
+      responses: {"200": {description: ok}, "503": {description: fault}}
   /ready:
     x-kubegate-probe: [readiness]
     get:
@@ -242,6 +277,9 @@ paths:
         let ready = c.operations.iter().find(|o| o.path == "/ready").expect("ready op");
         assert_eq!(ready.statuses, vec!["200", "503"]);
         assert_eq!(c.probe_paths("backend", ProbeKind::Startup), Vec::<&str>::new());
+        let health = c.operations.iter().find(|o| o.path == "/health").expect("health op");
+        assert_eq!(health.statuses_for("frontend"), ["200"]);
+        assert_eq!(health.statuses_for("backend"), ["200", "503"]);
     }
 
     #[test]
