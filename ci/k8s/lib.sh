@@ -58,7 +58,7 @@ fi
 kc() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 
 log() { echo "kubegate-local: $*"; }
-die() { echo "kubegate-local: error: $*" >&2; exit "${2:-4}"; }
+die() { echo "kubegate-local: error: $1" >&2; exit "${2:-4}"; }
 
 # step NAME: start timing a step; step_ok closes it with the elapsed time.
 step_started=0
