@@ -15,6 +15,7 @@ pub mod finding;
 pub mod progress;
 pub mod provider;
 pub mod redact;
+pub mod report;
 pub mod wait;
 pub mod check;
 pub mod config;

@@ -1,1 +1,4 @@
 //! Shared helpers for kubegate's suites (the tests live in `tests/`).
+
+pub mod kubegate_bin;
+pub mod mutants;
