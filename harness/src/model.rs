@@ -870,6 +870,25 @@ spec:
     }
 
     #[test]
+    fn error_in_a_later_document_names_that_document() {
+        let text = format!("{DEPLOY}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [a\n");
+        match load(&text).expect_err("syntax error") {
+            LoadManifestsError::Yaml { document, line, .. } => {
+                assert_eq!(document, 2);
+                assert_eq!(line, Some(23));
+            }
+            other => panic!("unexpected {other}"),
+        }
+        let text = format!("{DEPLOY}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  nme: b\n");
+        match load(&text).expect_err("unknown field") {
+            LoadManifestsError::UnknownField { document, line, field, .. } => {
+                assert_eq!((document, line, field.as_str()), (2, Some(24), "metadata.nme"));
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
     fn syntax_error_names_line() {
         let err = load("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [a\n").expect_err("syntax");
         assert!(matches!(err, LoadManifestsError::Yaml { line: Some(_), .. }), "{err}");
