@@ -21,20 +21,14 @@ use std::path::{Path, PathBuf};
 /// Env override of the artifacts root (default `<workspace>/target/kubegate`).
 pub const ARTIFACTS_ENV: &str = "KUBEGATE_ARTIFACTS_DIR";
 
-/// Where kubegate writes artifacts: `$KUBEGATE_ARTIFACTS_DIR`, else
-/// `$CARGO_TARGET_DIR/kubegate`, else `target/kubegate` under the nearest
-/// ancestor of the working directory holding `Cargo.lock` (tests run in the
-/// crate directory), else `./target/kubegate`.
+/// Where kubegate writes artifacts: `$KUBEGATE_ARTIFACTS_DIR`, else the
+/// shared state directory ([`crate::provider::ensure::state_dir`]:
+/// `target/kubegate` of the workspace, whatever the working directory).
 pub fn artifacts_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os(ARTIFACTS_ENV) {
-        return PathBuf::from(d);
+    match std::env::var_os(ARTIFACTS_ENV).filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => crate::provider::ensure::state_dir(),
     }
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(d).join("kubegate");
-    }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root = cwd.ancestors().find(|d| d.join("Cargo.lock").is_file()).unwrap_or(&cwd);
-    root.join("target").join("kubegate")
 }
 
 /// A Helm release to include in the bundle.

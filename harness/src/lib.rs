@@ -7,6 +7,7 @@
 //! Live work goes [`provider`] (a cluster) -> [`images`] -> [`deploy`]
 //! (raw and Helm paths) -> [`wait`] -> [`access`] -> suites -> [`report`].
 
+pub mod access;
 pub mod cli;
 pub mod deploy;
 pub mod diagnostics;
@@ -15,6 +16,7 @@ pub mod finding;
 pub mod progress;
 pub mod provider;
 pub mod redact;
+pub mod sweep;
 pub mod report;
 pub mod wait;
 pub mod check;

@@ -190,6 +190,14 @@ pub enum WaitError {
         /// The namespace's recent events.
         events: String,
     },
+    /// The object is there but lacks what the caller asked for.
+    #[error("{what}: {detail}")]
+    Missing {
+        /// What was waited for.
+        what: String,
+        /// What is missing.
+        detail: String,
+    },
     /// Reading from the cluster failed.
     #[error("{what}: cannot read from the cluster")]
     Api {
@@ -217,6 +225,7 @@ impl crate::exit::HasExitCode for WaitError {
             // A dead end is the deployment's fault.
             WaitError::DeadEnd { .. } => crate::exit::ExitCode::Findings,
             WaitError::Deadline { .. } => crate::exit::ExitCode::Infrastructure,
+            WaitError::Missing { .. } => crate::exit::ExitCode::Findings,
             WaitError::Api { .. } => crate::exit::ExitCode::Cluster,
         }
     }
