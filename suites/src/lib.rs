@@ -2,3 +2,4 @@
 
 pub mod kubegate_bin;
 pub mod mutants;
+pub mod live;

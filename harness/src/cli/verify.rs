@@ -1,11 +1,120 @@
-//! `kubegate verify`. Placeholder: replaced by the issue that implements it.
+//! `kubegate verify [--config F] [--provider P] [--keep] [--report-dir DIR]`:
+//! the main job (see [`crate::verify`]). Prints progress on stderr, the
+//! verdict table on stdout, and exits 0 (all passed), 1 (a check failed),
+//! 2 (bad input or missing tool), 3 (no cluster), 4 (infrastructure).
+
+use crate::cli::cluster::{load_cluster_config, parse_provider_kind};
+use crate::exit::{ExitCode, HasExitCode};
+use crate::provider::ProviderKind;
+use crate::verify::{VerifyRequest, verdict_table, verify};
+use std::path::PathBuf;
+
+/// Environment variable that picks the provider when `--provider` is absent.
+pub const PROVIDER_ENV: &str = "KUBEGATE_PROVIDER";
 
 /// Arguments of `kubegate verify`.
 #[derive(Debug, clap::Args)]
-pub struct VerifyArgs {}
+pub struct VerifyArgs {
+    /// kubegate.toml describing the deployment (default: ./kubegate.toml, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Cluster provider: local, minikube, kind or existing (default: $KUBEGATE_PROVIDER,
+    /// then `[cluster] provider` of kubegate.toml, then local).
+    #[arg(long, value_parser = parse_provider_kind)]
+    provider: Option<ProviderKind>,
+    /// Keep the namespaces after the run (for diagnosis); `kubegate sweep` removes them later.
+    #[arg(long)]
+    keep: bool,
+    /// Where to write the reports (default: target/kubegate/<run-id>/).
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Skip the destructive checks (database outage, liveness fault, missing key, rotation, upgrade).
+    #[arg(long)]
+    quick: bool,
+}
+
+fn fail(e: &dyn std::error::Error, code: ExitCode) -> i32 {
+    eprintln!("error: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+    code as i32
+}
 
 /// Run `kubegate verify`; returns the exit code.
-pub fn run(_args: VerifyArgs) -> i32 {
-    eprintln!("kubegate verify: not implemented yet");
-    crate::exit::ExitCode::BadInput as i32
+pub fn run(args: VerifyArgs) -> i32 {
+    let config = match crate::config::Config::discover(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e, e.exit_code()),
+    };
+    let config_path = args.config.clone().or_else(|| {
+        let default = PathBuf::from("kubegate.toml");
+        default.is_file().then_some(default)
+    });
+    let provider_config = match config_path.as_deref().map(load_cluster_config).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => return fail(&e, e.exit_code()),
+    };
+    let provider = match args.provider {
+        Some(p) => p,
+        None => match std::env::var(PROVIDER_ENV) {
+            Ok(v) if !v.is_empty() => match parse_provider_kind(&v) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {PROVIDER_ENV}: {e}");
+                    return ExitCode::BadInput as i32;
+                }
+            },
+            _ => provider_config.provider,
+        },
+    };
+    let req = VerifyRequest { config, provider, provider_config, keep: args.keep, report_dir: args.report_dir, destructive: !args.quick };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e, ExitCode::Infrastructure),
+    };
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = verify(&req) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let outcome = match outcome {
+        // Dropping the future ran the namespace guards' cleanup.
+        None => {
+            eprintln!("kubegate verify: interrupted; namespaces of this run were deleted (or run `kubegate sweep`)");
+            return ExitCode::Interrupted as i32;
+        }
+        Some(Err(e)) => return fail(&e, e.exit_code()),
+        Some(Ok(o)) => o,
+    };
+    let counts = outcome.report.status_counts();
+    println!();
+    println!("{}", verdict_table(&outcome.report));
+    let failed: Vec<String> = outcome
+        .report
+        .cases
+        .iter()
+        .filter(|c| c.status == crate::report::Status::Failed)
+        .map(|c| format!("{} ({})", c.check, c.scope))
+        .collect();
+    let verdict = if failed.is_empty() { "PASS" } else { "FAIL" };
+    println!(
+        "kubegate verify: {verdict} in {:.0}s ({} cases: {} passed, {} limited, {} failed)",
+        outcome.timings.verdict_secs,
+        outcome.report.cases.len(),
+        counts.get(&crate::report::Status::Passed).unwrap_or(&0),
+        counts.get(&crate::report::Status::Waived).unwrap_or(&0),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        println!("failed: {}", failed.join(", "));
+    }
+    println!("reports: {}/{{summary.md,report.json,junit.xml,report.txt,timings.json}}", outcome.report_dir.display());
+    if !outcome.left.is_empty() {
+        println!("namespaces left in place: {}", outcome.left.join(", "));
+    }
+    outcome.exit_code() as i32
 }

@@ -1,0 +1,185 @@
+//! What one live run works with: the cluster, a client, `kubegate.toml`,
+//! the secret values it deploys, and the `helm` CLI bound to the cluster.
+
+use crate::config::Config;
+use crate::deploy::helm::Helm;
+use crate::deploy::secret::SecretValues;
+use crate::deploy::{DeployError, client_for};
+use crate::provider::{ClusterInfo, LoadBalancerSupport};
+use crate::redact::Redactor;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Environment variable with the `DATABASE_URL` pods use (as pods see it).
+pub const DATABASE_URL_ENV: &str = "KUBEGATE_DATABASE_URL";
+
+/// Why a live run could not start (nothing was judged yet).
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareLiveError {
+    /// No database URL: neither the env var nor the file ci/setup/postgres.sh writes.
+    #[error("no database for the pods: set {DATABASE_URL_ENV}, or run `ci/setup.sh postgres` (it writes {file})")]
+    NoDatabase {
+        /// The file looked for.
+        file: PathBuf,
+    },
+    /// The host database is on loopback and the cluster did not say how pods reach the host.
+    #[error("the database URL points at the host's loopback and the cluster reports no node IP to reach the host through; set {DATABASE_URL_ENV} to a URL pods can reach")]
+    NoNodeIp,
+    /// Client or helm could not be set up.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+impl crate::exit::HasExitCode for PrepareLiveError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        match self {
+            PrepareLiveError::Deploy(e) => e.exit_code(),
+            _ => crate::exit::ExitCode::BadInput,
+        }
+    }
+}
+
+/// The cluster and tools of one live run.
+#[derive(Clone)]
+pub struct LiveContext {
+    /// The cluster.
+    pub cluster: ClusterInfo,
+    /// A client for it.
+    pub client: kube::Client,
+    /// The configuration the client came from (guards build their own client).
+    pub kube_config: kube::Config,
+    /// The deployment under test.
+    pub config: Config,
+    /// Secret values every deployment gets unless a variant says otherwise.
+    pub secrets: SecretValues,
+    /// `helm`, bound to the cluster, redacting the secret values.
+    pub helm: Helm,
+}
+
+impl std::fmt::Debug for LiveContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveContext").field("cluster", &self.cluster).field("secrets", &self.secrets).finish()
+    }
+}
+
+impl LiveContext {
+    /// Connect to `cluster` for the deployment `config` describes.
+    pub async fn connect(cluster: ClusterInfo, config: Config, secrets: SecretValues) -> Result<Self, PrepareLiveError> {
+        let (client, kube_config) = client_for(&cluster.kubeconfig, cluster.context.as_deref()).await?;
+        let helm = Helm::new(Some(&cluster.kubeconfig), cluster.context.as_deref())?.with_redactor(secrets.redactor());
+        Ok(LiveContext { cluster, client, kube_config, config, secrets, helm })
+    }
+
+    /// Redacts the run's secret values (and any extra ones given).
+    pub fn redactor(&self) -> Redactor {
+        self.secrets.redactor()
+    }
+
+    /// The raw manifests directory.
+    pub fn manifests_dir(&self) -> PathBuf {
+        self.config.resolve(&self.config.manifests)
+    }
+
+    /// The chart directory.
+    pub fn chart_dir(&self) -> PathBuf {
+        self.config.resolve(&self.config.chart.path)
+    }
+
+    /// How LoadBalancer Services get addresses here.
+    pub fn load_balancer(&self) -> LoadBalancerSupport {
+        self.cluster.load_balancer
+    }
+
+    /// Deployment name of a component (`backend`, `frontend`).
+    pub fn deployment(&self, component: &str) -> String {
+        self.config
+            .component(component)
+            .map(|c| c.deployment.clone())
+            .unwrap_or_else(|| format!("todo-chatbot-{component}"))
+    }
+
+    /// Service name of a component.
+    pub fn service(&self, component: &str) -> String {
+        self.config.component(component).map(|c| c.service.clone()).unwrap_or_else(|| format!("todo-chatbot-{component}"))
+    }
+
+    /// Container name of a component.
+    pub fn container(&self, component: &str) -> String {
+        self.config.component(component).map(|c| c.container.clone()).unwrap_or_else(|| component.to_owned())
+    }
+
+    /// Service port of a component.
+    pub fn service_port(&self, component: &str) -> u16 {
+        let default = if component == "frontend" { 80 } else { 8000 };
+        self.config
+            .component(component)
+            .and_then(|c| u16::try_from(c.service_port).ok())
+            .unwrap_or(default)
+    }
+
+    /// Component names, backend first.
+    pub fn components(&self) -> Vec<String> {
+        self.config.components.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+/// The secret values of a live run: `DATABASE_URL` as pods see it, a fresh
+/// random `JWT_SECRET`, and no LLM key (the chat answers in fallback mode).
+/// The values are never printed; [`SecretValues::redactor`] hides them.
+pub fn live_secrets(node_ip: Option<IpAddr>) -> Result<SecretValues, PrepareLiveError> {
+    let url = match std::env::var(DATABASE_URL_ENV) {
+        Ok(u) if !u.is_empty() => u,
+        _ => host_database_url(node_ip)?,
+    };
+    Ok(SecretValues::from_literals([("DATABASE_URL", url), ("JWT_SECRET", random_secret())]))
+}
+
+/// The URL `ci/setup/postgres.sh` wrote, with its loopback host replaced by
+/// the node IP (how pods reach the host, AD-1).
+fn host_database_url(node_ip: Option<IpAddr>) -> Result<String, PrepareLiveError> {
+    let file = cache_dir().join("postgres/database_url");
+    let url = std::fs::read_to_string(&file).map_err(|_| PrepareLiveError::NoDatabase { file: file.clone() })?;
+    let url = url.trim().to_owned();
+    if url.is_empty() {
+        return Err(PrepareLiveError::NoDatabase { file });
+    }
+    for loopback in ["@127.0.0.1:", "@localhost:"] {
+        if url.contains(loopback) {
+            let ip = node_ip.ok_or(PrepareLiveError::NoNodeIp)?;
+            let host = match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            return Ok(url.replace(loopback, &format!("@{host}:")));
+        }
+    }
+    Ok(url)
+}
+
+/// `$KUBEGATE_CACHE` or `~/.cache/kubegate`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KUBEGATE_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".cache/kubegate")
+}
+
+/// 48 hex characters from the OS RNG.
+pub fn random_secret() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    (0..24).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_secrets_differ_and_are_long() {
+        let (a, b) = (random_secret(), random_secret());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 48);
+    }
+}

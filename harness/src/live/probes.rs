@@ -1,0 +1,237 @@
+//! Probes, live: the plan's start-up deadlines, every contract endpoint
+//! through its Service, a database outage (readiness drops, liveness holds)
+//! and a liveness failure (the kubelet restarts the container).
+
+use super::app::DeployedApp;
+use super::context::LiveContext;
+use super::database::TestDatabase;
+use super::http::{mint_token, short};
+use super::tunnel::Tunnel;
+use super::{CheckFailure, CheckResult, Passed};
+use crate::contract::Contract;
+use crate::wait::conditions;
+use crate::wait::diagnose::DeadEndKind;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use std::time::Duration;
+
+/// Pods Running within this long after creation (plan's success criteria).
+pub const RUNNING_WITHIN: Duration = Duration::from_secs(60);
+/// Pods Ready within this long after creation.
+pub const READY_WITHIN: Duration = Duration::from_secs(90);
+
+/// Seconds from a pod's creation to its container running and to Ready.
+pub fn start_times(p: &Pod) -> (Option<i64>, Option<i64>) {
+    let Some(created) = p.metadata.creation_timestamp.as_ref().map(|t| t.0) else { return (None, None) };
+    let status = p.status.as_ref();
+    let running = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref().map(|t| t.0)).max());
+    let ready = conditions::pod_ready_since(p);
+    let secs = |t: k8s_openapi::jiff::Timestamp| t.duration_since(created).as_secs();
+    (running.map(secs), ready.map(secs))
+}
+
+/// Every app pod was Running within 60 s and Ready within 90 s of its creation.
+pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
+    let list = pods.list(&ListParams::default().labels("app.kubernetes.io/name=todo-chatbot")).await.map_err(|e| {
+        CheckFailure::new(app.path, format!("Namespace/{}", app.namespace), format!("cannot list pods: {e}"))
+    })?;
+    let mut slow = Vec::new();
+    let (mut worst_run, mut worst_ready) = (0, 0);
+    let mut n = 0;
+    for p in list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let (run, ready) = start_times(p);
+        match (run, ready) {
+            (Some(r), Some(y)) => {
+                worst_run = worst_run.max(r);
+                worst_ready = worst_ready.max(y);
+                n += 1;
+                if r > RUNNING_WITHIN.as_secs() as i64 || y > READY_WITHIN.as_secs() as i64 {
+                    slow.push(format!("Pod/{name}: Running after {r}s, Ready after {y}s"));
+                }
+            }
+            _ => slow.push(format!("Pod/{name}: not Running and Ready yet ({})", crate::wait::pod_line(p))),
+        }
+    }
+    if n == 0 || !slow.is_empty() {
+        return Err(CheckFailure::new(
+            app.path,
+            format!("Namespace/{}", app.namespace),
+            format!("want Running within {}s and Ready within {}s of creation:\n  {}", RUNNING_WITHIN.as_secs(), READY_WITHIN.as_secs(), if slow.is_empty() { "no pods".into() } else { slow.join("\n  ") }),
+        ));
+    }
+    let waited: Vec<String> = app.waits.iter().map(|w| format!("{} {:.1}s", w.what, w.took.as_secs_f64())).collect();
+    let mut p = Passed::note(format!("{n} pods: slowest Running after {worst_run}s, Ready after {worst_ready}s"));
+    if !waited.is_empty() {
+        p = p.and(waited.join(", "));
+    }
+    Ok(p)
+}
+
+/// Replace `{id}` in a contract path.
+fn fill(path: &str, id: &str) -> String {
+    path.replace("{id}", id)
+}
+
+/// Every operation of the contract answers through each Service with a
+/// status the contract declares; probes, pages and the API answer 2xx.
+pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
+    let contract_file = ctx.config.contract.as_ref().map(|p| ctx.config.resolve(p));
+    let Some(file) = contract_file else {
+        return Err(CheckFailure::new(app.path, "contract", "kubegate.toml names no contract; nothing to call"));
+    };
+    let contract = Contract::load(&file).map_err(|e| CheckFailure::new(app.path, "contract", format!("{e}")))?;
+    let token = mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-endpoints-{}-{}", app.run, app.path));
+    let mut called = 0;
+    let mut problems = Vec::new();
+    for component in ctx.components() {
+        let cfg = ctx.config.component(&component).cloned();
+        let contract_name = cfg.as_ref().map(|c| c.contract_name().to_owned()).unwrap_or(component.clone());
+        let tunnel = Tunnel::to_service(ctx, app, &component).await?;
+        let client = tunnel.client();
+        let mut task_id: Option<String> = None;
+        // Create first so the {id} operations have a task to act on.
+        let mut ops: Vec<_> = contract.operations_of(&contract_name).collect();
+        ops.sort_by_key(|o| (o.path.contains("{id}"), o.method == "delete"));
+        for op in ops {
+            if op.path.contains("{id}") && task_id.is_none() {
+                let a = client.post("/api/tasks", Some(&token), serde_json::json!({"title": "kubegate endpoint check"})).await;
+                task_id = a.ok().and_then(|a| a.json()["id"].as_str().map(str::to_owned).or_else(|| a.json()["id"].as_i64().map(|i| i.to_string())));
+            }
+            let path = fill(&op.path, task_id.as_deref().unwrap_or("0"));
+            let auth = path.starts_with("/api/").then_some(token.as_str());
+            let body = match (op.method.as_str(), op.path.as_str()) {
+                ("post", "/api/tasks") => Some(serde_json::json!({"title": "kubegate endpoint check"})),
+                ("patch", _) => Some(serde_json::json!({"title": "kubegate endpoint check (edited)"})),
+                ("post", "/api/chat") => Some(serde_json::json!({"message": "list my tasks"})),
+                ("post", _) => Some(serde_json::json!({})),
+                _ => None,
+            };
+            let method = reqwest::Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap_or(reqwest::Method::GET);
+            let desc = format!("{component}: {} {path}", op.method.to_uppercase());
+            called += 1;
+            match client.call(method, &path, auth, body).await {
+                Err(e) => problems.push(format!("{desc}: no answer: {e}")),
+                Ok(a) => {
+                    let declared = op.statuses.iter().any(|s| s == &a.status.to_string());
+                    // The fault switch is off by default: its routes must not exist.
+                    let want_success = !op.path.starts_with("/fault") && op.path != "/demo-token";
+                    if !declared {
+                        problems.push(format!("{desc}: status {} not in the contract's {:?}: {}", a.status, op.statuses, short(&a.body)));
+                    } else if want_success && !(200..300).contains(&a.status) {
+                        problems.push(format!("{desc}: status {}: {}", a.status, short(&a.body)));
+                    } else if op.path.starts_with("/fault") && a.status != 404 {
+                        problems.push(format!("{desc}: the fault switch answers {} although FAULT_INJECTION is off", a.status));
+                    }
+                }
+            }
+        }
+        // The frontend proxies /api/* to the backend (R6).
+        if component == "frontend" {
+            called += 1;
+            match client.get("/api/tasks", Some(&token)).await {
+                Ok(a) if a.status == 200 && a.json().is_array() => {}
+                Ok(a) => problems.push(format!("frontend: GET /api/tasks (proxied) answered {}: {}", a.status, short(&a.body))),
+                Err(e) => problems.push(format!("frontend: GET /api/tasks (proxied): {e}")),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CheckFailure::new(app.path, format!("Service in {}", app.namespace), problems.join("\n  ")));
+    }
+    Ok(Passed::note(format!("{called} contract calls answered as declared through the Services")))
+}
+
+/// Stop the database the backend uses: its pods turn NotReady and leave
+/// the EndpointSlice while liveness holds (no restart); start it again:
+/// Ready again. `db` must be the database `app` was deployed with.
+pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestDatabase) -> CheckResult {
+    let backend = ctx.deployment("backend");
+    let service = ctx.service("backend");
+    let sel = DeployedApp::selector("backend");
+    let obj = format!("Deployment/{backend}");
+    let waiter = app.waiter(ctx).expect(&[DeadEndKind::ReadinessProbe]);
+    let (before, _) = waiter.pods("backend pods Ready", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let ips = conditions::pod_ips(&before);
+    let restarts = conditions::restart_count(&before);
+    db.stop().map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot stop it: {e}")))?;
+    let outage = async {
+        let (_, not_ready) = waiter
+            .pods("backend pods NotReady after the database stopped", &sel, conditions::none_ready)
+            .await
+            .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+        let (_, left) = waiter
+            .endpoint_slices("backend pods out of the EndpointSlices", &service, conditions::endpoints_exclude(ips.clone()))
+            .await
+            .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+        // Liveness must hold through at least one liveness period of the outage.
+        tokio::time::sleep(Duration::from_secs(35)).await;
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
+        let now = pods.list(&ListParams::default().labels(&sel)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
+        let during = conditions::restart_count(&now.items);
+        if during != restarts {
+            return Err(CheckFailure::new(
+                app.path,
+                &obj,
+                format!("the kubelet restarted backend containers during the database outage (restarts {restarts} -> {during}): liveness must not depend on the database"),
+            ));
+        }
+        Ok::<_, CheckFailure>((not_ready.took, left.took))
+    }
+    .await;
+    // Always bring the database back, whatever happened.
+    let restarted = db.start_again();
+    let (not_ready, left) = outage?;
+    restarted.map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot start it again: {e}")))?;
+    let (after, back) = waiter
+        .pods("backend pods Ready again after the database came back", &sel, conditions::all_ready)
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let after_ips = conditions::pod_ips(&after);
+    waiter
+        .endpoint_slices("backend pods back in the EndpointSlices", &service, conditions::endpoints_contain(after_ips))
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    if conditions::restart_count(&after) != restarts {
+        return Err(CheckFailure::new(app.path, &obj, "containers restarted during the outage or recovery"));
+    }
+    Ok(Passed::note(format!(
+        "NotReady {:.0}s after the stop, out of the EndpointSlice {:.0}s later, no restart; Ready again {:.0}s after the restart",
+        not_ready.as_secs_f64(),
+        left.as_secs_f64(),
+        back.took.as_secs_f64()
+    )))
+}
+
+/// Make the backend's liveness fail (`POST /fault/liveness`, the app must
+/// run with `FAULT_INJECTION=enabled`): the kubelet restarts the container.
+pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
+    let sel = DeployedApp::selector("backend");
+    let obj = format!("Deployment/{}", ctx.deployment("backend"));
+    let waiter = app.waiter(ctx).deadline(Duration::from_secs(180)).expect(&[DeadEndKind::LivenessProbe, DeadEndKind::CrashLoop, DeadEndKind::ReadinessProbe]);
+    let (before, _) = waiter.pods("backend pods Ready", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let restarts = conditions::restart_count(&before);
+    let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
+    let a = tunnel
+        .client()
+        .post("/fault/liveness", None, serde_json::json!({}))
+        .await
+        .map_err(|e| CheckFailure::new(app.path, &obj, format!("POST /fault/liveness: {e}")))?;
+    if a.status != 200 {
+        return Err(CheckFailure::new(app.path, &obj, format!("POST /fault/liveness answered {} (is FAULT_INJECTION=enabled?): {}", a.status, short(&a.body))));
+    }
+    drop(tunnel);
+    let (_, report) = waiter
+        .pods("the kubelet restarting the failing backend container", &sel, move |p: &[Pod]| conditions::restart_count(p) > restarts)
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let (_, back) = waiter.pods("backend pods Ready after the restart", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    Ok(Passed::note(format!(
+        "restarted {:.0}s after the fault; Ready again {:.0}s later",
+        report.took.as_secs_f64(),
+        back.took.as_secs_f64()
+    )))
+}

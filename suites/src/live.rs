@@ -1,0 +1,262 @@
+//! Fixtures of the live suites (`tests/live.rs`): the cluster, the images
+//! and one shared deployment per path, made once per nextest run and used
+//! by every test that only looks; extra namespaces for destructive tests.
+//!
+//! nextest runs each test in its own process, so "once" is a file lock plus
+//! a state file under `target/kubegate/`, keyed by `NEXTEST_RUN_ID`:
+//! - the first test of a run builds the images, loads them (with the
+//!   upgrade tag) and deploys both paths; later ones attach;
+//! - the state of an earlier run is swept (its namespaces deleted) when a
+//!   new run starts, so a killed run leaves nothing for long;
+//! - `zz_teardown` (last in the binary, which runs one test at a time)
+//!   deletes the shared namespaces.
+//!
+//! No cluster -> the test FAILS with "start a cluster: ci/setup.sh k8s".
+
+use kubegate::config::Config;
+use kubegate::deploy::RunId;
+use kubegate::deploy::secret::SecretValues;
+use kubegate::finding::DeployPath;
+use kubegate::live::app::{DeployedApp, Variant};
+use kubegate::live::context::{LiveContext, live_secrets};
+use kubegate::live::{CheckResult, Passed};
+use kubegate::provider::{ClusterInfo, ProviderConfig, ProviderKind};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to tell someone whose cluster is missing.
+pub const START_CLUSTER: &str = "start a cluster: ci/setup.sh k8s";
+
+/// The workspace root (the suites run from `suites/`).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// kubegate's state directory (`target/kubegate/`).
+fn state_dir() -> PathBuf {
+    kubegate::provider::ensure::state_dir()
+}
+
+/// This nextest run (or this process, under plain `cargo test`).
+fn run_key() -> String {
+    std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| format!("pid-{}", std::process::id()))
+}
+
+/// The provider: `$KUBEGATE_PROVIDER` or `local`.
+fn provider() -> ProviderKind {
+    match std::env::var("KUBEGATE_PROVIDER").as_deref() {
+        Ok(v) if !v.is_empty() => kubegate::cli::cluster::parse_provider_kind(v).unwrap_or_else(|e| panic!("KUBEGATE_PROVIDER: {e}")),
+        _ => ProviderKind::Local,
+    }
+}
+
+/// The deployment under test: this repo's chatbot.
+pub fn config() -> Config {
+    let mut c = Config::default();
+    c.base_dir = workspace_root();
+    c
+}
+
+/// An exclusive file lock on `target/kubegate/<name>.lock`, held while `f` runs.
+fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let path = dir.join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut lock = fd_lock::RwLock::new(file);
+    let _guard = lock.write().unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+    f()
+}
+
+/// The cluster (started or reused) with the images built and loaded once
+/// per run. Panics naming what to start when there is none.
+pub fn cluster() -> ClusterInfo {
+    let kind = provider();
+    let cfg = ProviderConfig::default();
+    let info = kubegate::provider::ensure::ensure_cluster(kind, &cfg)
+        .unwrap_or_else(|e| panic!("no usable {kind} cluster: {}\n{START_CLUSTER}", chain(&e)));
+    let marker = state_dir().join(format!("live-images-{}.done", run_key()));
+    locked("live-images", || {
+        if marker.is_file() {
+            return;
+        }
+        let config = config();
+        let root = config.base_dir.clone();
+        let recipes = kubegate::images::recipes(&config, &root).unwrap_or_else(|e| panic!("{}", chain(&e)));
+        let built = kubegate::images::ensure_built(&root, &recipes).unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
+        let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
+        for b in &built {
+            let (repo, _) = b.image.rsplit_once(':').unwrap_or((&b.image, ""));
+            let to = format!("{repo}:{}", kubegate::live::rollout::UPGRADE_TAG);
+            let st = std::process::Command::new("docker").args(["tag", &b.image, &to]).status();
+            assert!(st.is_ok_and(|s| s.success()), "docker tag {} {to} failed", b.image);
+            images.push(to);
+        }
+        kubegate::provider::provider_for(kind, &cfg)
+            .load_images(&images)
+            .unwrap_or_else(|e| panic!("loading {images:?} into the {kind} cluster: {}", chain(&e)));
+        let _ = std::fs::write(&marker, images.join("\n"));
+    });
+    info
+}
+
+/// `e` with its causes.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    kubegate::live::app::error_chain(e)
+}
+
+/// A context with fresh secret values (for a test's own namespace).
+pub async fn fresh_context() -> LiveContext {
+    let info = tokio::task::spawn_blocking(cluster).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let secrets = live_secrets(info.node_ip).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    LiveContext::connect(info, config(), secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedState {
+    run_key: String,
+    run_id: String,
+    /// Deploy failure per path (`raw`/`helm`), so later tests fail fast with it.
+    failures: Vec<(String, String)>,
+}
+
+fn shared_state_file() -> PathBuf {
+    state_dir().join("live-shared.json")
+}
+
+/// The shared deployment of `path` (deployed by the first test of this run
+/// that asks) and a context whose secrets are the ones it was deployed with.
+pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
+    let ctx = fresh_context().await;
+    let handle = tokio::runtime::Handle::current();
+    let c2 = ctx.clone();
+    let state: SharedState = tokio::task::spawn_blocking(move || {
+        locked("live-shared", || {
+            let existing = std::fs::read_to_string(shared_state_file()).ok().and_then(|t| serde_json::from_str::<SharedState>(&t).ok());
+            if let Some(s) = existing {
+                if s.run_key == run_key() {
+                    return s;
+                }
+                // An earlier run's leftovers (killed, or its teardown never ran).
+                handle.block_on(delete_shared(&c2, &s));
+            }
+            kubegate::live::database::sweep_stale();
+            let run = RunId::random();
+            let variant = Variant::standard("shared");
+            let (raw, helm) = handle.block_on(async {
+                tokio::join!(
+                    DeployedApp::deploy(&c2, &run, DeployPath::Raw, &variant),
+                    DeployedApp::deploy(&c2, &run, DeployPath::Helm, &variant)
+                )
+            });
+            let mut failures = Vec::new();
+            for (p, r) in [(DeployPath::Raw, raw), (DeployPath::Helm, helm)] {
+                match r {
+                    Ok(app) => {
+                        app.keep();
+                    }
+                    Err(f) => failures.push((p.to_string(), f.to_string())),
+                }
+            }
+            let s = SharedState { run_key: run_key(), run_id: run.to_string(), failures };
+            let _ = std::fs::write(shared_state_file(), serde_json::to_string(&s).expect("state serialises"));
+            s
+        })
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    if let Some((_, f)) = state.failures.iter().find(|(p, _)| *p == path.to_string()) {
+        panic!("[{path}] the shared deployment failed:\n{f}");
+    }
+    let run = RunId::parse(&state.run_id).expect("state holds a valid run id");
+    // The values the shared namespaces were deployed with live in their Secret.
+    let secrets = read_secret(&ctx, &run.namespace(path)).await;
+    let ctx = LiveContext { secrets: secrets.clone(), helm: ctx.helm.clone().with_redactor(secrets.redactor()), ..ctx };
+    let app = DeployedApp::attach(&ctx, &run, path);
+    (ctx, app)
+}
+
+async fn read_secret(ctx: &LiveContext, namespace: &str) -> SecretValues {
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(ctx.client.clone(), namespace);
+    let s = api
+        .get(kubegate::deploy::SECRET_NAME)
+        .await
+        .unwrap_or_else(|e| panic!("reading the shared Secret in {namespace}: {e}"));
+    SecretValues::from_literals(
+        s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())),
+    )
+}
+
+async fn delete_shared(ctx: &LiveContext, s: &SharedState) {
+    if let Some(run) = RunId::parse(&s.run_id) {
+        for p in [DeployPath::Raw, DeployPath::Helm] {
+            let ns = run.namespace(p);
+            if let Err(e) = kubegate::deploy::namespace::delete_namespace(&ctx.client, &ns, Duration::from_secs(120)).await {
+                eprintln!("    warning: {ns}: {e}");
+            }
+        }
+    }
+}
+
+/// Delete this run's shared namespaces (the `zz_teardown` test).
+pub async fn teardown_shared() -> Vec<String> {
+    let ctx = fresh_context().await;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        locked("live-shared", || {
+            let Some(s) = std::fs::read_to_string(shared_state_file()).ok().and_then(|t| serde_json::from_str::<SharedState>(&t).ok()) else {
+                return Vec::new();
+            };
+            handle.block_on(delete_shared(&ctx, &s));
+            let _ = std::fs::remove_file(shared_state_file());
+            RunId::parse(&s.run_id).map(|r| vec![r.namespace(DeployPath::Raw), r.namespace(DeployPath::Helm)]).unwrap_or_default()
+        })
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// A deployment of `variant` in a namespace of its own (deleted when the
+/// returned app is torn down or dropped, also on panic).
+pub async fn own(ctx: &LiveContext, path: DeployPath, variant: &Variant) -> DeployedApp {
+    match DeployedApp::deploy(ctx, &RunId::random(), path, variant).await {
+        Ok(app) => app,
+        Err(f) => panic!("{f}"),
+    }
+}
+
+/// Pass: print the notes and limitations. Fail: panic with the failure,
+/// which names the path, the object and the diagnosis.
+pub fn expect_pass(result: CheckResult) -> Passed {
+    match result {
+        Ok(p) => {
+            for n in &p.notes {
+                eprintln!("    {n}");
+            }
+            for l in &p.limitations {
+                eprintln!("    KNOWN LIMITATION: {l}");
+            }
+            p
+        }
+        Err(f) => panic!("{f}"),
+    }
+}
+
+/// Tear down a test's own namespace (diagnostics first when `result`
+/// failed), then [`expect_pass`].
+pub async fn finish(ctx: &LiveContext, mut app: DeployedApp, result: CheckResult) -> Passed {
+    if result.is_err() {
+        app.mark_failed();
+    }
+    let ns = app.namespace.clone();
+    if let Err(e) = app.teardown(ctx).await {
+        eprintln!("    warning: {ns}: {}", chain(&e));
+    }
+    expect_pass(result)
+}

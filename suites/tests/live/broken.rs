@@ -1,0 +1,151 @@
+//! Broken deployments: for each suite, a deliberately broken variant makes
+//! its check fail with the right diagnosis (the dead-end kind and its text),
+//! never a bare timeout.
+
+use kubegate::finding::DeployPath;
+use kubegate::live::app::Variant;
+use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, secrets};
+use kubegate::wait::diagnose::DeadEndKind;
+use kubegate_suites::live::{expect_pass, fresh_context, own, shared};
+
+/// Deploy `variant` without waiting, wait for the backend's rollout and
+/// return the failure it must end with.
+async fn backend_rollout_failure(path: DeployPath, variant: Variant) -> CheckFailure {
+    let ctx = fresh_context().await;
+    let app = own(&ctx, path, &variant.no_wait()).await;
+    let backend = ctx.deployment("backend");
+    let result = app.waiter(&ctx).deployment_rolled_out(&backend).await;
+    let _ = app.teardown(&ctx).await;
+    match result {
+        Ok(_) => panic!("[{path}] the broken variant rolled out; the check cannot fail on it"),
+        Err(e) => CheckFailure::from_wait(path, e),
+    }
+}
+
+fn assert_diagnosis(f: &CheckFailure, kind: DeadEndKind, words: &[&str]) {
+    assert_eq!(f.dead_end_kind(), Some(kind), "want {kind:?}, got: {f}");
+    let text = f.to_string();
+    for w in words {
+        assert!(text.contains(w), "the diagnosis must mention {w:?}: {text}");
+    }
+    assert!(text.starts_with(&format!("[{}]", f.path_text)), "the failure names its path: {text}");
+}
+
+per_path_own!(
+    /// Probes/rollout: an image tag that was never loaded -> ErrImageNeverPull, at once.
+    bad_image_tag_is_err_image_never_pull, |path| {
+        let started = std::time::Instant::now();
+        let f = backend_rollout_failure(path, Variant::standard("bad-image").small().image("backend", "todo-chatbot-backend", "0.0.0-missing")).await;
+        assert_diagnosis(&f, DeadEndKind::ImageNeverPull, &["ErrImageNeverPull", "0.0.0-missing"]);
+        assert!(started.elapsed().as_secs() < 80, "a dead end is recognised before the deadline");
+    }
+);
+
+per_path_own!(
+    /// Probes: a readiness probe on a path the app does not serve -> Unhealthy (readiness).
+    wrong_readiness_path_is_unhealthy, |path| {
+        let variant = Variant::standard("bad-readiness").small();
+        let variant = match path {
+            DeployPath::Raw => variant.raw_edit(|v| {
+                if v["kind"] == "Deployment" {
+                    if let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
+                        for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
+                            c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
+                        }
+                    }
+                }
+            }),
+            // The chart fixes probe paths by contract: break it with a patch after install.
+            DeployPath::Helm => variant,
+        };
+        let ctx = fresh_context().await;
+        let app = own(&ctx, path, &variant.no_wait()).await;
+        let backend = ctx.deployment("backend");
+        if path == DeployPath::Helm {
+            let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(ctx.client.clone(), &app.namespace);
+            let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "backend", "readinessProbe": {"httpGet": {"path": "/not-ready-here", "port": "http"}}}]}}}});
+            api.patch(&backend, &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&patch))
+                .await
+                .unwrap_or_else(|e| panic!("[helm] patching the readiness path: {e}"));
+        }
+        let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
+        let _ = app.teardown(&ctx).await;
+        let f = CheckFailure::from_wait(path, result.expect_err("a readiness probe on a missing path must not roll out"));
+        assert_diagnosis(&f, DeadEndKind::ReadinessProbe, &["Unhealthy", "/not-ready-here"]);
+    }
+);
+
+per_path_own!(
+    /// Secrets: the Secret lacks JWT_SECRET -> CreateContainerConfigError naming the key.
+    missing_secret_key_is_create_container_config_error, |path| {
+        let ctx = fresh_context().await;
+        let s = ctx.secrets.without("JWT_SECRET");
+        let app = own(&ctx, path, &Variant::standard("missing-key").small().no_wait().secrets(s)).await;
+        let result = secrets::missing_key_is_diagnosed(&ctx, &app, "JWT_SECRET").await;
+        let _ = app.teardown(&ctx).await;
+        let p = expect_pass(result);
+        assert!(p.notes.iter().any(|n| n.contains("CreateContainerConfigError")), "{:?}", p.notes);
+    }
+);
+
+per_path_own!(
+    /// Constitution: a pod running as root in a `restricted` namespace -> refused by Pod Security.
+    root_pod_is_refused_by_pod_security, |path| {
+        let variant = Variant::standard("root").small().helm_set("podSecurity.runAsUser", "0").raw_edit(|v| {
+            if v["kind"] == "Deployment" {
+                v["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0.into();
+                if let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
+                    for c in cs {
+                        c["securityContext"]["runAsUser"] = 0.into();
+                    }
+                }
+            }
+        });
+        let f = backend_rollout_failure(path, variant).await;
+        assert_diagnosis(&f, DeadEndKind::PodRejected, &["PodSecurity"]);
+    }
+);
+
+per_path!(
+    /// LoadBalancer: a Service with a loadBalancerClass nobody serves -> NoLoadBalancerProvider.
+    lb_never_provisioned_is_diagnosed, |ctx, app| {
+        let outcome = loadbalancer::wait_for_unprovisioned(ctx, app, &loadbalancer::unserved_service(), std::time::Duration::from_secs(25)).await?;
+        let f = outcome.expect("nothing serves the class, so the wait must fail");
+        assert_diagnosis(&f, DeadEndKind::NoLoadBalancerProvider, &[loadbalancer::UNSERVED_CLASS, "NodePort"]);
+        Ok(kubegate::live::Passed::note(format!("diagnosed: {}", f.dead_end.map(|d| d.reason).unwrap_or_default())))
+    }
+);
+
+/// Parity: a chart value drifting from the manifests (backend memory limit)
+/// -> the live-objects check names the field and both values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drifting_chart_value_breaks_parity_raw_helm() {
+    let ctx = fresh_context().await;
+    let raw = own(&ctx, DeployPath::Raw, &Variant::standard("drift").no_wait()).await;
+    let helm = own(&ctx, DeployPath::Helm, &Variant::standard("drift").no_wait().helm_set("resources.backend.limits.memory", "200Mi")).await;
+    let result = parity::objects_equal(&ctx, &raw, &helm).await;
+    let _ = raw.teardown(&ctx).await;
+    let _ = helm.teardown(&ctx).await;
+    let f = result.expect_err("a drifting value must break parity");
+    let text = f.to_string();
+    assert!(text.contains("resources.limits.memory: raw \"256Mi\", helm \"200Mi\""), "{text}");
+    assert!(text.starts_with("[raw+helm]"), "{text}");
+}
+
+/// Constitution: the dry run reports every object the API server refuses
+/// (here: a Deployment with an invalid replica count), naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_object_fails_dry_run_raw() {
+    let (ctx, app) = shared(DeployPath::Raw).await;
+    let mut objects = constitution::declared_objects(&ctx, &app).await.expect("declared objects");
+    let dep = objects.iter_mut().find(|o| o.kind() == "Deployment").expect("a Deployment");
+    dep.value["spec"]["replicas"] = (-1).into();
+    let name = dep.name().to_owned();
+    let outcomes = kubegate::deploy::raw::dry_run_all(&ctx.client, &app.namespace, &objects).await;
+    let refused: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    assert_eq!(refused.len(), 1, "only the broken Deployment is refused");
+    assert_eq!(refused[0].object.name, name);
+    let msg = kubegate::live::app::error_chain(refused[0].result.as_ref().expect_err("refused"));
+    assert!(msg.contains("replicas"), "the refusal names the field: {msg}");
+}
