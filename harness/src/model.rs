@@ -239,7 +239,7 @@ impl Model {
         for file in files {
             let text = std::fs::read_to_string(&file)
                 .map_err(|source| LoadManifestsError::ReadFile { file: file.clone(), source })?;
-            objects.extend(parse_documents(&text, &file, DeployPath::Raw, 0)?);
+            objects.extend(parse_documents(&text, &file, DeployPath::Raw)?);
         }
         Ok(Model { path: DeployPath::Raw, root: dir.to_path_buf(), objects })
     }
@@ -259,7 +259,7 @@ impl Model {
             })
             .collect();
         let rendered = chart_dir.join("(helm template output)");
-        let raw = parse_documents(stdout, &rendered, DeployPath::Helm, 0)?;
+        let raw = parse_documents(stdout, &rendered, DeployPath::Helm)?;
         let objects = raw
             .into_iter()
             .map(|mut o| {
@@ -281,7 +281,7 @@ impl Model {
 
     /// Parse YAML text as if it were one manifest file (tests, stdin).
     pub fn from_str(text: &str, file: &Path, path: DeployPath) -> Result<Model, LoadManifestsError> {
-        let objects = parse_documents(text, file, path, 0)?;
+        let objects = parse_documents(text, file, path)?;
         Ok(Model { path, root: file.to_path_buf(), objects })
     }
 
@@ -620,7 +620,7 @@ pub fn parse_yaml_value(text: &str, file: &Path) -> Result<Value, LoadManifestsE
 }
 
 /// Parse every document of `text` into objects.
-fn parse_documents(text: &str, file: &Path, path: DeployPath, _first_doc: usize) -> Result<Vec<Object>, LoadManifestsError> {
+fn parse_documents(text: &str, file: &Path, path: DeployPath) -> Result<Vec<Object>, LoadManifestsError> {
     let mut objects = Vec::new();
     let mut reader = text.as_bytes();
     for (i, doc) in serde_saphyr::read::<_, Spanned<Node>>(&mut reader).enumerate() {
