@@ -154,6 +154,34 @@ impl Object {
         }
     }
 
+    /// The typed object serialised back to JSON: canonical forms (a quantity
+    /// `1` and `"1"` agree), what parity compares.
+    pub fn canonical_json(&self) -> Value {
+        let v = match &self.typed {
+            Typed::Namespace(o) => serde_json::to_value(o),
+            Typed::ConfigMap(o) => serde_json::to_value(o),
+            Typed::Secret(o) => serde_json::to_value(o),
+            Typed::ServiceAccount(o) => serde_json::to_value(o),
+            Typed::Service(o) => serde_json::to_value(o),
+            Typed::Pod(o) => serde_json::to_value(o),
+            Typed::PersistentVolumeClaim(o) => serde_json::to_value(o),
+            Typed::Deployment(o) => serde_json::to_value(o),
+            Typed::StatefulSet(o) => serde_json::to_value(o),
+            Typed::DaemonSet(o) => serde_json::to_value(o),
+            Typed::Job(o) => serde_json::to_value(o),
+            Typed::CronJob(o) => serde_json::to_value(o),
+            Typed::Hpa(o) => serde_json::to_value(o),
+            Typed::HpaV1(o) => serde_json::to_value(o),
+            Typed::Pdb(o) => serde_json::to_value(o),
+            Typed::NetworkPolicy(o) => serde_json::to_value(o),
+            Typed::Ingress(o) => serde_json::to_value(o),
+            Typed::Role(o) => serde_json::to_value(o),
+            Typed::RoleBinding(o) => serde_json::to_value(o),
+        };
+        // Serialising a value that was just deserialised cannot fail; fall back to the source JSON anyway.
+        v.unwrap_or_else(|_| self.json.clone())
+    }
+
     /// Labels (empty map when none).
     pub fn labels(&self) -> &BTreeMap<String, String> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();

@@ -50,7 +50,7 @@ pub fn compare(raw: &Model, helm: &Model, config: &Config) -> Vec<ParityDiff> {
             Some(h) => {
                 let secret_object = r.kind == "Secret";
                 let mut d = Vec::new();
-                diff_values(&normalise(&r.json), &normalise(&h.json), "", &mut d);
+                diff_values(&normalise(&r.canonical_json()), &normalise(&h.canonical_json()), "", &mut d);
                 diffs.extend(d.into_iter().map(|(field, a, b)| {
                     let redact = secret_object || looks_sensitive(&field, config);
                     ParityDiff {
@@ -224,6 +224,15 @@ mod tests {
     fn helm_labels_are_ignored() {
         let helm = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: x, helm.sh/chart: c-1, app.kubernetes.io/managed-by: Helm}");
         assert!(compare(&model(RAW, DeployPath::Raw), &model(&helm, DeployPath::Helm), &Config::default()).is_empty());
+    }
+
+    #[test]
+    fn equal_quantities_in_different_forms_agree() {
+        let dep = |cpu: &str| format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  selector: {{matchLabels: {{a: b}}}}\n  template:\n    metadata: {{labels: {{a: b}}}}\n    spec:\n      containers: [{{name: c, image: i:1, resources: {{limits: {{cpu: {cpu}}}}}}}]\n");
+        let d = compare(&model(&dep("1"), DeployPath::Raw), &model(&dep("\"1\""), DeployPath::Helm), &Config::default());
+        assert!(d.is_empty(), "{d:?}");
+        let d = compare(&model(&dep("1"), DeployPath::Raw), &model(&dep("2"), DeployPath::Helm), &Config::default());
+        assert_eq!(d.len(), 1);
     }
 
     #[test]
