@@ -147,6 +147,14 @@ impl ClusterEnv {
     }
 }
 
+/// Select ring as rustls' process-wide crypto provider, once. kube's TLS
+/// needs one, and rustls cannot choose by itself because reqwest links
+/// aws-lc-rs into the same binary. Call before building a kube client.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already: fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Upstream Kubernetes on this host, driven by `ci/k8s/{up,down}.sh`.
 #[derive(Debug, Clone)]
 pub struct LocalProvider {
@@ -232,6 +240,7 @@ impl LocalProvider {
     /// Whether the API server behind `info` answers `/readyz` with `ok`.
     pub fn api_ready(info: &ClusterInfo) -> Result<(), ProviderError> {
         let info = info.clone();
+        install_crypto_provider();
         super::detect::block_on(async move {
             let client = super::detect::client_for(&info).await?;
             let request = http::Request::get("/readyz").body(Vec::new()).map_err(|e| ProviderError::Other {
