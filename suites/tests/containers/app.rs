@@ -37,7 +37,8 @@ pub fn images() -> &'static Vec<kubegate::images::BuiltImage> {
     static BUILT: OnceLock<Vec<kubegate::images::BuiltImage>> = OnceLock::new();
     BUILT.get_or_init(|| {
         if let Err(e) = kubegate::images::check_docker() {
-            panic!("the container suite needs a Docker engine: {e}\n{START_DOCKER}");
+            // The error already ends with "start Docker: ci/setup.sh docker".
+            panic!("the container suite needs a Docker engine: {e}");
         }
         let host = docker_api::docker_host().unwrap_or_else(|e| panic!("Docker API: {e}\n{START_DOCKER}"));
         // SAFETY: set before testcontainers reads its configuration, from the
