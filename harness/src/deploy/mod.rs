@@ -90,6 +90,8 @@ pub async fn config_for(kubeconfig: &Path, context: Option<&str>) -> Result<kube
         kubeconfig: kubeconfig.to_owned(),
         source: e,
     };
+    // rustls needs its process-wide crypto provider chosen before any client.
+    crate::provider::local::install_crypto_provider();
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| wrap(Box::new(e)))?;
     let opts = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
     kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| wrap(Box::new(e)))

@@ -380,6 +380,7 @@ impl Drop for NamespaceGuard {
                 }
             };
             rt.block_on(async move {
+                crate::provider::local::install_crypto_provider();
                 let client = match kube::Client::try_from(config) {
                     Ok(c) => c,
                     Err(e) => {

@@ -152,9 +152,11 @@ pub struct WaitReport {
 
 impl WaitReport {
     /// Time between the kubelet reporting Ready and the wait noticing it:
-    /// the overhead of waiting (second resolution, from the API).
+    /// the overhead of waiting (the API stores the transition in whole
+    /// seconds). When Ready came before the wait began, it is the time the
+    /// wait took to see that.
     pub fn overhead(&self) -> Option<Duration> {
-        let r = self.kubelet_ready_at?;
+        let r = self.kubelet_ready_at?.max(self.started_at);
         Some(self.finished_at.duration_since(r).unsigned_abs())
     }
 }
@@ -688,6 +690,8 @@ mod tests {
             kubelet_ready_at: Some("2026-11-22T00:00:13Z".parse().expect("ts")),
         };
         assert_eq!(r.overhead(), Some(Duration::from_millis(500)));
+        let already = WaitReport { kubelet_ready_at: Some("2026-11-21T23:00:00Z".parse().expect("ts")), ..r };
+        assert_eq!(already.overhead(), Some(Duration::from_millis(13_500)), "Ready before the wait: its own time");
     }
 
     #[test]
