@@ -194,7 +194,7 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
     }
 
     let target_dir = cargo_target_dir(root)?;
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cargo = cargo_command();
     cargo.current_dir(root).args(["build", "--release", "--target", MUSL_TARGET]);
     for r in recipes {
         cargo.args(["-p", &r.package]);
@@ -283,7 +283,7 @@ pub fn inspect(image: &str) -> Result<BuiltImage, BuildImagesError> {
 /// Cargo's target directory for the workspace at `root` (honours
 /// `CARGO_TARGET_DIR` and `.cargo/config.toml`).
 fn cargo_target_dir(root: &Path) -> Result<PathBuf, BuildImagesError> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = cargo_command();
     cmd.current_dir(root).args(["metadata", "--format-version", "1", "--no-deps"]).stdin(Stdio::null());
     let out = cmd.output().map_err(|source| BuildImagesError::Io { action: "cannot run", path: "cargo".into(), source })?;
     let parsed = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok();
@@ -295,6 +295,27 @@ fn cargo_target_dir(root: &Path) -> Result<PathBuf, BuildImagesError> {
             output_tail: tail(&String::from_utf8_lossy(&out.stderr), TAIL_LINES),
         }),
     }
+}
+
+/// `cargo` without the variables cargo sets for a crate's own tests and build
+/// scripts (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...). Called
+/// from a test, they would differ from a shell's environment, and build
+/// scripts that declare `rerun-if-env-changed` on them (ring does) would
+/// rebuild the whole dependency tree on every alternation.
+fn cargo_command() -> Command {
+    const SET_FOR_CRATES: [&str; 8] = [
+        "CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CFG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR", "OUT_DIR",
+    ];
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str() {
+            if SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix)) {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
 }
 
 /// Short git revision of `root` for the OCI revision label; `unknown` outside git.

@@ -149,8 +149,11 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
     expect(c, "backend", &backend.url, ("POST", "/fault/liveness", "/fault/liveness"), None, None, 404).await;
     expect(c, "backend", &backend.url, ("POST", "/fault/slow", "/fault/slow?ms=10"), None, None, 404).await;
 
-    // A frontend whose backend is gone answers the contract's 502.
-    let orphan = app::start_frontend("http://192.0.2.1:9").await;
+    // A frontend whose backend is gone answers the contract's 502; this one
+    // also has the demo login switched on.
+    let orphan = app::start_frontend_with("http://192.0.2.1:9", &[("DEMO_TOKEN", "kg-demo-token")]).await;
+    let demo = expect(c, svc, &orphan.url, ("GET", "/demo-token", "/demo-token"), None, None, 200).await.json();
+    assert_eq!(demo["token"], "kg-demo-token");
     let started = Instant::now();
     expect(c, svc, &orphan.url, ("GET", "/api/tasks", "/api/tasks"), t, None, 502).await;
     assert!(started.elapsed() < Duration::from_secs(10), "an unreachable backend fails fast, not after the 60 s proxy timeout");

@@ -159,13 +159,21 @@ pub async fn start_backend_ready(env: &BackendEnv) -> Running {
 
 /// Start the frontend image with BACKEND_URL pointing at `backend_url`.
 pub async fn start_frontend(backend_url: &str) -> Running {
-    let request = generic("frontend", 3000)
+    start_frontend_with(backend_url, &[]).await
+}
+
+/// [`start_frontend`] with extra environment variables.
+pub async fn start_frontend_with(backend_url: &str, extra_env: &[(&str, &str)]) -> Running {
+    let mut request = generic("frontend", 3000)
         .with_env_var("BACKEND_URL", backend_url)
         .with_env_var("LOG_LEVEL", "info")
         .with_readonly_rootfs(true)
         .with_cap_drop("ALL")
         .with_security_opt("no-new-privileges")
         .with_startup_timeout(Duration::from_secs(60));
+    for (name, value) in extra_env {
+        request = request.with_env_var(*name, *value);
+    }
     start(request, 3000).await
 }
 
