@@ -382,7 +382,11 @@ impl Config {
 
     /// Resolve a path from the config against its directory.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() || self.base_dir == Path::new(".") || self.base_dir.as_os_str().is_empty() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     /// The component whose Deployment is `deployment`.

@@ -286,21 +286,29 @@ impl Model {
                 Some((i + 1, chart_dir.join(inside.trim())))
             })
             .collect();
+        let template_of = |line: usize| sources.iter().rev().find(|(l, _)| *l < line);
         let rendered = chart_dir.join("(helm template output)");
-        let raw = parse_documents(stdout, &rendered, DeployPath::Helm)?;
+        let raw = parse_documents(stdout, &rendered, DeployPath::Helm).map_err(|mut e| {
+            // Name the template; the line is counted in its rendered output
+            // (line 1 = the `# Source:` comment), which is all helm gives us.
+            if let Some((file, line)) = e.location_mut()
+                && let Some((comment, template)) = line.and_then(template_of)
+            {
+                *file = PathBuf::from(format!("{} (as rendered by helm template)", template.display()));
+                *line = line.map(|l| l - comment + 1);
+            }
+            e
+        })?;
         let objects = raw
             .into_iter()
             .map(|mut o| {
-                let start = o.source.line.unwrap_or(0);
-                if let Some((comment, file)) = sources.iter().rev().find(|(l, _)| *l < start) {
+                if let Some((_, file)) = o.source.line.and_then(template_of) {
                     o.source.file = file.clone();
-                    // Lines are counted within the rendered template (line 1 = the `# Source:` comment).
-                    let shift = comment - 1;
-                    o.source.line = o.source.line.map(|l| l - shift);
-                    for l in o.lines.values_mut() {
-                        *l -= shift.min(*l - 1);
-                    }
                 }
+                // Rendered line numbers do not match the template's lines
+                // (includes, conditionals); better no line than a wrong one.
+                o.source.line = None;
+                o.lines.clear();
                 o
             })
             .collect();
@@ -455,6 +463,20 @@ pub enum LoadManifestsError {
         /// What the type expected.
         message: String,
     },
+}
+
+impl LoadManifestsError {
+    /// The file and line the error names, when it names them.
+    fn location_mut(&mut self) -> Option<(&mut PathBuf, &mut Option<usize>)> {
+        match self {
+            LoadManifestsError::Yaml { file, line, .. }
+            | LoadManifestsError::UnknownField { file, line, .. }
+            | LoadManifestsError::UnknownKind { file, line, .. }
+            | LoadManifestsError::UnstableApiVersion { file, line, .. }
+            | LoadManifestsError::InvalidField { file, line, .. } => Some((file, line)),
+            _ => None,
+        }
+    }
 }
 
 impl HasExitCode for LoadManifestsError {
@@ -927,7 +949,10 @@ spec:
         let out = format!("---\n# Source: chart/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n---\n# Source: chart/templates/deploy.yaml\n{DEPLOY}");
         let m = Model::from_helm_output(&out, Path::new("charts/chart")).expect("parses");
         assert_eq!(m.objects[1].source.file, Path::new("charts/chart/templates/deploy.yaml"));
-        assert_eq!(m.objects[1].source.line, Some(2));
+        assert_eq!(m.objects[1].source.line, None, "rendered lines are not template lines");
+        let bad = out.replace("          image: web:1.0\n", "          image: web:1.0\n          imagePullPolice: Never\n");
+        let err = Model::from_helm_output(&bad, Path::new("charts/chart")).expect_err("unknown field").to_string();
+        assert!(err.starts_with("charts/chart/templates/deploy.yaml (as rendered by helm template):17: document 2"), "{err}");
         assert_eq!(m.objects[0].source.file, Path::new("charts/chart/templates/cm.yaml"));
         assert_eq!(m.path, DeployPath::Helm);
     }
