@@ -231,9 +231,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("manifests")).expect("mkdir");
         std::fs::write(dir.path().join("manifests/app.yaml"), manifest).expect("write manifest");
         std::fs::write(dir.path().join("openapi.yaml"), CONTRACT).expect("write contract");
-        let mut config = Config::default();
-        config.base_dir = dir.path().to_path_buf();
-        config.contract = Some("openapi.yaml".into());
+        let config = Config { base_dir: dir.path().to_path_buf(), contract: Some("openapi.yaml".into()), ..Config::default() };
         let mut req = CheckRequest::from_config(config);
         req.chart = None;
         (dir, req)
