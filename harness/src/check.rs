@@ -105,7 +105,9 @@ pub enum CheckError {
     #[error("cannot read the OpenAPI contract")]
     Contract(#[from] Box<LoadContractError>),
     /// A `kubegate.io/waive` annotation is malformed.
-    #[error("invalid waiver annotation on {object} ({path} path): {problem}\n  fix: write `kubegate.io/waive: KG-XXX-NNN=reason[,KG-YYY-NNN=reason]`")]
+    #[error(
+        "invalid waiver annotation on {object} ({path} path): {problem}\n  fix: write `kubegate.io/waive: KG-XXX-NNN=reason[,KG-YYY-NNN=reason]`"
+    )]
     Waiver {
         /// `Kind/name`.
         object: String,
@@ -141,7 +143,8 @@ pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
     };
     let (helm, chart_values) = match &req.chart {
         Some(chart) => {
-            let out = crate::helm::template(&config.release, chart, &config.namespace, &req.values).map_err(Box::new)?;
+            let out =
+                crate::helm::template(&config.release, chart, &config.namespace, &req.values).map_err(Box::new)?;
             let model = Model::from_helm_output(&out, chart).map_err(|e| CheckError::Rendered(Box::new(e)))?;
             (Some(model), Some(chart_values(chart, &req.values)?))
         }
@@ -213,9 +216,7 @@ pub fn check_models(
         _ => Vec::new(),
     };
     crate::waiver::apply(&mut findings, config, &models);
-    findings.sort_by(|a, b| {
-        (a.path, &a.object, &a.rule_id, &a.field).cmp(&(b.path, &b.object, &b.rule_id, &b.field))
-    });
+    findings.sort_by(|a, b| (a.path, &a.object, &a.rule_id, &a.field).cmp(&(b.path, &b.object, &b.rule_id, &b.field)));
     findings.dedup();
     Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len() })
 }
@@ -231,7 +232,8 @@ mod tests {
         std::fs::create_dir(dir.path().join("manifests")).expect("mkdir");
         std::fs::write(dir.path().join("manifests/app.yaml"), manifest).expect("write manifest");
         std::fs::write(dir.path().join("openapi.yaml"), CONTRACT).expect("write contract");
-        let config = Config { base_dir: dir.path().to_path_buf(), contract: Some("openapi.yaml".into()), ..Config::default() };
+        let config =
+            Config { base_dir: dir.path().to_path_buf(), contract: Some("openapi.yaml".into()), ..Config::default() };
         let mut req = CheckRequest::from_config(config);
         req.chart = None;
         (dir, req)
@@ -284,7 +286,11 @@ mod tests {
 
     #[test]
     fn malformed_waiver_annotation_is_bad_input() {
-        let text = base().replacen("  name: todo-chatbot-config\n", "  name: todo-chatbot-config\n  annotations: {kubegate.io/waive: KG-SECRET-002}\n", 1);
+        let text = base().replacen(
+            "  name: todo-chatbot-config\n",
+            "  name: todo-chatbot-config\n  annotations: {kubegate.io/waive: KG-SECRET-002}\n",
+            1,
+        );
         let (_dir, req) = tree(&text);
         let err = run(&req).expect_err("waiver without reason");
         assert!(err.to_string().contains("no reason"), "{err}");

@@ -203,8 +203,16 @@ impl Default for PolicyConfig {
             .map(String::from)
             .to_vec(),
             secret_key_patterns: [
-                "password", "passwd", "secret", "token", "api_key", "apikey", "private_key",
-                "credential", "database_url", "access_key",
+                "password",
+                "passwd",
+                "secret",
+                "token",
+                "api_key",
+                "apikey",
+                "private_key",
+                "credential",
+                "database_url",
+                "access_key",
             ]
             .map(String::from)
             .to_vec(),

@@ -153,7 +153,11 @@ impl Contract {
                     .and_then(Value::as_object)
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(v))).collect())
                     .unwrap_or_default();
-                let requires_env = op.get("x-kubegate-requires-env").or_else(|| item.get("x-kubegate-requires-env")).map(strings).unwrap_or_default();
+                let requires_env = op
+                    .get("x-kubegate-requires-env")
+                    .or_else(|| item.get("x-kubegate-requires-env"))
+                    .map(strings)
+                    .unwrap_or_default();
                 operations.push(Operation {
                     path: path.clone(),
                     method: method.to_ascii_uppercase(),
@@ -218,7 +222,9 @@ fn services_of(v: &Value) -> Result<Option<Vec<String>>, String> {
         Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|s| s.as_str().map(String::from).ok_or_else(|| "x-kubegate-service entries must be strings".to_string()))
+            .map(|s| {
+                s.as_str().map(String::from).ok_or_else(|| "x-kubegate-service entries must be strings".to_string())
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err("x-kubegate-service must be a string or a list of strings".into()),

@@ -75,13 +75,8 @@ pub fn template(release: &str, chart: &Path, namespace: &str, values: &[PathBuf]
         return Err(RenderChartError::ValuesMissing { file: missing.clone() });
     }
     let helm = find_tool("helm")?;
-    let mut args: Vec<String> = vec![
-        "template".into(),
-        release.into(),
-        chart.display().to_string(),
-        "--namespace".into(),
-        namespace.into(),
-    ];
+    let mut args: Vec<String> =
+        vec!["template".into(), release.into(), chart.display().to_string(), "--namespace".into(), namespace.into()];
     for v in values {
         args.push("-f".into());
         args.push(v.display().to_string());

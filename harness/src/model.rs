@@ -248,8 +248,8 @@ impl Model {
     /// Read every `*.yaml`/`*.yml` file directly under `dir` (sorted by name),
     /// every document of each.
     pub fn load_dir(dir: &Path) -> Result<Model, LoadManifestsError> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|source| LoadManifestsError::ReadDir { dir: dir.to_path_buf(), source })?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|source| LoadManifestsError::ReadDir { dir: dir.to_path_buf(), source })?;
         let mut files: Vec<PathBuf> = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| LoadManifestsError::ReadDir { dir: dir.to_path_buf(), source })?;
@@ -590,7 +590,11 @@ fn line_of_span<T>(s: &Spanned<T>) -> Option<usize> {
 }
 
 /// Convert a node to JSON and record the line of each field path.
-fn to_json(node: &Spanned<Node>, path: &str, lines: &mut BTreeMap<String, usize>) -> Result<Value, (String, Option<usize>, String)> {
+fn to_json(
+    node: &Spanned<Node>,
+    path: &str,
+    lines: &mut BTreeMap<String, usize>,
+) -> Result<Value, (String, Option<usize>, String)> {
     if let Some(l) = line_of_span(node) {
         lines.entry(path.to_string()).or_insert(l);
     }
@@ -604,11 +608,7 @@ fn to_json(node: &Spanned<Node>, path: &str, lines: &mut BTreeMap<String, usize>
             .ok_or_else(|| (path.to_string(), line_of_span(node), format!("non-finite number {f}")))?,
         Node::Str(s) => Value::String(s.clone()),
         Node::Seq(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, n)| to_json(n, &join_index(path, i), lines))
-                .collect::<Result<_, _>>()?,
+            items.iter().enumerate().map(|(i, n)| to_json(n, &join_index(path, i), lines)).collect::<Result<_, _>>()?,
         ),
         Node::Map(entries) => {
             let mut m = serde_json::Map::new();
@@ -862,7 +862,8 @@ spec:
 
     #[test]
     fn reads_every_document_with_lines() {
-        let text = format!("---\n{DEPLOY}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  A: b\n");
+        let text =
+            format!("---\n{DEPLOY}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  A: b\n");
         let m = load(&text).expect("loads");
         assert_eq!(m.objects.len(), 2);
         let d = &m.objects[0];
@@ -885,7 +886,8 @@ spec:
 
     #[test]
     fn unknown_field_is_named_with_path_and_line() {
-        let text = DEPLOY.replace("          image: web:1.0\n", "          image: web:1.0\n          imagePullPolice: Never\n");
+        let text = DEPLOY
+            .replace("          image: web:1.0\n", "          image: web:1.0\n          imagePullPolice: Never\n");
         let err = load(&text).expect_err("unknown field rejected");
         match &err {
             LoadManifestsError::UnknownField { field, line, document, .. } => {
@@ -902,7 +904,8 @@ spec:
     fn unknown_kind_and_unstable_api_are_rejected() {
         let err = load("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n").expect_err("unknown kind");
         assert!(matches!(err, LoadManifestsError::UnknownKind { .. }), "{err}");
-        let err = load("apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: p}\n").expect_err("beta");
+        let err =
+            load("apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: p}\n").expect_err("beta");
         assert!(err.to_string().contains("KG-API-001") && err.to_string().contains("policy/v1"), "{err}");
     }
 
@@ -946,13 +949,19 @@ spec:
 
     #[test]
     fn helm_output_is_attributed_to_templates() {
-        let out = format!("---\n# Source: chart/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n---\n# Source: chart/templates/deploy.yaml\n{DEPLOY}");
+        let out = format!(
+            "---\n# Source: chart/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n---\n# Source: chart/templates/deploy.yaml\n{DEPLOY}"
+        );
         let m = Model::from_helm_output(&out, Path::new("charts/chart")).expect("parses");
         assert_eq!(m.objects[1].source.file, Path::new("charts/chart/templates/deploy.yaml"));
         assert_eq!(m.objects[1].source.line, None, "rendered lines are not template lines");
-        let bad = out.replace("          image: web:1.0\n", "          image: web:1.0\n          imagePullPolice: Never\n");
+        let bad =
+            out.replace("          image: web:1.0\n", "          image: web:1.0\n          imagePullPolice: Never\n");
         let err = Model::from_helm_output(&bad, Path::new("charts/chart")).expect_err("unknown field").to_string();
-        assert!(err.starts_with("charts/chart/templates/deploy.yaml (as rendered by helm template):17: document 2"), "{err}");
+        assert!(
+            err.starts_with("charts/chart/templates/deploy.yaml (as rendered by helm template):17: document 2"),
+            "{err}"
+        );
         assert_eq!(m.objects[0].source.file, Path::new("charts/chart/templates/cm.yaml"));
         assert_eq!(m.path, DeployPath::Helm);
     }

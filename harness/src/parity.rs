@@ -61,7 +61,9 @@ pub fn compare(raw: &Model, helm: &Model, config: &Config) -> Vec<ParityDiff> {
                     }
                 }));
             }
-            None => diffs.push(ParityDiff { object: r.object_ref(), field: None, raw: Some("present".into()), helm: None }),
+            None => {
+                diffs.push(ParityDiff { object: r.object_ref(), field: None, raw: Some("present".into()), helm: None })
+            }
         }
     }
     for h in &helm_objs {
@@ -77,7 +79,10 @@ pub fn compare(raw: &Model, helm: &Model, config: &Config) -> Vec<ParityDiff> {
 pub fn findings(diffs: &[ParityDiff], raw: &Model, helm: &Model) -> Vec<Finding> {
     let source_of = |m: &Model, o: &ObjectRef, field: Option<&str>| -> Option<SourceLocation> {
         let obj = m.find(&o.kind, &o.name)?;
-        Some(SourceLocation { file: obj.source.file.clone(), line: field.and_then(|f| obj.line_of(f)).or(obj.source.line) })
+        Some(SourceLocation {
+            file: obj.source.file.clone(),
+            line: field.and_then(|f| obj.line_of(f)).or(obj.source.line),
+        })
     };
     diffs
         .iter()
@@ -222,14 +227,22 @@ mod tests {
 
     #[test]
     fn helm_labels_are_ignored() {
-        let helm = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: x, helm.sh/chart: c-1, app.kubernetes.io/managed-by: Helm}");
+        let helm = RAW.replace(
+            "{app.kubernetes.io/name: x}",
+            "{app.kubernetes.io/name: x, helm.sh/chart: c-1, app.kubernetes.io/managed-by: Helm}",
+        );
         assert!(compare(&model(RAW, DeployPath::Raw), &model(&helm, DeployPath::Helm), &Config::default()).is_empty());
     }
 
     #[test]
     fn equal_quantities_in_different_forms_agree() {
-        let dep = |cpu: &str| format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  selector: {{matchLabels: {{a: b}}}}\n  template:\n    metadata: {{labels: {{a: b}}}}\n    spec:\n      containers: [{{name: c, image: i:1, resources: {{limits: {{cpu: {cpu}}}}}}}]\n");
-        let d = compare(&model(&dep("1"), DeployPath::Raw), &model(&dep("\"1\""), DeployPath::Helm), &Config::default());
+        let dep = |cpu: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  selector: {{matchLabels: {{a: b}}}}\n  template:\n    metadata: {{labels: {{a: b}}}}\n    spec:\n      containers: [{{name: c, image: i:1, resources: {{limits: {{cpu: {cpu}}}}}}}]\n"
+            )
+        };
+        let d =
+            compare(&model(&dep("1"), DeployPath::Raw), &model(&dep("\"1\""), DeployPath::Helm), &Config::default());
         assert!(d.is_empty(), "{d:?}");
         let d = compare(&model(&dep("1"), DeployPath::Raw), &model(&dep("2"), DeployPath::Helm), &Config::default());
         assert_eq!(d.len(), 1);
@@ -245,7 +258,10 @@ mod tests {
 
     #[test]
     fn missing_objects_and_secret_values() {
-        let helm = format!("{}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: extra}}\n", RAW.replace("LOG_LEVEL: info", "LOG_LEVEL: info\n  API_TOKEN: abc"));
+        let helm = format!(
+            "{}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: extra}}\n",
+            RAW.replace("LOG_LEVEL: info", "LOG_LEVEL: info\n  API_TOKEN: abc")
+        );
         let d = compare(&model(RAW, DeployPath::Raw), &model(&helm, DeployPath::Helm), &Config::default());
         let text: Vec<String> = d.iter().map(|x| x.to_string()).collect();
         assert!(text.contains(&"ConfigMap/cfg data.API_TOKEN: raw (absent), helm (redacted)".to_string()), "{text:?}");

@@ -33,9 +33,7 @@ pub fn tool_cache_bin() -> PathBuf {
 
 /// Locate `tool`: each PATH entry, then the tool cache.
 pub fn find_tool(tool: &str) -> Result<PathBuf, FindToolError> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let on_path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     let cache = tool_cache_bin();
     on_path
         .iter()
@@ -63,15 +61,13 @@ pub struct CommandOutput {
 
 /// Run `cmd` to completion with a deadline; on timeout the process is
 /// killed and `Err(None)` returned; spawn errors are `Err(Some(e))`.
-pub fn run_with_timeout(mut cmd: std::process::Command, timeout: std::time::Duration) -> Result<CommandOutput, Option<std::io::Error>> {
+pub fn run_with_timeout(
+    mut cmd: std::process::Command,
+    timeout: std::time::Duration,
+) -> Result<CommandOutput, Option<std::io::Error>> {
     use std::io::Read;
     use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(Some)?;
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(Some)?;
     // Drain both pipes on threads so a chatty child cannot block on a full pipe.
     let mut out = child.stdout.take().expect("stdout is piped");
     let mut err = child.stderr.take().expect("stderr is piped");

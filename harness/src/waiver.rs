@@ -20,7 +20,9 @@ pub fn parse_annotation(value: &str) -> Vec<Result<(String, String), String>> {
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .map(|entry| match entry.split_once('=') {
-            Some((rule, reason)) if !reason.trim().is_empty() => Ok((rule.trim().to_string(), reason.trim().to_string())),
+            Some((rule, reason)) if !reason.trim().is_empty() => {
+                Ok((rule.trim().to_string(), reason.trim().to_string()))
+            }
             _ => Err(entry.to_string()),
         })
         .collect()
@@ -81,7 +83,9 @@ pub fn invalid_annotations(model: &Model) -> Vec<(String, String)> {
         for v in values {
             for entry in parse_annotation(v) {
                 match entry {
-                    Err(e) => bad.push((obj.object_ref().to_string(), format!("`{e}` has no reason (write RULE=reason)"))),
+                    Err(e) => {
+                        bad.push((obj.object_ref().to_string(), format!("`{e}` has no reason (write RULE=reason)")))
+                    }
                     Ok((rule, _)) if crate::rules::rule(&rule).is_none() => {
                         bad.push((obj.object_ref().to_string(), format!("unknown rule `{rule}`")))
                     }

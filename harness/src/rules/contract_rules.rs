@@ -15,7 +15,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                         "KG-CONTRACT-003",
                         ObjectRef { kind: "Contract".into(), name: svc.to_string(), namespace: None },
                         None,
-                        format!("{} has no GET operation for service `{svc}` marked x-kubegate-probe: {kind}", contract.file.display()),
+                        format!(
+                            "{} has no GET operation for service `{svc}` marked x-kubegate-probe: {kind}",
+                            contract.file.display()
+                        ),
                         None,
                         Some(SourceLocation { file: contract.file.clone(), line: None }),
                     );
@@ -33,12 +36,8 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }
         let svc = comp.contract_name();
         // The contract's port for the service wins over kubegate.toml's.
-        let port = ctx
-            .contract
-            .and_then(|c| c.services.get(svc))
-            .and_then(|s| s.port)
-            .map(|p| p as i32)
-            .unwrap_or(comp.port);
+        let port =
+            ctx.contract.and_then(|c| c.services.get(svc)).and_then(|s| s.port).map(|p| p as i32).unwrap_or(comp.port);
         let probes = [
             ("livenessProbe", ProbeKind::Liveness, cv.c.liveness_probe.as_ref(), comp.liveness_path.as_str()),
             ("readinessProbe", ProbeKind::Readiness, cv.c.readiness_probe.as_ref(), comp.readiness_path.as_str()),
@@ -78,7 +77,11 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     "KG-CONTRACT-002",
                     cv.obj,
                     cv.at(&format!("{field}.httpGet.port")),
-                    format!("container `{}`: {field} port `{}` is {n}, the service listens on {port}", cv.c.name, fmt_port(&http.port)),
+                    format!(
+                        "container `{}`: {field} port `{}` is {n}, the service listens on {port}",
+                        cv.c.name,
+                        fmt_port(&http.port)
+                    ),
                     Some(format!("Use port `{}`.", comp.port_name)),
                 ),
                 _ => {}
@@ -86,7 +89,13 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             if let Some(scheme) = &http.scheme
                 && scheme != "HTTP"
             {
-                sink.report("KG-CONTRACT-002", cv.obj, cv.at(&format!("{field}.httpGet.scheme")), format!("container `{}`: {field} uses {scheme}, the service speaks plain HTTP", cv.c.name), None);
+                sink.report(
+                    "KG-CONTRACT-002",
+                    cv.obj,
+                    cv.at(&format!("{field}.httpGet.scheme")),
+                    format!("container `{}`: {field} uses {scheme}, the service speaks plain HTTP", cv.c.name),
+                    None,
+                );
             }
         }
     }
@@ -98,14 +107,26 @@ mod tests {
 
     #[test]
     fn probe_path_not_in_contract() {
-        let f = assert_caught("KG-CONTRACT-001", &mutate("httpGet: {path: /ready, port: http}", "httpGet: {path: /healthz, port: http}"));
-        assert!(f[0].message.contains("/healthz") && f[0].message.contains("/ready") && f[0].message.contains("no such path"), "{}", f[0].message);
+        let f = assert_caught(
+            "KG-CONTRACT-001",
+            &mutate("httpGet: {path: /ready, port: http}", "httpGet: {path: /healthz, port: http}"),
+        );
+        assert!(
+            f[0].message.contains("/healthz")
+                && f[0].message.contains("/ready")
+                && f[0].message.contains("no such path"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn probe_on_other_declared_port() {
-        let m = mutate("ports: [{name: http, containerPort: 8000}]", "ports: [{name: http, containerPort: 8000}, {name: admin, containerPort: 9000}]")
-            .replacen("httpGet: {path: /health, port: http}", "httpGet: {path: /health, port: admin}", 1);
+        let m = mutate(
+            "ports: [{name: http, containerPort: 8000}]",
+            "ports: [{name: http, containerPort: 8000}, {name: admin, containerPort: 9000}]",
+        )
+        .replacen("httpGet: {path: /health, port: http}", "httpGet: {path: /health, port: admin}", 1);
         let f = assert_caught("KG-CONTRACT-002", &m);
         assert!(f[0].message.contains("9000") && f[0].message.contains("8000"));
     }

@@ -56,14 +56,23 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
                     "KG-ENV-002",
                     cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.configMapKeyRef.name")),
-                    format!("container `{name}`: env `{}` reads ConfigMap `{}`, which is not in the tree", e.name, r.name),
+                    format!(
+                        "container `{name}`: env `{}` reads ConfigMap `{}`, which is not in the tree",
+                        e.name, r.name
+                    ),
                     None,
                 ),
                 Some(keys) if !keys.contains(&r.key) => sink.report(
                     "KG-ENV-002",
                     cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.configMapKeyRef.key")),
-                    format!("container `{name}`: env `{}` reads key `{}` of ConfigMap `{}`, which has only {}", e.name, r.key, r.name, list(&keys)),
+                    format!(
+                        "container `{name}`: env `{}` reads key `{}` of ConfigMap `{}`, which has only {}",
+                        e.name,
+                        r.key,
+                        r.name,
+                        list(&keys)
+                    ),
                     None,
                 ),
                 _ => {}
@@ -75,13 +84,25 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
             && r.optional != Some(true)
             && config_map_keys(ctx.model, &r.name).is_none()
         {
-            sink.report("KG-ENV-002", cv.obj, cv.at(&format!("envFrom[{i}].configMapRef.name")), format!("container `{name}`: envFrom ConfigMap `{}` is not in the tree", r.name), None);
+            sink.report(
+                "KG-ENV-002",
+                cv.obj,
+                cv.at(&format!("envFrom[{i}].configMapRef.name")),
+                format!("container `{name}`: envFrom ConfigMap `{}` is not in the tree", r.name),
+                None,
+            );
         }
         if let Some(r) = &ef.secret_ref
             && r.optional != Some(true)
             && secret_keys(ctx, &r.name).is_none()
         {
-            sink.report("KG-ENV-002", cv.obj, cv.at(&format!("envFrom[{i}].secretRef.name")), format!("container `{name}`: envFrom Secret `{}` is neither [secret].name nor in the tree", r.name), None);
+            sink.report(
+                "KG-ENV-002",
+                cv.obj,
+                cv.at(&format!("envFrom[{i}].secretRef.name")),
+                format!("container `{name}`: envFrom Secret `{}` is neither [secret].name nor in the tree", r.name),
+                None,
+            );
         }
     }
 }
@@ -121,7 +142,13 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         let mut seen = BTreeSet::new();
         for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
             if !seen.insert(e.name.as_str()) {
-                sink.report("KG-ENV-001", cv.obj, cv.at(&format!("env[{i}]")), format!("container `{}`: env `{}` is defined more than once", cv.c.name, e.name), None);
+                sink.report(
+                    "KG-ENV-001",
+                    cv.obj,
+                    cv.at(&format!("env[{i}]")),
+                    format!("container `{}`: env `{}` is defined more than once", cv.c.name, e.name),
+                    None,
+                );
             }
         }
         check_refs(ctx, sink, &cv);
@@ -130,19 +157,32 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             continue;
         }
         let (secret, config) = wired_keys(ctx, &cv);
-        let missing_secret: Vec<&str> = comp.secret_keys.iter().filter(|k| !secret.contains(*k)).map(String::as_str).collect();
-        let missing_config: Vec<&str> = comp.config_keys.iter().filter(|k| !config.contains(*k)).map(String::as_str).collect();
+        let missing_secret: Vec<&str> =
+            comp.secret_keys.iter().filter(|k| !secret.contains(*k)).map(String::as_str).collect();
+        let missing_config: Vec<&str> =
+            comp.config_keys.iter().filter(|k| !config.contains(*k)).map(String::as_str).collect();
         if !missing_secret.is_empty() {
             sink.report(
                 "KG-ENV-003",
                 cv.obj,
                 cv.at("env"),
-                format!("container `{}` does not read {} from Secret `{}`", cv.c.name, missing_secret.join(", "), ctx.config.secret.name),
+                format!(
+                    "container `{}` does not read {} from Secret `{}`",
+                    cv.c.name,
+                    missing_secret.join(", "),
+                    ctx.config.secret.name
+                ),
                 None,
             );
         }
         if !missing_config.is_empty() {
-            sink.report("KG-ENV-003", cv.obj, cv.at("env"), format!("container `{}` does not read ConfigMap key(s) {}", cv.c.name, missing_config.join(", ")), None);
+            sink.report(
+                "KG-ENV-003",
+                cv.obj,
+                cv.at("env"),
+                format!("container `{}` does not read ConfigMap key(s) {}", cv.c.name, missing_config.join(", ")),
+                None,
+            );
         }
     }
 }
@@ -153,24 +193,52 @@ mod tests {
 
     #[test]
     fn duplicate_env() {
-        assert_caught("KG-ENV-001", &mutate("- {name: PORT, value: \"8000\"}", "- {name: PORT, value: \"8000\"}\n            - {name: PORT, value: \"9000\"}"));
+        assert_caught(
+            "KG-ENV-001",
+            &mutate(
+                "- {name: PORT, value: \"8000\"}",
+                "- {name: PORT, value: \"8000\"}\n            - {name: PORT, value: \"9000\"}",
+            ),
+        );
     }
 
     #[test]
     fn unknown_secret_key() {
-        let f = assert_caught("KG-ENV-002", &mutate("secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRET}", "secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRETS}"));
-        assert!(f[0].message.contains("JWT_SECRETS") && f[0].message.contains("DATABASE_URL, JWT_SECRET, OPENAI_API_KEY"), "{}", f[0].message);
+        let f = assert_caught(
+            "KG-ENV-002",
+            &mutate(
+                "secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRET}",
+                "secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRETS}",
+            ),
+        );
+        assert!(
+            f[0].message.contains("JWT_SECRETS") && f[0].message.contains("DATABASE_URL, JWT_SECRET, OPENAI_API_KEY"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn unknown_config_map_key_or_name() {
         assert_caught("KG-ENV-002", &mutate("key: BACKEND_URL}", "key: BACKEND_URI}"));
-        assert_caught("KG-ENV-002", &mutate("envFrom: [{configMapRef: {name: todo-chatbot-config}}]", "envFrom: [{configMapRef: {name: todo-config}}]"));
+        assert_caught(
+            "KG-ENV-002",
+            &mutate(
+                "envFrom: [{configMapRef: {name: todo-chatbot-config}}]",
+                "envFrom: [{configMapRef: {name: todo-config}}]",
+            ),
+        );
     }
 
     #[test]
     fn required_key_not_wired() {
-        let f = assert_caught("KG-ENV-003", &mutate("            - {name: JWT_SECRET, valueFrom: {secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRET}}}\n", ""));
+        let f = assert_caught(
+            "KG-ENV-003",
+            &mutate(
+                "            - {name: JWT_SECRET, valueFrom: {secretKeyRef: {name: todo-chatbot-secrets, key: JWT_SECRET}}}\n",
+                "",
+            ),
+        );
         assert!(f[0].message.contains("JWT_SECRET"));
     }
 }

@@ -8,7 +8,9 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for obj in &ctx.model.objects {
         let (kind, name, min, max) = match &obj.typed {
             Typed::Hpa(h) => match &h.spec {
-                Some(s) => (&s.scale_target_ref.kind, &s.scale_target_ref.name, s.min_replicas.unwrap_or(1), s.max_replicas),
+                Some(s) => {
+                    (&s.scale_target_ref.kind, &s.scale_target_ref.name, s.min_replicas.unwrap_or(1), s.max_replicas)
+                }
                 None => continue,
             },
             Typed::HpaV1(h) => {
@@ -20,7 +22,12 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     Some("Use apiVersion autoscaling/v2 with a Resource cpu metric.".into()),
                 );
                 match &h.spec {
-                    Some(s) => (&s.scale_target_ref.kind, &s.scale_target_ref.name, s.min_replicas.unwrap_or(1), s.max_replicas),
+                    Some(s) => (
+                        &s.scale_target_ref.kind,
+                        &s.scale_target_ref.name,
+                        s.min_replicas.unwrap_or(1),
+                        s.max_replicas,
+                    ),
                     None => continue,
                 }
             }
@@ -28,11 +35,23 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         };
         let target = if kind == "Deployment" { ctx.model.deployments().find(|(o, _)| &o.name == name) } else { None };
         let Some((_, dep)) = target else {
-            sink.report("KG-HPA-001", obj, "spec.scaleTargetRef".to_string(), format!("HPA targets {kind}/{name}, which is not in the tree"), None);
+            sink.report(
+                "KG-HPA-001",
+                obj,
+                "spec.scaleTargetRef".to_string(),
+                format!("HPA targets {kind}/{name}, which is not in the tree"),
+                None,
+            );
             continue;
         };
         if min > max {
-            sink.report("KG-HPA-002", obj, "spec.minReplicas".to_string(), format!("minReplicas {min} above maxReplicas {max}"), None);
+            sink.report(
+                "KG-HPA-002",
+                obj,
+                "spec.minReplicas".to_string(),
+                format!("minReplicas {min} above maxReplicas {max}"),
+                None,
+            );
         }
         let replicas = dep.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         if min < replicas {
@@ -46,12 +65,14 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }
         let uses_cpu = match &obj.typed {
             Typed::Hpa(h) => h.spec.as_ref().and_then(|s| s.metrics.as_ref()).is_some_and(|m| {
-                m.iter().any(|m| m.resource.as_ref().is_some_and(|r| r.name == "cpu" && r.target.type_ == "Utilization"))
+                m.iter()
+                    .any(|m| m.resource.as_ref().is_some_and(|r| r.name == "cpu" && r.target.type_ == "Utilization"))
             }),
             Typed::HpaV1(h) => h.spec.as_ref().is_some_and(|s| s.target_cpu_utilization_percentage.is_some()),
             _ => false,
         };
-        let containers = dep.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|p| p.containers.as_slice()).unwrap_or(&[]);
+        let containers =
+            dep.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|p| p.containers.as_slice()).unwrap_or(&[]);
         let without: Vec<&str> = containers
             .iter()
             .filter(|c| c.resources.as_ref().and_then(|r| r.requests.as_ref()).is_none_or(|r| !r.contains_key("cpu")))
@@ -62,7 +83,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 "KG-HPA-002",
                 obj,
                 "spec.metrics".to_string(),
-                format!("scales on CPU utilisation but container(s) {} of {kind}/{name} have no cpu request", without.join(", ")),
+                format!(
+                    "scales on CPU utilisation but container(s) {} of {kind}/{name} have no cpu request",
+                    without.join(", ")
+                ),
                 None,
             );
         }
@@ -71,13 +95,19 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         for comp in &ctx.config.components {
             let Some((dep, _)) = ctx.model.deployments().find(|(o, _)| o.name == comp.deployment) else { continue };
             let has = ctx.model.objects.iter().any(|o| match &o.typed {
-                Typed::Hpa(h) => h.spec.as_ref().is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == comp.deployment),
+                Typed::Hpa(h) => h.spec.as_ref().is_some_and(|s| {
+                    s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == comp.deployment
+                }),
                 _ => false,
             });
             if !has {
                 sink.report_ref(
                     "KG-HPA-001",
-                    ObjectRef { kind: "Deployment".into(), name: comp.deployment.clone(), namespace: dep.namespace.clone() },
+                    ObjectRef {
+                        kind: "Deployment".into(),
+                        name: comp.deployment.clone(),
+                        namespace: dep.namespace.clone(),
+                    },
                     None,
                     format!("no autoscaling/v2 HPA targets Deployment `{}`", comp.deployment),
                     None,
@@ -94,7 +124,10 @@ mod tests {
 
     #[test]
     fn hpa_targets_missing_deployment() {
-        let f = assert_caught("KG-HPA-001", &mutate("kind: Deployment, name: todo-chatbot-backend}", "kind: Deployment, name: todo-chatbot-api}"));
+        let f = assert_caught(
+            "KG-HPA-001",
+            &mutate("kind: Deployment, name: todo-chatbot-backend}", "kind: Deployment, name: todo-chatbot-api}"),
+        );
         assert!(f.iter().any(|x| x.message.contains("todo-chatbot-api")));
     }
 

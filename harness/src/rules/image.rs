@@ -22,7 +22,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 "KG-IMG-001",
                 cv.obj,
                 cv.at("image"),
-                format!("container `{name}` uses image `{image}` ({})", if tag.is_none() { "no tag: means latest" } else { "latest tag" }),
+                format!(
+                    "container `{name}` uses image `{image}` ({})",
+                    if tag.is_none() { "no tag: means latest" } else { "latest tag" }
+                ),
                 None,
             );
         }
@@ -58,7 +61,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_caught, findings_with, mutate, base};
+    use super::super::testkit::{assert_caught, base, findings_with, mutate};
     use super::image_tag;
 
     #[test]
@@ -85,7 +88,10 @@ mod tests {
 
     #[test]
     fn configured_image() {
-        assert_caught("KG-IMG-003", &mutate("image: todo-chatbot-frontend:0.1.0", "image: todo-chatbot-frontend:0.2.0"));
+        assert_caught(
+            "KG-IMG-003",
+            &mutate("image: todo-chatbot-frontend:0.1.0", "image: todo-chatbot-frontend:0.2.0"),
+        );
         assert!(!base().is_empty());
     }
 }

@@ -28,9 +28,16 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let part_of = majority(&objs, PART_OF);
     for obj in &objs {
         let labels = obj.labels();
-        let missing: Vec<&str> = ctx.config.policy.required_labels.iter().filter(|k| !labels.contains_key(*k)).map(String::as_str).collect();
+        let missing: Vec<&str> =
+            ctx.config.policy.required_labels.iter().filter(|k| !labels.contains_key(*k)).map(String::as_str).collect();
         if !missing.is_empty() {
-            sink.report("KG-LABEL-001", obj, "metadata.labels".to_string(), format!("missing label(s) {}", missing.join(", ")), None);
+            sink.report(
+                "KG-LABEL-001",
+                obj,
+                "metadata.labels".to_string(),
+                format!("missing label(s) {}", missing.join(", ")),
+                None,
+            );
         }
         let mut expected: Vec<(&str, String)> = Vec::new();
         if let Some(a) = app {
@@ -42,9 +49,17 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         if labels.contains_key(INSTANCE) {
             expected.push((INSTANCE, ctx.config.release.clone()));
         }
-        if let Some(comp) = ctx.config.components.iter().find(|c| (obj.kind == "Deployment" && c.deployment == obj.name) || (obj.kind == "Service" && c.service == obj.name)) {
+        if let Some(comp) = ctx.config.components.iter().find(|c| {
+            (obj.kind == "Deployment" && c.deployment == obj.name) || (obj.kind == "Service" && c.service == obj.name)
+        }) {
             if !labels.contains_key(COMPONENT) {
-                sink.report("KG-LABEL-001", obj, "metadata.labels".to_string(), format!("missing label {COMPONENT} (component `{}`)", comp.name), None);
+                sink.report(
+                    "KG-LABEL-001",
+                    obj,
+                    "metadata.labels".to_string(),
+                    format!("missing label {COMPONENT} (component `{}`)", comp.name),
+                    None,
+                );
             }
             expected.push((COMPONENT, comp.name.clone()));
             if obj.kind == "Deployment"
@@ -80,7 +95,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                         "KG-LABEL-001",
                         obj,
                         crate::model::join_key(&tpl_field, key),
-                        format!("pod template label {key} is {}, the Deployment says {v}", tpl.get(key).map(String::as_str).unwrap_or("missing")),
+                        format!(
+                            "pod template label {key} is {}, the Deployment says {v}",
+                            tpl.get(key).map(String::as_str).unwrap_or("missing")
+                        ),
                         None,
                     );
                 }
@@ -95,7 +113,10 @@ mod tests {
 
     #[test]
     fn missing_label() {
-        let m = mutate("  name: todo-chatbot-config\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n", "  name: todo-chatbot-config\n  namespace: todo-chatbot\n  labels:\n");
+        let m = mutate(
+            "  name: todo-chatbot-config\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n",
+            "  name: todo-chatbot-config\n  namespace: todo-chatbot\n  labels:\n",
+        );
         let f = assert_caught("KG-LABEL-001", &m);
         assert!(f[0].message.contains("app.kubernetes.io/name"));
     }
@@ -103,7 +124,10 @@ mod tests {
     #[test]
     fn component_label_required_on_component_objects() {
         let anchor = "  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: backend\n";
-        let f = assert_caught("KG-LABEL-001", &mutate(anchor, &anchor.replace("    app.kubernetes.io/component: backend\n", "")));
+        let f = assert_caught(
+            "KG-LABEL-001",
+            &mutate(anchor, &anchor.replace("    app.kubernetes.io/component: backend\n", "")),
+        );
         assert!(f.iter().any(|x| x.message.contains("missing label app.kubernetes.io/component")), "{f:#?}");
     }
 

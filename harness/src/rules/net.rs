@@ -8,7 +8,10 @@ use crate::model::Typed;
 pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for comp in &ctx.config.components {
         let Some(allowed) = &comp.ingress_from else { continue };
-        let Some((dep_obj, pod)) = ctx.model.pods().find(|(o, _)| o.kind == "Deployment" && o.name == comp.deployment) else { continue };
+        let Some((dep_obj, pod)) = ctx.model.pods().find(|(o, _)| o.kind == "Deployment" && o.name == comp.deployment)
+        else {
+            continue;
+        };
         let labels = pod_labels(&pod);
         let allowed_labels: Vec<_> = allowed
             .iter()
@@ -45,19 +48,34 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             for (i, rule) in spec.ingress.iter().flatten().enumerate() {
                 let peers = rule.from.as_deref().unwrap_or(&[]);
                 if peers.is_empty() {
-                    sink.report("KG-NET-001", obj, format!("spec.ingress[{i}]"), "an ingress rule without `from` admits every source".into(), None);
+                    sink.report(
+                        "KG-NET-001",
+                        obj,
+                        format!("spec.ingress[{i}]"),
+                        "an ingress rule without `from` admits every source".into(),
+                        None,
+                    );
                 }
                 for (j, peer) in peers.iter().enumerate() {
                     let open_ns = peer.namespace_selector.is_some() && peer.pod_selector.is_none();
                     let open_ip = peer.ip_block.as_ref().is_some_and(|b| b.cidr == "0.0.0.0/0" || b.cidr == "::/0");
                     if open_ns || open_ip {
-                        sink.report("KG-NET-001", obj, format!("spec.ingress[{i}].from[{j}]"), "peer admits whole namespaces or every address".into(), None);
+                        sink.report(
+                            "KG-NET-001",
+                            obj,
+                            format!("spec.ingress[{i}].from[{j}]"),
+                            "peer admits whole namespaces or every address".into(),
+                            None,
+                        );
                     }
                 }
             }
             let admits_allowed = allowed_labels.iter().all(|al| {
                 spec.ingress.iter().flatten().any(|r| {
-                    r.from.iter().flatten().any(|p| p.pod_selector.as_ref().is_some_and(|s| label_selector_selects(s, al)))
+                    r.from
+                        .iter()
+                        .flatten()
+                        .any(|p| p.pod_selector.as_ref().is_some_and(|s| label_selector_selects(s, al)))
                 })
             });
             if !admits_allowed {
@@ -65,7 +83,11 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     "KG-NET-001",
                     obj,
                     "spec.ingress".to_string(),
-                    format!("the policy does not admit {} to `{}`: the application breaks", allowed.join(", "), comp.name),
+                    format!(
+                        "the policy does not admit {} to `{}`: the application breaks",
+                        allowed.join(", "),
+                        comp.name
+                    ),
                     None,
                 );
             }
@@ -87,7 +109,19 @@ mod tests {
 
     #[test]
     fn policy_open_or_not_admitting_frontend() {
-        assert_caught("KG-NET-001", &mutate("        - podSelector:\n            matchLabels:\n", "        - namespaceSelector: {}\n        - podSelector:\n            matchLabels:\n"));
-        assert_caught("KG-NET-001", &mutate("              app.kubernetes.io/component: frontend\n      ports", "              app.kubernetes.io/component: web\n      ports"));
+        assert_caught(
+            "KG-NET-001",
+            &mutate(
+                "        - podSelector:\n            matchLabels:\n",
+                "        - namespaceSelector: {}\n        - podSelector:\n            matchLabels:\n",
+            ),
+        );
+        assert_caught(
+            "KG-NET-001",
+            &mutate(
+                "              app.kubernetes.io/component: frontend\n      ports",
+                "              app.kubernetes.io/component: web\n      ports",
+            ),
+        );
     }
 }

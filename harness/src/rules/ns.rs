@@ -34,8 +34,17 @@ mod tests {
 
     #[test]
     fn default_namespace() {
-        let f = assert_caught("KG-NS-001", &mutate("  name: todo-chatbot-config\n  namespace: todo-chatbot\n", "  name: todo-chatbot-config\n  namespace: default\n"));
+        let f = assert_caught(
+            "KG-NS-001",
+            &mutate(
+                "  name: todo-chatbot-config\n  namespace: todo-chatbot\n",
+                "  name: todo-chatbot-config\n  namespace: default\n",
+            ),
+        );
         assert!(f[0].message.contains("`default`"));
-        assert_caught("KG-NS-001", &mutate("  name: todo-chatbot-config\n  namespace: todo-chatbot\n", "  name: todo-chatbot-config\n"));
+        assert_caught(
+            "KG-NS-001",
+            &mutate("  name: todo-chatbot-config\n  namespace: todo-chatbot\n", "  name: todo-chatbot-config\n"),
+        );
     }
 }

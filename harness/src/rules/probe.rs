@@ -59,20 +59,38 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }
         let name = &cv.c.name;
         if cv.c.liveness_probe.is_none() {
-            sink.report("KG-PROBE-001", cv.obj, cv.field.clone(), format!("container `{name}` has no livenessProbe"), None);
+            sink.report(
+                "KG-PROBE-001",
+                cv.obj,
+                cv.field.clone(),
+                format!("container `{name}` has no livenessProbe"),
+                None,
+            );
         }
         if cv.c.readiness_probe.is_none() {
-            sink.report("KG-PROBE-002", cv.obj, cv.field.clone(), format!("container `{name}` has no readinessProbe"), None);
+            sink.report(
+                "KG-PROBE-002",
+                cv.obj,
+                cv.field.clone(),
+                format!("container `{name}` has no readinessProbe"),
+                None,
+            );
         }
         if let (Some(l), Some(r)) = (&cv.c.liveness_probe, &cv.c.readiness_probe)
             && handler(l) == handler(r)
         {
-            let what = l.http_get.as_ref().map(|h| format!("GET {} on port {}", h.path.as_deref().unwrap_or("/"), fmt_port(&h.port)));
+            let what = l
+                .http_get
+                .as_ref()
+                .map(|h| format!("GET {} on port {}", h.path.as_deref().unwrap_or("/"), fmt_port(&h.port)));
             sink.report(
                 "KG-PROBE-003",
                 cv.obj,
                 cv.at("readinessProbe"),
-                format!("container `{name}`: readiness and liveness probes are identical ({})", what.unwrap_or_else(|| "same handler".into())),
+                format!(
+                    "container `{name}`: readiness and liveness probes are identical ({})",
+                    what.unwrap_or_else(|| "same handler".into())
+                ),
                 None,
             );
         }
@@ -81,14 +99,19 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             if let Some(port) = probe_port(p)
                 && resolve_port(cv.c, &port).is_none()
             {
-                let declared: Vec<String> = cv
-                    .c
-                    .ports
-                    .as_deref()
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|p| format!("{}{}", p.container_port, p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()))
-                    .collect();
+                let declared: Vec<String> =
+                    cv.c.ports
+                        .as_deref()
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{}{}",
+                                p.container_port,
+                                p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+                            )
+                        })
+                        .collect();
                 sink.report(
                     "KG-PROBE-004",
                     cv.obj,
@@ -107,7 +130,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     "KG-PROBE-005",
                     cv.obj,
                     cv.at(&format!("{field}.timeoutSeconds")),
-                    format!("container `{name}`: {field} timeoutSeconds {} exceeds periodSeconds {}", t.timeout, t.period),
+                    format!(
+                        "container `{name}`: {field} timeoutSeconds {} exceeds periodSeconds {}",
+                        t.timeout, t.period
+                    ),
                     None,
                 );
             }
@@ -123,7 +149,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     "KG-PROBE-005",
                     cv.obj,
                     cv.at("readinessProbe.initialDelaySeconds"),
-                    format!("container `{name}`: first readiness check at {first}s, after the plan's {}s start window", policy.running_within_secs),
+                    format!(
+                        "container `{name}`: first readiness check at {first}s, after the plan's {}s start window",
+                        policy.running_within_secs
+                    ),
                     None,
                 );
             }
@@ -168,13 +197,19 @@ mod tests {
 
     #[test]
     fn liveness_missing() {
-        let m = mutate("          livenessProbe:\n            httpGet: {path: /health, port: http}\n            initialDelaySeconds: 10\n            periodSeconds: 30\n            timeoutSeconds: 2\n            failureThreshold: 3\n", "");
+        let m = mutate(
+            "          livenessProbe:\n            httpGet: {path: /health, port: http}\n            initialDelaySeconds: 10\n            periodSeconds: 30\n            timeoutSeconds: 2\n            failureThreshold: 3\n",
+            "",
+        );
         assert_caught("KG-PROBE-001", &m);
     }
 
     #[test]
     fn readiness_missing() {
-        let m = mutate("          readinessProbe:\n            httpGet: {path: /ready, port: http}\n            initialDelaySeconds: 5\n            periodSeconds: 10\n            timeoutSeconds: 2\n            failureThreshold: 3\n", "");
+        let m = mutate(
+            "          readinessProbe:\n            httpGet: {path: /ready, port: http}\n            initialDelaySeconds: 5\n            periodSeconds: 10\n            timeoutSeconds: 2\n            failureThreshold: 3\n",
+            "",
+        );
         assert_caught("KG-PROBE-002", &m);
     }
 
@@ -189,16 +224,40 @@ mod tests {
 
     #[test]
     fn probe_on_undeclared_port() {
-        let f = assert_caught("KG-PROBE-004", &mutate("httpGet: {path: /health, port: http}", "httpGet: {path: /health, port: 9000}"));
+        let f = assert_caught(
+            "KG-PROBE-004",
+            &mutate("httpGet: {path: /health, port: http}", "httpGet: {path: /health, port: 9000}"),
+        );
         assert!(f[0].message.contains("9000") && f[0].message.contains("8000 (http)"), "{}", f[0].message);
-        assert_caught("KG-PROBE-004", &mutate("httpGet: {path: /ready, port: http}", "httpGet: {path: /ready, port: htp}"));
+        assert_caught(
+            "KG-PROBE-004",
+            &mutate("httpGet: {path: /ready, port: http}", "httpGet: {path: /ready, port: htp}"),
+        );
     }
 
     #[test]
     fn slow_timings() {
-        assert_caught("KG-PROBE-005", &mutate("initialDelaySeconds: 5\n            periodSeconds: 10", "initialDelaySeconds: 120\n            periodSeconds: 10"));
-        assert_caught("KG-PROBE-005", &mutate("periodSeconds: 2\n            failureThreshold: 30", "periodSeconds: 10\n            failureThreshold: 30"));
-        assert_caught("KG-PROBE-005", &mutate("initialDelaySeconds: 5\n            periodSeconds: 10\n            timeoutSeconds: 2", "initialDelaySeconds: 5\n            periodSeconds: 10\n            timeoutSeconds: 20"));
+        assert_caught(
+            "KG-PROBE-005",
+            &mutate(
+                "initialDelaySeconds: 5\n            periodSeconds: 10",
+                "initialDelaySeconds: 120\n            periodSeconds: 10",
+            ),
+        );
+        assert_caught(
+            "KG-PROBE-005",
+            &mutate(
+                "periodSeconds: 2\n            failureThreshold: 30",
+                "periodSeconds: 10\n            failureThreshold: 30",
+            ),
+        );
+        assert_caught(
+            "KG-PROBE-005",
+            &mutate(
+                "initialDelaySeconds: 5\n            periodSeconds: 10\n            timeoutSeconds: 2",
+                "initialDelaySeconds: 5\n            periodSeconds: 10\n            timeoutSeconds: 20",
+            ),
+        );
         assert!(of_rule(&base(), "KG-PROBE-005").is_empty());
     }
 }

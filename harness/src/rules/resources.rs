@@ -6,9 +6,19 @@ use super::{RuleContext, Sink, containers};
 pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
     let q = q.trim();
     let suffixes: [(&str, f64); 13] = [
-        ("Ki", 1024f64), ("Mi", 1024f64.powi(2)), ("Gi", 1024f64.powi(3)), ("Ti", 1024f64.powi(4)),
-        ("Pi", 1024f64.powi(5)), ("Ei", 1024f64.powi(6)), ("n", 1e-9), ("u", 1e-6), ("m", 1e-3),
-        ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12),
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
     ];
     for (s, mult) in suffixes {
         if let Some(n) = q.strip_suffix(s) {
@@ -51,7 +61,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                         "KG-RES-003",
                         cv.obj,
                         cv.at(&format!("resources.requests.{name}")),
-                        format!("container `{}` has an unparsable {name} quantity (request {req}, limit {lim})", cv.c.name),
+                        format!(
+                            "container `{}` has an unparsable {name} quantity (request {req}, limit {lim})",
+                            cv.c.name
+                        ),
                         Some("Use Kubernetes quantities like 100m, 0.5, 128Mi.".into()),
                     ),
                     _ => {}
@@ -89,7 +102,10 @@ mod tests {
 
     #[test]
     fn request_above_limit() {
-        let f = assert_caught("KG-RES-003", &mutate("requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: 100m, memory: 1Gi}"));
+        let f = assert_caught(
+            "KG-RES-003",
+            &mutate("requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: 100m, memory: 1Gi}"),
+        );
         assert!(f[0].message.contains("1Gi") && f[0].message.contains("256Mi"));
     }
 }

@@ -57,10 +57,13 @@ fn random_looking(v: &str) -> bool {
         *counts.entry(c).or_insert(0usize) += 1;
     }
     let n = v.chars().count() as f64;
-    let entropy: f64 = counts.values().map(|&c| {
-        let p = c as f64 / n;
-        -p * p.log2()
-    }).sum();
+    let entropy: f64 = counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
     let has_digit = v.chars().any(|c| c.is_ascii_digit());
     let has_alpha = v.chars().any(|c| c.is_ascii_alphabetic());
     has_digit && has_alpha && entropy > 4.2
@@ -85,7 +88,10 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     "KG-SECRET-001",
                     cv.obj,
                     cv.at(&format!("env[{i}].value")),
-                    format!("container `{}`: env `{}` has a literal value that looks like a secret (redacted)", cv.c.name, e.name),
+                    format!(
+                        "container `{}`: env `{}` has a literal value that looks like a secret (redacted)",
+                        cv.c.name, e.name
+                    ),
                     Some(format!("Put `{}` in the Secret and read it with valueFrom.secretKeyRef.", e.name)),
                 );
             }
@@ -107,12 +113,19 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 }
                 for k in cm.binary_data.iter().flat_map(|b| b.keys()) {
                     if secret_key(k, patterns) {
-                        sink.report("KG-SECRET-002", obj, join_key("binaryData", k), format!("ConfigMap binary key `{k}` looks like a secret"), None);
+                        sink.report(
+                            "KG-SECRET-002",
+                            obj,
+                            join_key("binaryData", k),
+                            format!("ConfigMap binary key `{k}` looks like a secret"),
+                            None,
+                        );
                     }
                 }
             }
             Typed::Secret(s) => {
-                let mut keys: Vec<&String> = s.data.iter().flatten().filter(|(_, v)| !v.0.is_empty()).map(|(k, _)| k).collect();
+                let mut keys: Vec<&String> =
+                    s.data.iter().flatten().filter(|(_, v)| !v.0.is_empty()).map(|(k, _)| k).collect();
                 keys.extend(s.string_data.iter().flatten().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k));
                 if !keys.is_empty() {
                     let list: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
@@ -120,7 +133,11 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                         "KG-SECRET-003",
                         obj,
                         Some(if s.data.is_some() { "data".to_string() } else { "stringData".to_string() }),
-                        format!("Secret `{}` is committed with values for {} (values redacted)", obj.name, list.join(", ")),
+                        format!(
+                            "Secret `{}` is committed with values for {} (values redacted)",
+                            obj.name,
+                            list.join(", ")
+                        ),
                         None,
                     );
                 }
@@ -223,37 +240,69 @@ mod tests {
 
     #[test]
     fn value_heuristics() {
-        for v in ["sk-proj-abcdefghijklmnopqrstuvwx", "postgres://app:hunter2@db:5432/app", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdo"] {
+        for v in [
+            "sk-proj-abcdefghijklmnopqrstuvwx",
+            "postgres://app:hunter2@db:5432/app",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdo",
+        ] {
             assert!(secret_value(v), "{v}");
         }
-        for v in ["http://todo-chatbot-backend:8000", "gpt-4o-mini", "info", "postgres://db:5432/app", "3f786850e387550fdab836ed7e6dc881de23001b3f786850e387550fdab836ed"] {
+        for v in [
+            "http://todo-chatbot-backend:8000",
+            "gpt-4o-mini",
+            "info",
+            "postgres://db:5432/app",
+            "3f786850e387550fdab836ed7e6dc881de23001b3f786850e387550fdab836ed",
+        ] {
             assert!(!secret_value(v), "{v}");
         }
     }
 
     #[test]
     fn env_literal() {
-        let m = mutate("- {name: PORT, value: \"8000\"}", "- {name: PORT, value: \"8000\"}\n            - {name: API_TOKEN, value: s3cr3t-t0ken}");
+        let m = mutate(
+            "- {name: PORT, value: \"8000\"}",
+            "- {name: PORT, value: \"8000\"}\n            - {name: API_TOKEN, value: s3cr3t-t0ken}",
+        );
         let f = assert_caught("KG-SECRET-001", &m);
         assert!(!f[0].message.contains("s3cr3t"), "value leaked: {}", f[0].message);
     }
 
     #[test]
     fn configmap_password() {
-        let f = assert_caught("KG-SECRET-002", &mutate("  LOG_LEVEL: info\n", "  LOG_LEVEL: info\n  DB_PASSWORD: hunter2\n"));
+        let f = assert_caught(
+            "KG-SECRET-002",
+            &mutate("  LOG_LEVEL: info\n", "  LOG_LEVEL: info\n  DB_PASSWORD: hunter2\n"),
+        );
         assert!(!f[0].message.contains("hunter2"));
     }
 
     #[test]
     fn committed_secret() {
-        let m = format!("{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: todo-chatbot-secrets, namespace: todo-chatbot}}\nstringData:\n  JWT_SECRET: abc\n  OPENAI_API_KEY: \"\"\n", super::super::testkit::base());
+        let m = format!(
+            "{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: todo-chatbot-secrets, namespace: todo-chatbot}}\nstringData:\n  JWT_SECRET: abc\n  OPENAI_API_KEY: \"\"\n",
+            super::super::testkit::base()
+        );
         let f = assert_caught("KG-SECRET-003", &m);
-        assert!(f[0].message.contains("JWT_SECRET") && !f[0].message.contains("OPENAI_API_KEY") && !f[0].message.contains("abc"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("JWT_SECRET")
+                && !f[0].message.contains("OPENAI_API_KEY")
+                && !f[0].message.contains("abc"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn annotation_secret() {
-        assert_caught("KG-SECRET-004", &mutate("kind: Service\nmetadata:\n", "kind: Service\nmetadata:\n  annotations: {db-url: \"postgres://u:pw@h/db\"}\n"));
+        assert_caught(
+            "KG-SECRET-004",
+            &mutate(
+                "kind: Service\nmetadata:\n",
+                "kind: Service\nmetadata:\n  annotations: {db-url: \"postgres://u:pw@h/db\"}\n",
+            ),
+        );
     }
 
     #[test]

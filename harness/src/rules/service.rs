@@ -18,11 +18,18 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 format!("Service type is {ty}, the plan says {}", c.service_type),
                 Some(format!("Set spec.type: {}.", c.service_type)),
             ),
-            None if ty == "NodePort" => sink.report("KG-SVC-003", obj, "spec.type".to_string(), "Service type is NodePort, which no component plans".into(), None),
+            None if ty == "NodePort" => sink.report(
+                "KG-SVC-003",
+                obj,
+                "spec.type".to_string(),
+                "Service type is NodePort, which no component plans".into(),
+                None,
+            ),
             _ => {}
         }
         let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else { continue };
-        let pods: Vec<_> = ctx.model.pods().filter(|(o, p)| !o.is_helm_hook() && selects(selector, &pod_labels(p))).collect();
+        let pods: Vec<_> =
+            ctx.model.pods().filter(|(o, p)| !o.is_helm_hook() && selects(selector, &pod_labels(p))).collect();
         if pods.is_empty() {
             let candidates: Vec<String> = ctx
                 .model
@@ -34,25 +41,43 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 "KG-SVC-001",
                 obj,
                 "spec.selector".to_string(),
-                format!("selector {} matches no pod template (pods: {})", fmt_labels(selector), if candidates.is_empty() { "none".into() } else { candidates.join("; ") }),
+                format!(
+                    "selector {} matches no pod template (pods: {})",
+                    fmt_labels(selector),
+                    if candidates.is_empty() { "none".into() } else { candidates.join("; ") }
+                ),
                 None,
             );
             continue;
         }
         for (i, port) in spec.ports.iter().flatten().enumerate() {
             let target = port.target_port.clone().unwrap_or(IntOrString::Int(port.port));
-            let resolved: Vec<i32> = pods.iter().flat_map(|(_, p)| p.spec.containers.iter().filter_map(|c| resolve_port(c, &target))).collect();
+            let resolved: Vec<i32> = pods
+                .iter()
+                .flat_map(|(_, p)| p.spec.containers.iter().filter_map(|c| resolve_port(c, &target)))
+                .collect();
             if resolved.is_empty() {
                 let declared: Vec<String> = pods
                     .iter()
                     .flat_map(|(_, p)| p.spec.containers.iter().flat_map(|c| c.ports.iter().flatten()))
-                    .map(|p| format!("{}{}", p.container_port, p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()))
+                    .map(|p| {
+                        format!(
+                            "{}{}",
+                            p.container_port,
+                            p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+                        )
+                    })
                     .collect();
                 sink.report(
                     "KG-SVC-002",
                     obj,
                     format!("spec.ports[{i}].targetPort"),
-                    format!("port {} targets `{}`, which no selected container declares (declared: {})", port.port, fmt_port(&target), if declared.is_empty() { "none".into() } else { declared.join(", ") }),
+                    format!(
+                        "port {} targets `{}`, which no selected container declares (declared: {})",
+                        port.port,
+                        fmt_port(&target),
+                        if declared.is_empty() { "none".into() } else { declared.join(", ") }
+                    ),
                     None,
                 );
             }
@@ -78,7 +103,11 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 "KG-SVC-004",
                 obj,
                 "spec.ports".to_string(),
-                format!("Service exposes port(s) {}, the plan says {}", if ports.is_empty() { "none".into() } else { ports.join(", ") }, c.service_port),
+                format!(
+                    "Service exposes port(s) {}, the plan says {}",
+                    if ports.is_empty() { "none".into() } else { ports.join(", ") },
+                    c.service_port
+                ),
                 Some(format!("Expose port {} (targetPort {}).", c.service_port, c.port_name)),
             );
         }
@@ -91,7 +120,10 @@ mod tests {
 
     #[test]
     fn selector_mismatch() {
-        let m = mutate("spec:\n  type: ClusterIP\n  selector:\n    app.kubernetes.io/name: todo-chatbot\n", "spec:\n  type: ClusterIP\n  selector:\n    app.kubernetes.io/name: todo-chatbott\n");
+        let m = mutate(
+            "spec:\n  type: ClusterIP\n  selector:\n    app.kubernetes.io/name: todo-chatbot\n",
+            "spec:\n  type: ClusterIP\n  selector:\n    app.kubernetes.io/name: todo-chatbott\n",
+        );
         let f = assert_caught("KG-SVC-001", &m);
         assert!(f[0].message.contains("todo-chatbott"), "{}", f[0].message);
     }

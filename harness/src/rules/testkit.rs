@@ -55,7 +55,9 @@ fn labels(component: &str, indent: &str) -> String {
 }
 
 fn selector(component: &str, indent: &str) -> String {
-    format!("{indent}app.kubernetes.io/name: todo-chatbot\n{indent}app.kubernetes.io/instance: todo-chatbot\n{indent}app.kubernetes.io/component: {component}\n")
+    format!(
+        "{indent}app.kubernetes.io/name: todo-chatbot\n{indent}app.kubernetes.io/instance: todo-chatbot\n{indent}app.kubernetes.io/component: {component}\n"
+    )
 }
 
 fn deployment(component: &str, port: u16, env: &str) -> String {

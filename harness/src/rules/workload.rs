@@ -10,7 +10,8 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for (obj, d) in ctx.model.deployments() {
         let Some(spec) = &d.spec else { continue };
         let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
-        let sel_empty = spec.selector.match_labels.as_ref().is_none_or(|m| m.is_empty()) && spec.selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
+        let sel_empty = spec.selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && spec.selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
         if sel_empty || !label_selector_selects(&spec.selector, &labels) {
             sink.report(
                 "KG-WL-001",
@@ -28,7 +29,8 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         let ty = strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate");
         let ru = strategy.and_then(|s| s.rolling_update.as_ref());
         let surge = ru.and_then(|r| r.max_surge.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
-        let unavailable = ru.and_then(|r| r.max_unavailable.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
+        let unavailable =
+            ru.and_then(|r| r.max_unavailable.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
         if ty != "RollingUpdate" || surge != policy.max_surge || unavailable != policy.max_unavailable {
             sink.report(
                 "KG-WL-002",
@@ -41,11 +43,21 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         let replicas = spec.replicas.unwrap_or(1);
         if replicas >= 2 && policy.require_pdb {
             let covered = ctx.model.objects.iter().any(|o| match &o.typed {
-                Typed::Pdb(p) => p.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| label_selector_selects(s, &labels)),
+                Typed::Pdb(p) => p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .is_some_and(|s| label_selector_selects(s, &labels)),
                 _ => false,
             });
             if !covered {
-                sink.report("KG-WL-003", obj, "spec.replicas".to_string(), format!("{replicas} replicas and no PodDisruptionBudget selects {}", fmt_labels(&labels)), None);
+                sink.report(
+                    "KG-WL-003",
+                    obj,
+                    "spec.replicas".to_string(),
+                    format!("{replicas} replicas and no PodDisruptionBudget selects {}", fmt_labels(&labels)),
+                    None,
+                );
             }
         }
         if replicas >= 2 && policy.require_spread {
@@ -53,13 +65,25 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             let spread = pod.and_then(|p| p.topology_spread_constraints.as_ref()).is_some_and(|t| !t.is_empty());
             let anti = pod.and_then(|p| p.affinity.as_ref()).and_then(|a| a.pod_anti_affinity.as_ref()).is_some();
             if !spread && !anti {
-                sink.report("KG-WL-004", obj, "spec.template.spec".to_string(), format!("{replicas} replicas without topologySpreadConstraints or podAntiAffinity"), None);
+                sink.report(
+                    "KG-WL-004",
+                    obj,
+                    "spec.template.spec".to_string(),
+                    format!("{replicas} replicas without topologySpreadConstraints or podAntiAffinity"),
+                    None,
+                );
             }
         }
         if let Some(pod) = &spec.template.spec {
             let grace = pod.termination_grace_period_seconds.unwrap_or(30);
             for (i, c) in pod.containers.iter().enumerate() {
-                let sleep = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|p| p.sleep.as_ref()).map(|s| s.seconds).unwrap_or(0);
+                let sleep = c
+                    .lifecycle
+                    .as_ref()
+                    .and_then(|l| l.pre_stop.as_ref())
+                    .and_then(|p| p.sleep.as_ref())
+                    .map(|s| s.seconds)
+                    .unwrap_or(0);
                 if grace <= sleep || grace == 0 {
                     sink.report(
                         "KG-WL-005",
@@ -73,7 +97,11 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }
     }
     for comp in &ctx.config.components {
-        let missing = |kind: &str, name: &str| ObjectRef { kind: kind.into(), name: name.into(), namespace: Some(ctx.config.namespace.clone()) };
+        let missing = |kind: &str, name: &str| ObjectRef {
+            kind: kind.into(),
+            name: name.into(),
+            namespace: Some(ctx.config.namespace.clone()),
+        };
         match ctx.model.deployments().find(|(o, _)| o.name == comp.deployment) {
             None => sink.report_ref(
                 "KG-WL-006",
@@ -84,7 +112,12 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 None,
             ),
             Some((obj, d)) => {
-                let containers = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|p| p.containers.as_slice()).unwrap_or(&[]);
+                let containers = d
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.template.spec.as_ref())
+                    .map(|p| p.containers.as_slice())
+                    .unwrap_or(&[]);
                 match containers.iter().position(|c| c.name == comp.container) {
                     None => {
                         let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
@@ -92,19 +125,30 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                             "KG-WL-006",
                             obj,
                             "spec.template.spec.containers".to_string(),
-                            format!("component `{}`: no container `{}` (containers: {})", comp.name, comp.container, names.join(", ")),
+                            format!(
+                                "component `{}`: no container `{}` (containers: {})",
+                                comp.name,
+                                comp.container,
+                                names.join(", ")
+                            ),
                             None,
                         );
                     }
                     Some(i) => {
                         let c = &containers[i];
-                        let ok = c.ports.iter().flatten().any(|p| p.container_port == comp.port && (comp.port_name.is_empty() || p.name.as_deref() == Some(comp.port_name.as_str())));
+                        let ok = c.ports.iter().flatten().any(|p| {
+                            p.container_port == comp.port
+                                && (comp.port_name.is_empty() || p.name.as_deref() == Some(comp.port_name.as_str()))
+                        });
                         if comp.port != 0 && !ok {
                             sink.report(
                                 "KG-WL-006",
                                 obj,
                                 format!("spec.template.spec.containers[{i}].ports"),
-                                format!("component `{}`: container `{}` does not declare containerPort {} named `{}`", comp.name, comp.container, comp.port, comp.port_name),
+                                format!(
+                                    "component `{}`: container `{}` does not declare containerPort {} named `{}`",
+                                    comp.name, comp.container, comp.port, comp.port_name
+                                ),
                                 None,
                             );
                         }
@@ -131,15 +175,30 @@ mod tests {
 
     #[test]
     fn selector_does_not_match_template() {
-        let m = mutate("  selector:\n    matchLabels:\n      app.kubernetes.io/name: todo-chatbot\n", "  selector:\n    matchLabels:\n      app.kubernetes.io/name: todo\n");
+        let m = mutate(
+            "  selector:\n    matchLabels:\n      app.kubernetes.io/name: todo-chatbot\n",
+            "  selector:\n    matchLabels:\n      app.kubernetes.io/name: todo\n",
+        );
         assert_caught("KG-WL-001", &m);
     }
 
     #[test]
     fn rolling_update() {
-        let f = assert_caught("KG-WL-002", &mutate("rollingUpdate: {maxSurge: 1, maxUnavailable: 0}", "rollingUpdate: {maxSurge: 1, maxUnavailable: 1}"));
+        let f = assert_caught(
+            "KG-WL-002",
+            &mutate(
+                "rollingUpdate: {maxSurge: 1, maxUnavailable: 0}",
+                "rollingUpdate: {maxSurge: 1, maxUnavailable: 1}",
+            ),
+        );
         assert!(f[0].message.contains("maxUnavailable 1"), "{}", f[0].message);
-        assert_caught("KG-WL-002", &mutate("    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}\n", "    type: Recreate\n"));
+        assert_caught(
+            "KG-WL-002",
+            &mutate(
+                "    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}\n",
+                "    type: Recreate\n",
+            ),
+        );
     }
 
     #[test]
@@ -167,6 +226,12 @@ mod tests {
     #[test]
     fn component_missing() {
         assert_caught("KG-WL-006", &mutate("        - name: backend\n", "        - name: api\n"));
-        assert_caught("KG-WL-006", &mutate("  name: todo-chatbot-frontend\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: frontend\n    app.kubernetes.io/part-of: todo-chatbot\n    app.kubernetes.io/version: 0.1.0\nspec:\n  type", "  name: todo-chatbot-web\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: frontend\n    app.kubernetes.io/part-of: todo-chatbot\n    app.kubernetes.io/version: 0.1.0\nspec:\n  type"));
+        assert_caught(
+            "KG-WL-006",
+            &mutate(
+                "  name: todo-chatbot-frontend\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: frontend\n    app.kubernetes.io/part-of: todo-chatbot\n    app.kubernetes.io/version: 0.1.0\nspec:\n  type",
+                "  name: todo-chatbot-web\n  namespace: todo-chatbot\n  labels:\n    app.kubernetes.io/name: todo-chatbot\n    app.kubernetes.io/instance: todo-chatbot\n    app.kubernetes.io/component: frontend\n    app.kubernetes.io/part-of: todo-chatbot\n    app.kubernetes.io/version: 0.1.0\nspec:\n  type",
+            ),
+        );
     }
 }
