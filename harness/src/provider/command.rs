@@ -183,10 +183,9 @@ pub enum RunCommandError {
 impl From<RunCommandError> for ProviderError {
     fn from(e: RunCommandError) -> Self {
         match e {
-            RunCommandError::NotFound { program } => ProviderError::ToolMissing {
-                hint: install_hint(&program).to_string(),
-                tool: program,
-            },
+            RunCommandError::NotFound { program } => {
+                ProviderError::ToolMissing { hint: install_hint(&program).to_string(), tool: program }
+            }
             RunCommandError::TimedOut { command, after_secs, stderr_tail } => ProviderError::CommandFailed {
                 command,
                 status: format!("a timeout ({after_secs}s, killed)"),
@@ -285,12 +284,15 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// The argv of a running process (Linux /proc).
+pub fn pid_argv(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(raw.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+}
+
 /// The command line of a running process (Linux /proc), arguments joined by spaces.
 pub fn pid_cmdline(pid: u32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let parts: Vec<String> =
-        raw.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-    Some(parts.join(" "))
+    pid_argv(pid).map(|argv| argv.join(" "))
 }
 
 /// Stop a process group we do not hold a handle for (e.g. a tunnel started
@@ -391,7 +393,8 @@ impl CommandRunner for SystemRunner {
 /// `program` resolved against PATH (or as given, if it contains a slash).
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let executable =
+        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if program.contains('/') {
         let p = PathBuf::from(program);
         return executable(&p).then_some(p);
@@ -668,8 +671,7 @@ impl CommandRunner for FakeRunner {
 
     fn spawn(&self, cmd: &Cmd, log: &Path) -> Result<Box<dyn Child>, RunCommandError> {
         self.spawned.lock().expect("fake lock").push(cmd.clone());
-        let stand_in =
-            self.stand_in.lock().expect("fake lock").clone().unwrap_or_else(|| Cmd::new("sleep", ["600"]));
+        let stand_in = self.stand_in.lock().expect("fake lock").clone().unwrap_or_else(|| Cmd::new("sleep", ["600"]));
         SystemRunner.spawn(&stand_in, log)
     }
 

@@ -29,6 +29,11 @@ pub const METALLB_POOL_CRD: &str = "ipaddresspools.metallb.io";
 /// How long one API call of [`gather`] / [`check_ready`] may take.
 pub const API_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Where a provider gets [`ClusterFacts`] ([`gather`], or a fake in tests).
+pub type FactsSource = Box<dyn Fn(&ClusterInfo) -> Result<ClusterFacts, ProviderError> + Send + Sync>;
+/// A readiness check ([`check_ready`], or a fake in tests).
+pub type ReadyCheck = Box<dyn Fn(&ClusterInfo) -> Result<(), String> + Send + Sync>;
+
 /// One node, as detection needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NodeFacts {
@@ -190,13 +195,11 @@ where
 
 /// A kube client for this cluster's kubeconfig and context.
 pub async fn client_for(info: &ClusterInfo) -> Result<kube::Client, ProviderError> {
-    let where_ = format!(
-        "kubeconfig {} (context {})",
-        info.kubeconfig.display(),
-        info.context.as_deref().unwrap_or("current")
-    );
-    let kubeconfig = kube::config::Kubeconfig::read_from(&info.kubeconfig)
-        .map_err(|e| api_error(format!("reading {where_}"), e))?;
+    super::local::install_crypto_provider();
+    let where_ =
+        format!("kubeconfig {} (context {})", info.kubeconfig.display(), info.context.as_deref().unwrap_or("current"));
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(&info.kubeconfig).map_err(|e| api_error(format!("reading {where_}"), e))?;
     let options = kube::config::KubeConfigOptions { context: info.context.clone(), ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
@@ -208,11 +211,14 @@ pub async fn client_for(info: &ClusterInfo) -> Result<kube::Client, ProviderErro
 pub fn gather(info: &ClusterInfo) -> Result<ClusterFacts, ProviderError> {
     let mut facts = block_on(async {
         let client = client_for(info).await?;
-        let nodes = with_timeout("listing nodes", Api::<Node>::all(client.clone()).list(&ListParams::default())).await?;
-        let metallb_namespace =
-            with_timeout("reading namespace metallb-system", Api::<Namespace>::all(client.clone()).get_opt(METALLB_NAMESPACE))
-                .await?
-                .is_some();
+        let nodes =
+            with_timeout("listing nodes", Api::<Node>::all(client.clone()).list(&ListParams::default())).await?;
+        let metallb_namespace = with_timeout(
+            "reading namespace metallb-system",
+            Api::<Namespace>::all(client.clone()).get_opt(METALLB_NAMESPACE),
+        )
+        .await?
+        .is_some();
         // Reading CRDs may be forbidden for a restricted user: then only the namespace counts.
         let metallb_crds =
             with_timeout("reading MetalLB CRD", Api::<CustomResourceDefinition>::all(client).get_opt(METALLB_POOL_CRD))
@@ -235,8 +241,8 @@ pub fn gather(info: &ClusterInfo) -> Result<ClusterFacts, ProviderError> {
             ..Default::default()
         })
     })?;
-    facts.cloud_provider_kind_running = host_process_running("cloud-provider-kind").is_some();
-    facts.minikube_tunnel_running = host_process_running("minikube tunnel").is_some();
+    facts.cloud_provider_kind_running = host_process_running("cloud-provider-kind", None).is_some();
+    facts.minikube_tunnel_running = host_process_running("minikube", Some("tunnel")).is_some();
     Ok(facts)
 }
 
@@ -277,16 +283,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Pid of a process on this host whose command line contains `pattern`
-/// (not this process).
-pub fn host_process_running(pattern: &str) -> Option<u32> {
+/// Pid of a process on this host (not this one) running `program` (the file
+/// name of its argv[0]) with `arg` among its arguments, if given.
+pub fn host_process_running(program: &str, arg: Option<&str>) -> Option<u32> {
     let me = std::process::id();
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         if pid == me || !super::command::pid_alive(pid) {
             return None;
         }
-        super::command::pid_cmdline(pid).filter(|c| c.contains(pattern)).map(|_| pid)
+        let argv = super::command::pid_argv(pid)?;
+        let name = std::path::Path::new(argv.first()?).file_name()?.to_str()?.to_string();
+        (name == program && arg.is_none_or(|a| argv[1..].iter().any(|x| x == a))).then_some(pid)
     })
 }
 
@@ -380,9 +388,10 @@ mod tests {
     #[test]
     fn finds_a_host_process_by_command_line() {
         let mut child = std::process::Command::new("sleep").arg("7.25").spawn().expect("sleep starts");
-        assert_eq!(host_process_running("sleep 7.25"), Some(child.id()));
+        assert_eq!(host_process_running("sleep", Some("7.25")), Some(child.id()));
+        assert_eq!(host_process_running("sleep", Some("7.2")), None, "whole arguments only");
         child.kill().expect("kill");
         child.wait().expect("wait");
-        assert_eq!(host_process_running("sleep 7.25"), None);
+        assert_eq!(host_process_running("sleep", Some("7.25")), None);
     }
 }

@@ -27,7 +27,11 @@ pub fn state_dir() -> PathBuf {
 }
 
 /// [`state_dir`] with its inputs given.
-fn state_dir_from(state_env: Option<std::ffi::OsString>, target_env: Option<std::ffi::OsString>, cwd: &Path) -> PathBuf {
+fn state_dir_from(
+    state_env: Option<std::ffi::OsString>,
+    target_env: Option<std::ffi::OsString>,
+    cwd: &Path,
+) -> PathBuf {
     if let Some(dir) = state_env.filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -37,7 +41,8 @@ fn state_dir_from(state_env: Option<std::ffi::OsString>, target_env: Option<std:
     let root = cwd
         .ancestors()
         .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
         })
         .unwrap_or(cwd);
     root.join("target").join("kubegate")
@@ -125,11 +130,29 @@ fn keep_alive() -> &'static Mutex<Vec<Box<dyn Provider + Send + Sync>>> {
 pub fn ensure_cluster(kind: ProviderKind, cfg: &ProviderConfig) -> Result<ClusterInfo, ProviderError> {
     let provider = provider_for(kind, cfg);
     let dir = state_dir();
-    let (info, outcome) = ensure_cluster_with(provider.as_ref(), &dir, &|info| super::detect::check_ready(info))?;
+    let (info, outcome) = ensure_cluster_with(provider.as_ref(), &dir, &|info| {
+        super::detect::check_ready(info)?;
+        load_balancer_helper_running(info)
+    })?;
     if outcome != EnsureOutcome::Reused {
         keep_alive().lock().unwrap_or_else(|p| p.into_inner()).push(provider);
     }
     Ok(info)
+}
+
+/// A recorded cluster whose LoadBalancer helper (`minikube tunnel`,
+/// `cloud-provider-kind`) has gone away (e.g. the `kubegate cluster up` that
+/// started it has exited) counts as stale, so `up` runs again: it reuses the
+/// cluster and restarts only the helper.
+fn load_balancer_helper_running(info: &ClusterInfo) -> Result<(), String> {
+    use super::LoadBalancerSupport as Lb;
+    use super::detect::host_process_running;
+    let running = match info.load_balancer {
+        Lb::MinikubeTunnel => host_process_running("minikube", Some("tunnel")).is_some(),
+        Lb::CloudProviderKind => host_process_running("cloud-provider-kind", None).is_some(),
+        Lb::Metallb | Lb::None => true,
+    };
+    if running { Ok(()) } else { Err(format!("its LoadBalancer helper ({:?}) is not running", info.load_balancer)) }
 }
 
 /// The state file of a provider kind inside `dir`.
@@ -286,7 +309,10 @@ mod tests {
         let ups = Arc::new(AtomicU32::new(0));
         let (_, outcome) =
             ensure_cluster_with(&SlowProvider { ups: ups.clone() }, dir.path(), &|_| Ok(())).expect("ensure");
-        assert!(matches!(outcome, EnsureOutcome::Replaced { ref reason } if reason.contains("unreadable")), "{outcome:?}");
+        assert!(
+            matches!(outcome, EnsureOutcome::Replaced { ref reason } if reason.contains("unreadable")),
+            "{outcome:?}"
+        );
         assert_eq!(ups.load(Ordering::SeqCst), 1);
     }
 

@@ -50,9 +50,7 @@ pub fn production_reason(context: &str, cluster: &str, server: Option<&str>) -> 
         None => Some(format!("context `{context}` has no server address")),
         Some(url) => match server_host(url) {
             Some(host) if is_local_host(&host) => None,
-            Some(host) => Some(format!(
-                "server `{url}` is not on this machine or a private network (host `{host}`)"
-            )),
+            Some(host) => Some(format!("server `{url}` is not on this machine or a private network (host `{host}`)")),
             None => Some(format!("server `{url}` has no readable host")),
         },
     }
@@ -63,11 +61,8 @@ fn server_host(url: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next()?;
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        authority.split(':').next()?
-    };
+    let host =
+        if let Some(v6) = authority.strip_prefix('[') { v6.split(']').next()? } else { authority.split(':').next()? };
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
@@ -140,20 +135,15 @@ pub fn resolve_context(files: &[PathBuf], wanted: Option<&str>) -> Result<Resolv
 pub struct Existing {
     cfg: ProviderConfig,
     runner: Arc<dyn CommandRunner>,
-    gather: Box<dyn Fn(&ClusterInfo) -> Result<ClusterFacts, ProviderError> + Send + Sync>,
-    ready: Box<dyn Fn(&ClusterInfo) -> Result<(), String> + Send + Sync>,
+    gather: super::detect::FactsSource,
+    ready: super::detect::ReadyCheck,
 }
 
 impl Existing {
     /// A provider for `cfg.context` (or the current context) of
     /// `cfg.kubeconfig` (or `$KUBECONFIG` / `~/.kube/config`).
     pub fn new(cfg: ProviderConfig, runner: Arc<dyn CommandRunner>) -> Self {
-        Self {
-            cfg,
-            runner,
-            gather: Box::new(super::detect::gather),
-            ready: Box::new(super::detect::check_ready),
-        }
+        Self { cfg, runner, gather: Box::new(super::detect::gather), ready: Box::new(super::detect::check_ready) }
     }
 
     /// Use these instead of asking the cluster (tests).
@@ -310,8 +300,12 @@ mod tests {
         assert!(production_reason("prod-eu", "c", Some("https://127.0.0.1")).expect("prod").contains("`prod`"));
         assert!(production_reason("x", "live_cluster", Some("https://10.0.0.1")).expect("live").contains("cluster"));
         assert!(production_reason("x", "y", Some("https://api.production.example.com")).is_some());
-        let eks = production_reason("arn:aws:eks:eu-west-1:1:cluster/test", "t", Some("https://ABC.gr7.eu-west-1.eks.amazonaws.com"))
-            .expect("remote server");
+        let eks = production_reason(
+            "arn:aws:eks:eu-west-1:1:cluster/test",
+            "t",
+            Some("https://ABC.gr7.eu-west-1.eks.amazonaws.com"),
+        )
+        .expect("remote server");
         assert!(eks.contains("not on this machine"), "{eks}");
         assert!(production_reason("x", "y", Some("https://8.8.8.8:443")).is_some());
         assert_eq!(production_reason("product-demo", "c", Some("https://127.0.0.1")), None, "`product` is not `prod`");
@@ -324,7 +318,10 @@ mod tests {
         let file = write(
             dir.path(),
             "config",
-            &kubeconfig("gke_acme_prod", &[("gke_acme_prod", "https://34.1.2.3"), ("kind-dev", "https://127.0.0.1:4000")]),
+            &kubeconfig(
+                "gke_acme_prod",
+                &[("gke_acme_prod", "https://34.1.2.3"), ("kind-dev", "https://127.0.0.1:4000")],
+            ),
         );
         let fake = FakeRunner::new();
         let cfg = ProviderConfig { kubeconfig: Some(file.clone()), ..Default::default() };

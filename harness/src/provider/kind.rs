@@ -39,7 +39,7 @@ pub struct Kind {
     state_dir: PathBuf,
     cloud_provider: Mutex<Option<Supervised>>,
     /// Facts about MetalLB / cloud-provider-kind; replaced in tests.
-    detect: Box<dyn Fn(&ClusterInfo) -> Result<super::detect::ClusterFacts, ProviderError> + Send + Sync>,
+    detect: super::detect::FactsSource,
 }
 
 impl Kind {
@@ -123,7 +123,8 @@ impl Kind {
 
     /// Write `kind get kubeconfig --name <name>` to [`Kind::kubeconfig_path`] (0600).
     fn write_kubeconfig(&self) -> Result<PathBuf, ProviderError> {
-        let out = self.run_ok(&Cmd::new("kind", ["get", "kubeconfig", "--name", self.name()]).timeout(QUICK_TIMEOUT))?;
+        let out =
+            self.run_ok(&Cmd::new("kind", ["get", "kubeconfig", "--name", self.name()]).timeout(QUICK_TIMEOUT))?;
         let path = self.kubeconfig_path();
         let io_err = |source: std::io::Error| ProviderError::Other {
             context: format!("writing kubeconfig {}", path.display()),
@@ -158,7 +159,12 @@ impl Kind {
     /// Decide (and, with `start`, set up) LoadBalancer support: an installed
     /// MetalLB wins; else a running cloud-provider-kind; else, with `start`,
     /// cloud-provider-kind from PATH as a watched child; else `None`.
-    fn load_balancer(&self, info: &ClusterInfo, start: bool, step: &Step) -> Result<LoadBalancerSupport, ProviderError> {
+    fn load_balancer(
+        &self,
+        info: &ClusterInfo,
+        start: bool,
+        step: &Step,
+    ) -> Result<LoadBalancerSupport, ProviderError> {
         let facts = (self.detect)(info)?;
         if facts.metallb_crds || facts.metallb_namespace {
             step.note("LoadBalancer: MetalLB is installed in the cluster");
@@ -276,7 +282,8 @@ impl Provider for Kind {
         self.require_kind()?;
         for image in images {
             let step = Step::start(format!("kind load docker-image --name {} {image}", self.name()));
-            let cmd = Cmd::new("kind", ["load", "docker-image", "--name", self.name(), image]).timeout(IMAGE_LOAD_TIMEOUT);
+            let cmd =
+                Cmd::new("kind", ["load", "docker-image", "--name", self.name(), image]).timeout(IMAGE_LOAD_TIMEOUT);
             match self.run_ok(&cmd) {
                 Ok(_) => step.ok(),
                 Err(e) => {

@@ -63,7 +63,11 @@ pub fn parse_status(out: &Output) -> ProfileState {
         if said.contains("not found") {
             return ProfileState::Missing;
         }
-        return ProfileState::NotRunning(format!("unreadable status ({}): {}", out.status_text(), command::tail(said, 3)));
+        return ProfileState::NotRunning(format!(
+            "unreadable status ({}): {}",
+            out.status_text(),
+            command::tail(said, 3)
+        ));
     };
     if nodes.iter().all(|n| n.host == "Nonexistent") {
         return ProfileState::Missing;
@@ -85,8 +89,8 @@ pub fn parse_status(out: &Output) -> ProfileState {
 /// The kubeconfig file minikube writes to: the first entry of `$KUBECONFIG`,
 /// else `~/.kube/config`.
 pub fn default_kubeconfig() -> PathBuf {
-    if let Some(first) = std::env::var_os("KUBECONFIG")
-        .and_then(|v| std::env::split_paths(&v).find(|p| !p.as_os_str().is_empty()))
+    if let Some(first) =
+        std::env::var_os("KUBECONFIG").and_then(|v| std::env::split_paths(&v).find(|p| !p.as_os_str().is_empty()))
     {
         return first;
     }
@@ -359,7 +363,9 @@ mod tests {
         );
         assert_eq!(parse_status(&Output::failed(85, NOT_FOUND, "")), ProfileState::Missing);
         assert_eq!(parse_status(&Output::failed(1, "", NOT_FOUND)), ProfileState::Missing);
-        assert!(matches!(parse_status(&Output::failed(1, "", "boom")), ProfileState::NotRunning(s) if s.contains("boom")));
+        assert!(
+            matches!(parse_status(&Output::failed(1, "", "boom")), ProfileState::NotRunning(s) if s.contains("boom"))
+        );
     }
 
     #[test]
