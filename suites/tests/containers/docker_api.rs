@@ -48,7 +48,10 @@ fn start() -> Result<String, String> {
     std::thread::Builder::new()
         .name("docker-api-shim".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = ready_tx.send(Err(format!("runtime: {e}")));
@@ -59,7 +62,8 @@ fn start() -> Result<String, String> {
                 let listener = match UnixListener::bind(&path) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(format!("cannot listen on {}: {e}", path.display())));
+                        let _ =
+                            ready_tx.send(Err(format!("cannot listen on {}: {e}", path.display())));
                         return;
                     }
                 };
@@ -68,7 +72,9 @@ fn start() -> Result<String, String> {
             });
         })
         .map_err(|e| format!("cannot start the Docker API pass-through thread: {e}"))?;
-    ready_rx.recv().map_err(|e| format!("pass-through thread died: {e}"))??;
+    ready_rx
+        .recv()
+        .map_err(|e| format!("pass-through thread died: {e}"))??;
     Ok(format!("unix://{}", socket.display()))
 }
 
@@ -87,11 +93,15 @@ fn engine_api_version() -> Result<String, String> {
 
 async fn serve(listener: UnixListener, engine: PathBuf, max: String) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let (engine, max) = (engine.clone(), max.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| forward(req, engine.clone(), max.clone()));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -107,21 +117,36 @@ fn lower_version(path_and_query: &str, max: &str) -> Option<String> {
     (parse(version)? > parse(max)?).then(|| format!("/v{max}/{tail}"))
 }
 
-async fn forward(mut req: Request<Incoming>, engine: PathBuf, max: String) -> Result<Response<Incoming>, std::io::Error> {
-    let original = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+async fn forward(
+    mut req: Request<Incoming>,
+    engine: PathBuf,
+    max: String,
+) -> Result<Response<Incoming>, std::io::Error> {
+    let original = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
     if let Some(lowered) = lower_version(&original, &max) {
         *req.uri_mut() = lowered.parse::<Uri>().map_err(std::io::Error::other)?;
     }
     let stream = UnixStream::connect(&engine).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
     tokio::spawn(connection);
-    sender.send_request(req).await.map_err(std::io::Error::other)
+    sender
+        .send_request(req)
+        .await
+        .map_err(std::io::Error::other)
 }
 
 #[test]
 fn only_newer_versions_are_lowered() {
-    assert_eq!(lower_version("/v1.49/containers/json?all=1", "1.41").as_deref(), Some("/v1.41/containers/json?all=1"));
+    assert_eq!(
+        lower_version("/v1.49/containers/json?all=1", "1.41").as_deref(),
+        Some("/v1.41/containers/json?all=1")
+    );
     assert_eq!(lower_version("/v1.41/info", "1.41"), None);
     assert_eq!(lower_version("/v1.40/info", "1.41"), None);
     assert_eq!(lower_version("/_ping", "1.41"), None);
