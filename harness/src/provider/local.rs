@@ -155,6 +155,68 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Who is using a provider's shared cluster, as a lock file
+/// `<state dir>/cluster-<kind>.users.lock`: every process that runs work on
+/// the cluster holds it shared ([`ClusterUsers::share_for_process`]), and a
+/// test that tears the cluster down takes it exclusively
+/// ([`ClusterUsers::exclusive`]), so it waits until no one else is using the
+/// cluster and no one starts while it holds the lock.
+pub struct ClusterUsers;
+
+impl ClusterUsers {
+    /// The lock file of `kind`'s users under `state_dir`.
+    pub fn lock_path(state_dir: &Path, kind: ProviderKind) -> PathBuf {
+        state_dir.join(format!("cluster-{kind}.users.lock"))
+    }
+
+    fn open(state_dir: &Path, kind: ProviderKind) -> Result<std::fs::File, ProviderError> {
+        let path = Self::lock_path(state_dir, kind);
+        std::fs::create_dir_all(state_dir)
+            .and_then(|()| {
+                std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+            })
+            .map_err(|e| ProviderError::Other { context: format!("opening {}", path.display()), source: Box::new(e) })
+    }
+
+    /// Hold the users lock shared until this process exits (blocks while a
+    /// teardown holds it exclusively).
+    pub fn share_for_process(state_dir: &Path, kind: ProviderKind) -> Result<(), ProviderError> {
+        let lock: &'static mut fd_lock::RwLock<std::fs::File> =
+            Box::leak(Box::new(fd_lock::RwLock::new(Self::open(state_dir, kind)?)));
+        let guard = lock.read().map_err(|e| ProviderError::Other {
+            context: format!("locking {} shared", Self::lock_path(state_dir, kind).display()),
+            source: Box::new(e),
+        })?;
+        // Released when the process exits and its file descriptors close.
+        std::mem::forget(guard);
+        Ok(())
+    }
+
+    /// Run `f` holding the users lock exclusively: after every other user has
+    /// finished, and with nobody starting meanwhile.
+    pub fn exclusive<T>(state_dir: &Path, kind: ProviderKind, f: impl FnOnce() -> T) -> Result<T, ProviderError> {
+        let mut lock = fd_lock::RwLock::new(Self::open(state_dir, kind)?);
+        // (the probe's guard, if it got one, is dropped at once; `write` below takes it for real)
+        let busy = lock.try_write().is_err();
+        let step = busy.then(|| {
+            crate::progress::Step::start(format!(
+                "waiting for other processes using the {kind} cluster to finish (lock {})",
+                Self::lock_path(state_dir, kind).display()
+            ))
+        });
+        let guard = lock.write().map_err(|e| ProviderError::Other {
+            context: format!("locking {} exclusively", Self::lock_path(state_dir, kind).display()),
+            source: Box::new(e),
+        })?;
+        if let Some(step) = step {
+            step.ok();
+        }
+        let result = f();
+        drop(guard);
+        Ok(result)
+    }
+}
+
 /// Upstream Kubernetes on this host, driven by `ci/k8s/{up,down}.sh`.
 #[derive(Debug, Clone)]
 pub struct LocalProvider {
@@ -477,6 +539,23 @@ mod tests {
         let err = provider.run_script("slow.sh", &[], Duration::from_secs(1)).expect_err("timed out");
         assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
         assert!(err.to_string().contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn exclusive_use_waits_for_a_shared_user_in_another_process() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Another process holds the lock shared for 1 s (flock, as fd-lock does).
+        let path = ClusterUsers::lock_path(dir.path(), ProviderKind::Local);
+        std::fs::write(&path, "").expect("lock file");
+        let mut holder = Command::new("flock")
+            .args(["-s", &path.to_string_lossy(), "sleep", "1"])
+            .spawn()
+            .expect("flock(1) from util-linux");
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let waited = ClusterUsers::exclusive(dir.path(), ProviderKind::Local, || started.elapsed()).expect("lock");
+        assert!(waited >= Duration::from_millis(500), "exclusive did not wait for the shared user: {waited:?}");
+        let _ = holder.wait();
     }
 
     #[test]
