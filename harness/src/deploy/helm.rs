@@ -245,9 +245,9 @@ impl Helm {
         })
     }
 
-    /// Release names in `namespace` (`helm list -q`).
+    /// Release names in `namespace` (`helm list -q`; Helm 4 has no `--all`).
     pub async fn list(&self, namespace: &str) -> Result<Vec<String>, HelmCommandError> {
-        let out = self.run(&strings(&["list", "--namespace", namespace, "-q", "--all"])).await?;
+        let out = self.run(&strings(&["list", "--namespace", namespace, "-q"])).await?;
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
 

@@ -177,9 +177,6 @@ pub async fn delete_namespace(
 /// What the Namespace object itself says blocks its deletion.
 pub fn namespace_blockers(ns: &Namespace) -> Vec<String> {
     let mut out = Vec::new();
-    for f in ns.spec.as_ref().and_then(|s| s.finalizers.as_ref()).into_iter().flatten() {
-        out.push(format!("namespace finalizer {f} (spec.finalizers)"));
-    }
     for f in ns.metadata.finalizers.iter().flatten() {
         out.push(format!("namespace finalizer {f} (metadata.finalizers)"));
     }
@@ -188,6 +185,14 @@ pub fn namespace_blockers(ns: &Namespace) -> Vec<String> {
         if c.status == "True" {
             let msg = c.message.as_deref().unwrap_or("");
             out.push(format!("{}: {msg}", c.type_));
+        }
+    }
+    let spec_finalizers = ns.spec.as_ref().and_then(|s| s.finalizers.as_ref()).into_iter().flatten();
+    for f in spec_finalizers {
+        // `kubernetes` is always there while the controller empties the
+        // namespace; it only explains the wait when nothing else does.
+        if f != "kubernetes" || out.is_empty() {
+            out.push(format!("namespace finalizer {f} (spec.finalizers)"));
         }
     }
     out
@@ -469,8 +474,10 @@ mod tests {
         }))
         .expect("fixture");
         let b = namespace_blockers(&ns);
-        assert_eq!(b.len(), 2, "{b:?}");
-        assert!(b[0].contains("kubernetes"));
-        assert!(b[1].contains("example.com/hold"));
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(b[0].contains("example.com/hold"));
+        let mut bare = ns.clone();
+        bare.status = None;
+        assert_eq!(namespace_blockers(&bare), ["namespace finalizer kubernetes (spec.finalizers)"]);
     }
 }
