@@ -17,7 +17,7 @@ source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 t0=$(date +%s)
 
 [[ $EUID -eq 0 ]] || die "must run as root (it starts containerd, kubelet and kube-proxy on the host)" 2
-for t in containerd containerd-shim-runc-v2 runc ctr iptables iptables-save ip conntrack openssl curl "$KUBECTL"; do
+for t in containerd containerd-shim-runc-v2 runc ctr iptables iptables-save ip ss setsid conntrack openssl curl "$KUBECTL"; do
   command -v "$t" >/dev/null || die "'$t' not found on PATH: install it with ci/setup.sh k8s" 2
 done
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback && -x /usr/lib/cni/portmap ]] ||
@@ -67,14 +67,13 @@ step "prepare the host (mount propagation, forwarding, bridge netfilter, cgroups
 node_ip="${KUBEGATE_NODE_IP:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -1)}"
 [[ -n "$node_ip" ]] || die "cannot find the node IP (no IPv4 default route); set KUBEGATE_NODE_IP" 2
 mount --make-rshared /
-sysctl -qw net.ipv4.ip_forward=1
-if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
-  sysctl -qw net.bridge.bridge-nf-call-iptables=1
-else
+# (written to /proc directly: minimal images have no sysctl binary)
+echo 1 >/proc/sys/net/ipv4/ip_forward
+if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
   # Without br_netfilter, pods cannot reach Services on their own bridge.
   modprobe br_netfilter 2>/dev/null || die "br_netfilter is not available (no /proc/sys/net/bridge): load the module" 2
-  sysctl -qw net.bridge.bridge-nf-call-iptables=1
 fi
+echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
 # Docker sets FORWARD's policy to DROP; let pod traffic through (down.sh removes these).
 for rule in "-i $cni_bridge" "-o $cni_bridge"; do
   # shellcheck disable=SC2086

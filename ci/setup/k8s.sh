@@ -25,7 +25,7 @@ die() { echo "ci/setup/k8s.sh: $*" >&2; exit 2; }
 # ---- packages ---------------------------------------------------------------
 declare -A provides=(
   [containerd]=containerd [ctr]=containerd [runc]=runc
-  [iptables]=iptables [conntrack]=conntrack [socat]=socat [openssl]=openssl [curl]=curl [gcc]=gcc
+  [ip]=iproute2 [ss]=iproute2 [iptables]=iptables [conntrack]=conntrack [socat]=socat [openssl]=openssl [curl]=curl [gcc]=gcc
 )
 missing=()
 for tool in "${!provides[@]}"; do
