@@ -773,6 +773,11 @@ mod tests {
         .expect("starts");
         let pid = sup2.pid();
         assert!(pid_alive(pid));
+        // Right after fork the child still shows our command line; wait for its exec.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pid_cmdline(pid).is_none_or(|c| !c.contains("sleep")) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(adopt_pid_file(&dir.path().join("long.pid"), "sleep 600"), Some(pid));
         assert_eq!(adopt_pid_file(&dir.path().join("long.pid"), "something else"), None);
         drop(sup2);
