@@ -268,6 +268,7 @@ impl LocalProvider {
         // Its own process group, so a timeout can stop the script and its helpers
         // (the cluster's daemons start their own sessions and are not touched).
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let started = Instant::now();
         let mut child = cmd
             .spawn()
             .map_err(|e| ProviderError::Other { context: format!("could not start `{command_text}`"), source: Box::new(e) })?;
@@ -288,7 +289,7 @@ impl LocalProvider {
             Some(0) => Ok(()),
             // up.sh: 3 = the cluster did not come up (the message names the blocker).
             Some(3) => Err(ProviderError::NotReady {
-                waited_secs: timeout.as_secs().min(self.cfg.start_timeout_secs),
+                waited_secs: started.elapsed().as_secs(),
                 blocker: format!("{tail}\n(component logs: {})", logs.display()),
             }),
             Some(code) => Err(ProviderError::CommandFailed {
