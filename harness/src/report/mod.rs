@@ -41,7 +41,7 @@ const PARITY_FAMILY: &str = "PARITY";
 pub enum Format {
     /// Grouped by object, for a terminal (colour only on a TTY).
     Text,
-    /// Stable JSON schema (see `docs/report-json.md` / [`JSON_SCHEMA_VERSION`]).
+    /// Stable JSON schema, versioned by [`JSON_SCHEMA_VERSION`] (fields: `report/json.rs`).
     Json,
     /// SARIF 2.1.0, for code-scanning UIs.
     Sarif,
