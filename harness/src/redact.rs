@@ -64,7 +64,7 @@ impl Redactor {
                 self.needles.push((f.into_bytes(), key.to_owned()));
             }
         }
-        self.needles.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.0.len()));
     }
 
     /// True when no secret is known (everything passes unchanged).

@@ -127,7 +127,7 @@ where
         .map(|o| {
             let v = serde_json::to_value(o).unwrap_or_default();
             let status = v.get("status").map(|s| s.to_string()).unwrap_or_else(|| "(no status)".into());
-            let status: String = if status.len() > 1500 { format!("{}...", &status[..status.floor_char_boundary(1500)]) } else { status };
+            let status: String = if status.len() > 1500 { format!("{}...", status.chars().take(1500).collect::<String>()) } else { status };
             format!("{}/{}: {status}", K::kind(&Default::default()), o.meta().name.as_deref().unwrap_or("?"))
         })
         .collect::<Vec<_>>()
