@@ -231,10 +231,8 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
         lap = Instant::now();
     };
 
-    let step = Step::start("removing what earlier killed runs left behind");
-    let pg = crate::live::database::sweep_stale();
-    step.note(format!("{pg} stale test database(s) stopped"));
-    step.ok();
+    // Live for the sweeper (of this and other runs) until the end.
+    let _live = crate::live::app::hold_run(&run);
 
     let root = req.config.base_dir.clone();
     let recipes = crate::images::recipes(&req.config, &root).map_err(VerifyError::Images)?;
@@ -267,6 +265,27 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     mark(&mut timings, "cluster");
 
     let ctx = LiveContext::connect(cluster.clone(), req.config.clone(), live_secrets(cluster.node_ip)?).await?;
+
+    let step = Step::start("sweeping what earlier killed runs left behind");
+    let pg = crate::live::database::sweep_stale();
+    match crate::sweep::find_leftovers(&ctx.client, None).await {
+        Ok(left) => {
+            for l in &left {
+                step.note(format!("leftover namespace {} (run {}, {}s old)", l.namespace, l.run, l.age.as_secs()));
+            }
+            let swept = crate::sweep::sweep(&ctx.client, Some(&ctx.helm), left, Duration::from_secs(120)).await;
+            for s in swept.iter().filter(|s| s.result.is_err()) {
+                step.note(format!("could not remove {}: {}", s.leftover.namespace, s.result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()));
+            }
+            step.note(format!("{} namespace(s) and {pg} stale test database(s) removed", swept.len()));
+            step.ok();
+        }
+        Err(e) => {
+            step.note(format!("cannot list leftovers: {e}"));
+            step.failed();
+        }
+    }
+    mark(&mut timings, "sweep");
     let step = Step::start("loading the images into the cluster (and the upgrade tag)");
     let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
     if req.destructive {

@@ -74,13 +74,19 @@ fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The cluster, started or reused; panics naming what to start when there is none.
+pub fn cluster_only() -> ClusterInfo {
+    let kind = provider();
+    kubegate::provider::ensure::ensure_cluster(kind, &ProviderConfig::default())
+        .unwrap_or_else(|e| panic!("no usable {kind} cluster: {}\n{START_CLUSTER}", chain(&e)))
+}
+
 /// The cluster (started or reused) with the images built and loaded once
 /// per run. Panics naming what to start when there is none.
 pub fn cluster() -> ClusterInfo {
     let kind = provider();
     let cfg = ProviderConfig::default();
-    let info = kubegate::provider::ensure::ensure_cluster(kind, &cfg)
-        .unwrap_or_else(|e| panic!("no usable {kind} cluster: {}\n{START_CLUSTER}", chain(&e)));
+    let info = cluster_only();
     let marker = state_dir().join(format!("live-images-{}.done", run_key()));
     locked("live-images", || {
         if marker.is_file() {
@@ -122,6 +128,10 @@ pub async fn fresh_context() -> LiveContext {
 struct SharedState {
     run_key: String,
     run_id: String,
+    /// A detached `flock <run lock> sleep` that keeps the shared run live for
+    /// the sweeper between test processes (at most [`HOLD_SECS`]).
+    #[serde(default)]
+    holder_pid: Option<u32>,
     /// Deploy failure per path (`raw`/`helm`), so later tests fail fast with it.
     failures: Vec<(String, String)>,
 }
@@ -164,7 +174,8 @@ pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
                     Err(f) => failures.push((p.to_string(), f.to_string())),
                 }
             }
-            let s = SharedState { run_key: run_key(), run_id: run.to_string(), failures };
+            let holder_pid = hold_detached(&run);
+            let s = SharedState { run_key: run_key(), run_id: run.to_string(), holder_pid, failures };
             let _ = std::fs::write(shared_state_file(), serde_json::to_string(&s).expect("state serialises"));
             s
         })
@@ -193,7 +204,39 @@ async fn read_secret(ctx: &LiveContext, namespace: &str) -> SecretValues {
     )
 }
 
+/// How long a detached holder keeps a shared run live at most (a killed
+/// test run's namespaces become sweepable after this).
+pub const HOLD_SECS: u64 = 3600;
+
+/// Keep `run` live for the sweeper after this process exits: a detached
+/// `flock -n <lock> sleep` holds the run's lock file. Returns its pid.
+fn hold_detached(run: &RunId) -> Option<u32> {
+    let lock = kubegate::sweep::runs_dir().join(format!("{}.lock", run.as_str()));
+    std::fs::create_dir_all(kubegate::sweep::runs_dir()).ok()?;
+    std::process::Command::new("flock")
+        .arg("-n")
+        .arg(&lock)
+        .args(["sleep", &HOLD_SECS.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+        .map(|c| c.id())
+}
+
+fn stop_holder(s: &SharedState) {
+    if let Some(pid) = s.holder_pid {
+        // Only our own holder: the pid's command line must be our flock.
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(&format!("{}.lock", s.run_id)) {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
 async fn delete_shared(ctx: &LiveContext, s: &SharedState) {
+    stop_holder(s);
     if let Some(run) = RunId::parse(&s.run_id) {
         for p in [DeployPath::Raw, DeployPath::Helm] {
             let ns = run.namespace(p);
@@ -204,9 +247,12 @@ async fn delete_shared(ctx: &LiveContext, s: &SharedState) {
     }
 }
 
-/// Delete this run's shared namespaces (the `zz_teardown` test).
+/// Delete this run's shared namespaces (the `zz_teardown` test; needs the
+/// cluster only, not Docker).
 pub async fn teardown_shared() -> Vec<String> {
-    let ctx = fresh_context().await;
+    let info = tokio::task::spawn_blocking(cluster_only).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let secrets = live_secrets(info.node_ip).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let ctx = LiveContext::connect(info, config(), secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)));
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         locked("live-shared", || {

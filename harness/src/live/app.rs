@@ -12,7 +12,9 @@ use crate::deploy::{NamespaceGuard, RunId};
 use crate::diagnostics::HelmRef;
 use crate::finding::DeployPath;
 use crate::wait::{WaitReport, Waiter};
-use std::collections::BTreeMap;
+use crate::sweep::RunLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 /// The plan's success criteria: pods Running within 60 s, Ready within 90 s.
@@ -133,6 +135,20 @@ fn backend_container(v: &mut serde_json::Value) -> Option<&mut serde_json::Value
         .find(|c| c["name"] == "backend")
 }
 
+/// Marks `run` live for the sweeper ([`crate::sweep`]) while the returned
+/// handle (or a clone) exists; one lock per run per process, shared by the
+/// run's namespaces. `None` if another process holds it (it is live then).
+pub fn hold_run(run: &RunId) -> Option<Arc<RunLock>> {
+    static HELD: OnceLock<Mutex<HashMap<String, Weak<RunLock>>>> = OnceLock::new();
+    let mut held = HELD.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(lock) = held.get(run.as_str()).and_then(Weak::upgrade) {
+        return Some(lock);
+    }
+    let lock = Arc::new(RunLock::acquire(run).ok()?);
+    held.insert(run.as_str().to_owned(), Arc::downgrade(&lock));
+    Some(lock)
+}
+
 /// The chatbot deployed by one path into one namespace.
 pub struct DeployedApp {
     /// raw or helm.
@@ -149,6 +165,9 @@ pub struct DeployedApp {
     pub variant: Variant,
     /// Deletes the namespace when dropped (`None`: someone else owns it).
     guard: Option<NamespaceGuard>,
+    /// Keeps the run live for the sweeper while this app exists.
+    #[allow(dead_code, reason = "held for its Drop, which ends the run's liveness")]
+    run_lock: Option<Arc<RunLock>>,
 }
 
 impl std::fmt::Debug for DeployedApp {
@@ -168,6 +187,7 @@ impl DeployedApp {
             CheckFailure::new(path, object, ctx.redactor().redact_str(&format!("deploy ({}): {e:#}", variant.name)).into_owned())
         };
         let install = helm_install(ctx, &namespace, variant);
+        let run_lock = hold_run(run);
         let (labels, rendered) = match path {
             DeployPath::Raw => {
                 let objects = raw::load_manifests(&ctx.manifests_dir()).map_err(|e| fail("manifests", &error_chain(&e)))?;
@@ -195,6 +215,7 @@ impl DeployedApp {
             waits: Vec::new(),
             variant: variant.clone(),
             guard: Some(guard),
+            run_lock,
         };
         let deployed = match path {
             DeployPath::Raw => raw::deploy(&ctx.client, &namespace, &ctx.manifests_dir(), &secrets, &variant.raw)
@@ -226,6 +247,7 @@ impl DeployedApp {
             waits: Vec::new(),
             variant: Variant::standard("shared"),
             guard: None,
+            run_lock: hold_run(run),
         }
     }
 
@@ -277,8 +299,10 @@ impl DeployedApp {
         }
     }
 
-    /// Leave the namespace in place (someone else tears it down).
+    /// Leave the namespace in place (someone else tears it down; the run
+    /// stops being live for the sweeper once no app of it is left here).
     pub fn keep(mut self) -> String {
+        self.run_lock = None;
         match self.guard.take() {
             Some(g) => g.disarm(),
             None => self.namespace.clone(),
