@@ -134,6 +134,9 @@ pub fn ensure_cluster(kind: ProviderKind, cfg: &ProviderConfig) -> Result<Cluste
         super::detect::check_ready(info)?;
         load_balancer_helper_running(info)
     })?;
+    // Hold the cluster's users lock shared for the rest of this process, so a
+    // teardown elsewhere (the cluster_local suite) waits for us to finish.
+    super::local::ClusterUsers::share_for_process(&dir, kind)?;
     if outcome != EnsureOutcome::Reused {
         keep_alive().lock().unwrap_or_else(|p| p.into_inner()).push(provider);
     }
