@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # README's test command: set up everything on a fresh machine, then run every
 # suite with nextest (static, containers, local cluster, live, both paths).
+# Extra arguments go to nextest (e.g. `ci/test.sh -E 'binary(live)'`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
 source ci/env.sh
+
+# Build the CLI and the chatbot images once, here, with progress in the log,
+# rather than inside the first test that needs them.
+cargo build -p kubegate --bin kubegate
+export KUBEGATE_BIN="$PWD/target/debug/kubegate"
+"$KUBEGATE_BIN" images build
+
+# Whatever happens, leave no cluster running behind the run.
+trap '"$KUBEGATE_BIN" cluster down --provider local || true' EXIT
 cargo nextest run --workspace --profile ci "$@"
