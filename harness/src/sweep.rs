@@ -52,14 +52,26 @@ impl RunLock {
         let path = dir.join(format!("{}.lock", run.as_str()));
         let io = |source| AcquireRunLockError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(AcquireRunLockError::Held { run: run.to_string(), path });
+        // A sweeper may remove a stale file between our open and lock; then
+        // we would hold a lock nobody can see. Re-check the inode and retry.
+        let file = loop {
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(AcquireRunLockError::Held { run: run.to_string(), path });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+            use std::os::unix::fs::MetadataExt as _;
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                break file;
+            }
+        };
         use std::io::Write as _;
         let mut f = &file;
         let _ = f.set_len(0);
@@ -93,6 +105,21 @@ pub fn is_run_live(run: &str) -> bool {
         Err(std::fs::TryLockError::WouldBlock) => true,
         Err(std::fs::TryLockError::Error(_)) => false,
     }
+}
+
+/// Remove lock files no process holds (left by `kill -9`); returns their run ids.
+pub fn remove_stale_locks() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(runs_dir()) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        let Some(run) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".lock")) else { continue };
+        if RunId::parse(run).is_some() && !is_run_live(run) && std::fs::remove_file(&p).is_ok() {
+            removed.push(run.to_owned());
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// A namespace a dead run left.
@@ -260,6 +287,12 @@ mod tests {
         drop(lock);
         assert!(!is_run_live(run.as_str()));
         assert!(!tmp.path().join("runs").join(format!("{run}.lock")).exists());
+        // A killed run leaves its file unlocked: stale, removed; a live one stays.
+        let live = RunLock::acquire(&RunId::parse("live1").expect("id")).expect("lock");
+        std::fs::write(tmp.path().join("runs/dead1.lock"), "123\n").expect("write");
+        assert_eq!(remove_stale_locks(), ["dead1"]);
+        assert!(is_run_live("live1"));
+        drop(live);
     }
 
     #[test]

@@ -91,6 +91,12 @@ async fn run_async(args: SweepArgs) -> ExitCode {
         ));
     }
     step.note(format!("{} leftover namespace(s)", leftovers.len()));
+    if !args.dry_run {
+        let stale = crate::sweep::remove_stale_locks();
+        if !stale.is_empty() {
+            step.note(format!("removed stale run locks: {}", stale.join(", ")));
+        }
+    }
     step.ok();
     if args.dry_run || leftovers.is_empty() {
         return ExitCode::Success;
