@@ -170,6 +170,14 @@ else
   say "adding Rust target x86_64-unknown-linux-musl"
   rustup target add x86_64-unknown-linux-musl
 fi
+# ring (rustls' crypto) compiles a little C for the musl target: it needs musl-gcc.
+if command -v musl-gcc >/dev/null; then
+  say "musl-gcc present"
+else
+  say "installing musl-tools (apt) for the static image binaries"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null
+fi
 
 # ---- versions ---------------------------------------------------------------
 say "helm    $("$bin/helm" version --short)"
