@@ -31,12 +31,15 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }
         if p.automount_service_account_token != Some(false) {
             let sa = p.service_account_name.as_deref().unwrap_or("default");
-            let sa_off = ctx.model.objects.iter().any(|o| match &o.typed {
-                crate::model::Typed::ServiceAccount(s) => {
-                    o.name == sa && s.automount_service_account_token == Some(false)
-                }
-                _ => false,
-            });
+            // The pod's own field wins over its ServiceAccount's: only an unset
+            // pod field falls back to what the ServiceAccount says.
+            let sa_off = p.automount_service_account_token.is_none()
+                && ctx.model.objects.iter().any(|o| match &o.typed {
+                    crate::model::Typed::ServiceAccount(s) => {
+                        o.name == sa && s.automount_service_account_token == Some(false)
+                    }
+                    _ => false,
+                });
             if !sa_off {
                 sink.report(
                     "KG-SEC-011",
