@@ -8,26 +8,26 @@
 //! (raw and Helm paths) -> [`wait`] -> [`access`] -> suites -> [`report`].
 
 pub mod access;
+pub mod check;
 pub mod cli;
+pub mod config;
+pub mod contract;
 pub mod deploy;
 pub mod diagnostics;
 pub mod exit;
 pub mod finding;
-pub mod progress;
-pub mod provider;
-pub mod redact;
-pub mod sweep;
-pub mod report;
-pub mod wait;
-pub mod check;
-pub mod config;
-pub mod contract;
 pub mod helm;
 pub mod images;
 pub mod live;
 pub mod model;
 pub mod parity;
+pub mod progress;
+pub mod provider;
+pub mod redact;
+pub mod report;
 pub mod rules;
+pub mod sweep;
 pub mod tools;
 pub mod verify;
+pub mod wait;
 pub mod waiver;
