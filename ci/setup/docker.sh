@@ -45,7 +45,9 @@ fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   say "starting dockerd (log: $logs/dockerd.log)"
   # shellcheck disable=SC2086 # the extra arguments are meant to split
-  nohup dockerd ${KUBEGATE_DOCKERD_ARGS:-} >>"$logs/dockerd.log" 2>&1 </dev/null &
+  # setsid: its own session, so the end of the shell (or job) that started it
+  # does not take the engine down with it.
+  setsid nohup dockerd ${KUBEGATE_DOCKERD_ARGS:-} >>"$logs/dockerd.log" 2>&1 </dev/null &
   disown || true
 fi
 
