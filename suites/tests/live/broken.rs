@@ -91,7 +91,20 @@ per_path_own!(
 
 per_path_own!(
     /// Constitution: a pod running as root in a `restricted` namespace -> refused by Pod Security.
+    /// On the Helm path the chart's values schema refuses `runAsUser: 0` before
+    /// anything reaches the cluster: that earlier gate is what is asserted there.
     root_pod_is_refused_by_pod_security, |path| {
+        if path == DeployPath::Helm {
+            let ctx = fresh_context().await;
+            let dir = tempfile::tempdir().expect("temp dir for a values file");
+            let values = dir.path().join("root.yaml");
+            std::fs::write(&values, "podSecurity:\n  runAsUser: 0\n").expect("write values file");
+            let err = kubegate::helm::template("todo-chatbot", &ctx.chart_dir(), "kg-root-check", &[values])
+                .expect_err("[helm] the chart must refuse podSecurity.runAsUser=0");
+            let text = format!("{err:#}");
+            assert!(text.contains("runAsUser"), "[helm] the refusal names the value: {text}");
+            return;
+        }
         let variant = Variant::standard("root").small().helm_set("podSecurity.runAsUser", "0").raw_edit(|v| {
             if v["kind"] == "Deployment" {
                 v["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0.into();
