@@ -306,11 +306,14 @@ fn apply(p: &Patch, file: &Path) -> Result<(), String> {
                 a.remove(*i);
                 true
             }
-            (Value::Array(a), Step::Named(n)) => {
-                let before = a.len();
-                a.retain(|e| e["name"] != n.as_str());
-                a.len() != before
-            }
+            // The first entry of that name, as `set` and `append` address it.
+            (Value::Array(a), Step::Named(n)) => match a.iter().position(|e| e["name"] == n.as_str()) {
+                Some(i) => {
+                    a.remove(i);
+                    true
+                }
+                None => false,
+            },
             _ => false,
         };
         if !removed {
