@@ -507,23 +507,11 @@ impl<'a> Sink<'a> {
             file: obj.source.file.clone(),
             line: field.as_deref().and_then(|f| obj.line_of(f)).or(obj.source.line),
         });
-        self.push(rule_id, obj.object_ref(), field, message, fix, source);
+        self.report_ref(rule_id, obj.object_ref(), field, message, fix, source);
     }
 
     /// Report on something that is not a single object (a missing Deployment, the contract).
     pub(crate) fn report_ref(
-        &mut self,
-        rule_id: &str,
-        object: ObjectRef,
-        field: Option<String>,
-        message: String,
-        fix: Option<String>,
-        source: Option<SourceLocation>,
-    ) {
-        self.push(rule_id, object, field, message, fix, source);
-    }
-
-    fn push(
         &mut self,
         rule_id: &str,
         object: ObjectRef,
