@@ -66,6 +66,7 @@ pub static CHECKS: &[LiveCheck] = &[
     check!("LIVE-PROBE-ENDPOINTS", "probes", "P12", false, "every contract endpoint answers through its Service"),
     check!("LIVE-PROBE-DBOUTAGE", "probes", "P12", true, "database down: backend NotReady, out of the EndpointSlice, no restart; back: Ready"),
     check!("LIVE-PROBE-LIVENESS", "probes", "P12", true, "a failing liveness probe makes the kubelet restart the container"),
+    check!("LIVE-PROBE-REPLACED", "probes", "P12", true, "a deleted backend pod is replaced and Ready; an open port-forward follows it"),
     check!("LIVE-LB-ADDRESS", "loadbalancer", "P3", false, "the frontend Service gets an external address; / and /api/tasks answer through it"),
     check!("LIVE-LB-UNPROVISIONED", "loadbalancer", "P3", false, "a LoadBalancer nobody provisions is diagnosed as such"),
     check!("LIVE-SECRET-USED", "secrets", "P5", false, "pods use the Secret's values (JWT_SECRET signs, DATABASE_URL connects)"),

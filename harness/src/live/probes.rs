@@ -12,7 +12,7 @@ use crate::contract::Contract;
 use crate::wait::conditions;
 use crate::wait::diagnose::DeadEndKind;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use std::time::Duration;
 
 /// Pods Running within this long after creation (plan's success criteria).
@@ -224,15 +224,62 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
     if a.status != 200 {
         return Err(CheckFailure::new(app.path, &obj, format!("POST /fault/liveness answered {} (is FAULT_INJECTION=enabled?): {}", a.status, short(&a.body))));
     }
-    drop(tunnel);
     let (_, report) = waiter
         .pods("the kubelet restarting the failing backend container", &sel, move |p: &[Pod]| conditions::restart_count(p) > restarts)
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let (_, back) = waiter.pods("backend pods Ready after the restart", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    // The tunnel opened before the restart still reaches the restarted container.
+    let again = tunnel.client().get("/health", None).await;
+    match again {
+        Ok(a) if a.status == 200 => {}
+        Ok(a) => return Err(CheckFailure::new(app.path, &obj, format!("after the restart, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)))),
+        Err(e) => return Err(CheckFailure::new(app.path, &obj, format!("after the restart, GET /health through the same port-forward: {e}"))),
+    }
     Ok(Passed::note(format!(
-        "restarted {:.0}s after the fault; Ready again {:.0}s later",
+        "restarted {:.0}s after the fault; Ready again {:.0}s later; the open port-forward answers again",
         report.took.as_secs_f64(),
         back.took.as_secs_f64()
     )))
+}
+
+/// kubegate's port-forward follows a replaced pod: delete the backend pod
+/// an open tunnel reaches; once the Deployment's replacement is Ready and
+/// the old pod is gone, the same local address answers from the new pod
+/// (the tunnel re-resolves the Service's pods on every connection).
+pub async fn tunnel_follows_replacement(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
+    let sel = DeployedApp::selector("backend");
+    let obj = format!("Deployment/{}", ctx.deployment("backend"));
+    let waiter = app.waiter(ctx).deadline(Duration::from_secs(120));
+    waiter.pods("backend pods Ready", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
+    let old = tunnel
+        .current_pod()
+        .ok_or_else(|| CheckFailure::new(app.path, format!("Service/{}", ctx.service("backend")), "the port-forward answered but names no pod it reached"))?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
+    pods.delete(&old, &DeleteParams::default())
+        .await
+        .map_err(|e| CheckFailure::new(app.path, format!("Pod/{old}"), format!("cannot delete it: {e}")))?;
+    let gone = old.clone();
+    let (now, replaced) = waiter
+        .pods("a Ready replacement for the deleted backend pod", &sel, move |ps: &[Pod]| {
+            !ps.iter().any(|p| p.metadata.name.as_deref() == Some(gone.as_str())) && ps.iter().any(conditions::is_pod_ready)
+        })
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    match tunnel.client().get("/health", None).await {
+        Ok(a) if a.status == 200 => {}
+        Ok(a) => return Err(CheckFailure::new(app.path, &obj, format!("after Pod/{old} was replaced, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)))),
+        Err(e) => return Err(CheckFailure::new(app.path, &obj, format!("after Pod/{old} was replaced, GET /health through the same port-forward: {e}"))),
+    }
+    let via = tunnel.current_pod().unwrap_or_default();
+    let ready_now: Vec<&str> = now.iter().filter(|p| conditions::is_pod_ready(p)).filter_map(|p| p.metadata.name.as_deref()).collect();
+    if via == old || !ready_now.contains(&via.as_str()) {
+        return Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("the port-forward still names Pod/{via} after Pod/{old} was deleted; ready pods now: {ready_now:?}"),
+        ));
+    }
+    Ok(Passed::note(format!("an open port-forward moved from Pod/{old} to Pod/{via}; the replacement was Ready {:.0}s after the delete", replaced.took.as_secs_f64())))
 }

@@ -160,7 +160,7 @@ async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Opt
     let mut runs = Vec::new();
     let mut upgrade = None;
 
-    // Upgrade under load, then rotation, then the liveness fault: one namespace.
+    // Upgrade under load, rotation, the liveness fault, then a replaced pod: one namespace.
     let run = RunId::random();
     match DeployedApp::deploy(ctx, &run, path, &Variant::standard("disruptive").small().fault_injection()).await {
         Ok(mut app) => {
@@ -181,9 +181,10 @@ async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Opt
             runs.push(super::CheckRun { check: super::check_info("LIVE-ROLLOUT-UPGRADE").expect("known"), scope: scope.clone(), result, took: started.elapsed() });
             runs.push(timed("LIVE-SECRET-ROTATE", &scope, secrets::rotation(ctx, &mut app)).await);
             runs.push(timed("LIVE-PROBE-LIVENESS", &scope, probes::liveness_restart(ctx, &app)).await);
+            runs.push(timed("LIVE-PROBE-REPLACED", &scope, probes::tunnel_follows_replacement(ctx, &app)).await);
             finish(ctx, app, runs.iter().any(|r| r.result.is_err())).await;
         }
-        Err(f) => runs.extend(fail_all(path, &f, &["LIVE-ROLLOUT-UPGRADE", "LIVE-SECRET-ROTATE", "LIVE-PROBE-LIVENESS"])),
+        Err(f) => runs.extend(fail_all(path, &f, &["LIVE-ROLLOUT-UPGRADE", "LIVE-SECRET-ROTATE", "LIVE-PROBE-LIVENESS", "LIVE-PROBE-REPLACED"])),
     }
 
     // Database outage: a database this check owns.

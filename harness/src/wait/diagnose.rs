@@ -115,6 +115,11 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
                 DeadEndKind::CrashLoop,
                 format!("the container keeps exiting ({} restarts); see its log tail below", cs.restart_count),
             ),
+            // The kubelet's informer cache not synced yet ("failed to sync
+            // secret cache: timed out waiting for the condition") is
+            // transient: it retries on its own. Anything else (a missing
+            // Secret or key, runAsNonRoot with a root image) stays.
+            "CreateContainerConfigError" if is_transient_config_error(&message) => continue,
             "CreateContainerConfigError" => {
                 (DeadEndKind::ContainerConfig, missing_config_hint(&message))
             }
@@ -153,6 +158,12 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
         });
     }
     None
+}
+
+/// A CreateContainerConfigError the kubelet recovers from by itself: its
+/// Secret/ConfigMap cache had not synced when the container was created.
+pub fn is_transient_config_error(message: &str) -> bool {
+    message.starts_with("failed to sync secret cache") || message.starts_with("failed to sync configmap cache")
 }
 
 /// What a CreateContainerConfigError message says is missing.
@@ -362,6 +373,14 @@ mod tests {
         assert!(d.hint.contains("Secret todo-chatbot-secrets does not exist"), "{}", d.hint);
         let d = pod_dead_end("pod-missing-key.yaml").expect("dead end");
         assert!(d.hint.contains("key JWT_SECRET is missing from Secret kg-abc123-raw/todo-chatbot-secrets"), "{}", d.hint);
+    }
+
+    #[test]
+    fn an_unsynced_kubelet_cache_is_no_dead_end() {
+        // Seen live: the kubelet retries and the pod starts a second later.
+        assert_eq!(pod_dead_end("pod-config-cache-not-synced.yaml"), None);
+        assert!(is_transient_config_error("failed to sync secret cache: timed out waiting for the condition"));
+        assert!(!is_transient_config_error("container has runAsNonRoot and image will run as root"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Probes, live (P12): deadlines, contract endpoints, database outage, liveness fault.
+//! Probes, live (P12): deadlines, contract endpoints, database outage, liveness fault, a replaced pod.
 
 use kubegate::live::app::Variant;
 use kubegate::live::database::TestDatabase;
@@ -35,6 +35,16 @@ per_path_own!(
         let ctx = fresh_context().await;
         let app = own(&ctx, path, &Variant::standard("liveness").small().fault_injection()).await;
         let result = probes::liveness_restart(&ctx, &app).await;
+        finish(&ctx, app, result).await;
+    }
+);
+
+per_path_own!(
+    /// A deleted backend pod is replaced and Ready; an open port-forward reaches the new pod.
+    replaced_pod_is_followed, |path| {
+        let ctx = fresh_context().await;
+        let app = own(&ctx, path, &Variant::standard("replaced").small()).await;
+        let result = probes::tunnel_follows_replacement(&ctx, &app).await;
         finish(&ctx, app, result).await;
     }
 );
