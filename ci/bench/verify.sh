@@ -95,6 +95,10 @@ if [[ "${KUBEGATE_BENCH_KILL:-1}" == 1 ]]; then
   echo "$kill_line"
 fi
 
+# Every namespace any kubegate run labelled (destructive checks use run ids
+# of their own): after the last run, none may be left.
+all_left=$(kc get ns -l kubegate.io/run-id -o name 2>/dev/null | wc -l)
+
 echo
 echo "## kubegate verify (figures)"
 echo
@@ -110,5 +114,6 @@ echo "- consecutive runs: $pass passed, $fail failed (pass = exit 0 and no names
 echo "- rollout waits: $(stat "$out/waits.json")"
 echo "- wait overhead (wait end minus kubelet Ready, 1 s API resolution): $(stat "$out/overheads.json")"
 echo "- kill -9: $kill_line"
+echo "- namespaces labelled kubegate.io/run-id left after the bench: $all_left"
 [[ -n "${cold:-}" ]] && echo "- cold (cluster down -> up -> verdict): ${cold}s"
-[[ $fail == 0 ]]
+[[ $fail == 0 && $all_left == 0 ]]
