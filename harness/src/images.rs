@@ -198,16 +198,11 @@ pub fn check_docker() -> Result<String, BuildImagesError> {
 /// Build the binaries and then the images of `recipes`, printing progress.
 pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
     let step = Step::start("checking the Docker engine");
-    match check_docker() {
-        Ok(version) => {
-            step.note(format!("engine {version}"));
-            step.ok();
-        }
-        Err(e) => {
-            step.failed();
-            return Err(e);
-        }
+    let version = check_docker();
+    if let Ok(v) = &version {
+        step.note(format!("engine {v}"));
     }
+    step.finish(version)?;
 
     let target_dir = cargo_target_dir(root)?;
     let mut cargo = cargo_command();
@@ -395,11 +390,10 @@ fn cargo_command() -> Command {
     ];
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     for (key, _) in std::env::vars_os() {
-        if let Some(k) = key.to_str() {
-            if SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix)) {
+        if let Some(k) = key.to_str()
+            && SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix)) {
                 cmd.env_remove(k);
             }
-        }
     }
     cmd
 }

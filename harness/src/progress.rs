@@ -35,6 +35,13 @@ impl Step {
         eprintln!("    FAILED: {} ({:.1}s)", self.what, self.started.elapsed().as_secs_f64());
     }
 
+    /// Finish the step as `result` says (ok or failed) and hand it back, so
+    /// a call site reads `step.finish(run(&cmd))?`.
+    pub fn finish<T, E>(self, result: Result<T, E>) -> Result<T, E> {
+        if result.is_ok() { self.ok() } else { self.failed() }
+        result
+    }
+
     /// Seconds since the step started.
     pub fn elapsed_secs(&self) -> f64 {
         self.started.elapsed().as_secs_f64()

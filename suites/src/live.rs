@@ -53,9 +53,7 @@ fn provider() -> ProviderKind {
 
 /// The deployment under test: this repo's chatbot.
 pub fn config() -> Config {
-    let mut c = Config::default();
-    c.base_dir = workspace_root();
-    c
+    Config { base_dir: workspace_root(), ..Config::default() }
 }
 
 /// An exclusive file lock on `target/kubegate/<name>.lock`, held while `f` runs.

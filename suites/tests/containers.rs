@@ -10,40 +10,17 @@ mod containers {
     pub mod app;
     pub mod contract;
     pub mod docker_api;
+    pub mod endpoint;
     pub mod postgres;
 }
 
 use std::time::{Duration, Instant};
 
 use containers::app::{self, BackendEnv, Running, docker, get, send, token};
-use containers::contract::{Answer, Contract};
+use containers::contract::Contract;
+use containers::endpoint::Endpoint;
 use containers::postgres::{PrivatePostgres, rand_u64};
 use serde_json::{Value, json};
-
-/// Send, check against the contract, and insist on the status this scenario expects.
-async fn expect(
-    contract: &Contract,
-    service: &str,
-    base: &str,
-    (method, template, path): (&str, &str, &str),
-    token: Option<&str>,
-    body: Option<Value>,
-    status: u16,
-) -> Answer {
-    let answer = send(method, &format!("{base}{path}"), token, body)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        answer.status,
-        status,
-        "{service}: {method} {path}: expected {status}, body: {}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    if let Err(e) = contract.check(service, method, template, &answer) {
-        panic!("{e}");
-    }
-    answer
-}
 
 fn user() -> String {
     format!("kg-test-user-{:x}", rand_u64())
@@ -57,80 +34,32 @@ async fn backend_answers_every_operation_as_the_contract_says() {
         ..BackendEnv::with_host_database()
     };
     let backend = app::start_backend_ready(&env).await;
-    let b = backend.url.as_str();
+    let api = Endpoint::new(&contract, "backend", &backend.url);
     let t = token(&env.jwt_secret, &user());
     let t = Some(t.as_str());
-    let c = &contract;
-    let svc = "backend";
 
-    expect(c, svc, b, ("GET", "/health", "/health"), None, None, 200).await;
-    expect(c, svc, b, ("GET", "/ready", "/ready"), None, None, 200).await;
+    api.expect("GET /health", None, None, 200).await;
+    api.expect("GET /ready", None, None, 200).await;
 
-    expect(
-        c,
-        svc,
-        b,
-        ("GET", "/api/tasks", "/api/tasks"),
-        None,
-        None,
-        401,
-    )
-    .await;
+    api.expect("GET /api/tasks", None, None, 401).await;
     let forged = token("not-the-secret", "mallory");
-    expect(
-        c,
-        svc,
-        b,
-        ("GET", "/api/tasks", "/api/tasks"),
-        Some(&forged),
-        None,
-        401,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        b,
-        ("GET", "/api/tasks", "/api/tasks?status=bogus"),
-        t,
-        None,
-        400,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        b,
-        ("POST", "/api/tasks", "/api/tasks"),
-        t,
-        Some(json!({ "title": "" })),
-        400,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        b,
-        ("POST", "/api/tasks", "/api/tasks"),
-        None,
-        Some(json!({ "title": "x" })),
-        401,
-    )
-    .await;
-    let created = expect(
-        c,
-        svc,
-        b,
-        ("POST", "/api/tasks", "/api/tasks"),
-        t,
-        Some(json!({ "title": "buy milk" })),
-        201,
-    )
-    .await;
+    api.expect("GET /api/tasks", Some(&forged), None, 401).await;
+    api.expect("GET /api/tasks?status=bogus", t, None, 400)
+        .await;
+    api.expect("POST /api/tasks", t, Some(json!({ "title": "" })), 400)
+        .await;
+    api.expect("POST /api/tasks", None, Some(json!({ "title": "x" })), 401)
+        .await;
+    let created = api
+        .expect(
+            "POST /api/tasks",
+            t,
+            Some(json!({ "title": "buy milk" })),
+            201,
+        )
+        .await;
     let id = created.json()["id"].as_i64().expect("task id");
-    let listed = expect(c, svc, b, ("GET", "/api/tasks", "/api/tasks"), t, None, 200)
-        .await
-        .json();
+    let listed = api.expect("GET /api/tasks", t, None, 200).await.json();
     assert_eq!(
         listed.as_array().map(Vec::len),
         Some(1),
@@ -139,146 +68,72 @@ async fn backend_answers_every_operation_as_the_contract_says() {
 
     let one = format!("/api/tasks/{id}");
     let missing = "/api/tasks/999999999";
-    let patched = expect(
-        c,
-        svc,
-        b,
-        ("PATCH", "/api/tasks/{id}", &one),
-        t,
-        Some(json!({ "title": "buy oat milk" })),
-        200,
-    )
-    .await
-    .json();
+    let patched = api
+        .expect(
+            &format!("PATCH {one}"),
+            t,
+            Some(json!({ "title": "buy oat milk" })),
+            200,
+        )
+        .await
+        .json();
     assert_eq!(patched["title"], "buy oat milk");
-    expect(
-        c,
-        svc,
-        b,
-        ("PATCH", "/api/tasks/{id}", missing),
+    api.expect(
+        &format!("PATCH {missing}"),
         t,
         Some(json!({ "title": "x" })),
         404,
     )
     .await;
-    expect(
-        c,
-        svc,
-        b,
-        ("PATCH", "/api/tasks/{id}", "/api/tasks/abc"),
+    api.expect(
+        "PATCH /api/tasks/abc",
         t,
         Some(json!({ "title": "x" })),
         400,
     )
     .await;
-    let done = expect(
-        c,
-        svc,
-        b,
-        (
-            "POST",
-            "/api/tasks/{id}/complete",
-            &format!("{one}/complete"),
-        ),
-        t,
-        None,
-        200,
-    )
-    .await
-    .json();
+    let done = api
+        .expect(&format!("POST {one}/complete"), t, None, 200)
+        .await
+        .json();
     assert_eq!(done["completed"], true);
-    expect(
-        c,
-        svc,
-        b,
-        (
-            "POST",
-            "/api/tasks/{id}/complete",
-            &format!("{missing}/complete"),
-        ),
-        t,
-        None,
-        404,
-    )
-    .await;
+    api.expect(&format!("POST {missing}/complete"), t, None, 404)
+        .await;
 
-    let chat = expect(
-        c,
-        svc,
-        b,
-        ("POST", "/api/chat", "/api/chat"),
-        t,
-        Some(json!({ "message": "add buy bread" })),
-        200,
-    )
-    .await
-    .json();
+    let chat = api
+        .expect(
+            "POST /api/chat",
+            t,
+            Some(json!({ "message": "add buy bread" })),
+            200,
+        )
+        .await
+        .json();
     assert_eq!(
         chat["mode"], "fallback",
         "no OPENAI_API_KEY means fallback mode: {chat}"
     );
-    expect(
-        c,
-        svc,
-        b,
-        ("POST", "/api/chat", "/api/chat"),
-        t,
-        Some(json!({ "message": "" })),
-        400,
-    )
-    .await;
-    let history = expect(
-        c,
-        svc,
-        b,
-        ("GET", "/api/chat/history", "/api/chat/history"),
-        t,
-        None,
-        200,
-    )
-    .await
-    .json();
+    api.expect("POST /api/chat", t, Some(json!({ "message": "" })), 400)
+        .await;
+    let history = api
+        .expect("GET /api/chat/history", t, None, 200)
+        .await
+        .json();
     assert!(
         history["messages"].as_array().is_some_and(|m| m.len() >= 2),
         "history holds the exchange: {history}"
     );
 
-    expect(c, svc, b, ("DELETE", "/api/tasks/{id}", &one), t, None, 204).await;
-    expect(c, svc, b, ("DELETE", "/api/tasks/{id}", &one), t, None, 404).await;
+    api.expect(&format!("DELETE {one}"), t, None, 204).await;
+    api.expect(&format!("DELETE {one}"), t, None, 404).await;
 
-    expect(
-        c,
-        svc,
-        b,
-        ("POST", "/fault/slow", "/fault/slow?ms=10"),
-        None,
-        None,
-        200,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        b,
-        ("POST", "/fault/slow", "/fault/slow?ms=9999999"),
-        None,
-        None,
-        400,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        b,
-        ("POST", "/fault/liveness", "/fault/liveness"),
-        None,
-        None,
-        200,
-    )
-    .await;
-    expect(c, svc, b, ("GET", "/health", "/health"), None, None, 503).await;
+    api.expect("POST /fault/slow?ms=10", None, None, 200).await;
+    api.expect("POST /fault/slow?ms=9999999", None, None, 400)
+        .await;
+    api.expect("POST /fault/liveness", None, None, 200).await;
+    api.expect("GET /health", None, None, 503).await;
 
-    let uncovered = contract.uncovered(svc, &["FAULT_INJECTION=enabled"]);
+    let uncovered = contract.uncovered("backend", &["FAULT_INJECTION=enabled"]);
     assert!(
         uncovered.is_empty(),
         "contract operations of the backend this test did not exercise: {uncovered:?}"
@@ -291,63 +146,33 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
     let env = BackendEnv::with_host_database();
     let backend = app::start_backend_ready(&env).await;
     let frontend = app::start_frontend(&format!("http://{}:8000", backend.bridge_ip)).await;
-    let f = frontend.url.as_str();
-    let c = &contract;
-    let svc = "frontend";
+    let web = Endpoint::new(&contract, "frontend", &frontend.url);
+    let api = Endpoint::new(&contract, "backend", &backend.url);
     let t = token(&env.jwt_secret, &user());
     let t = Some(t.as_str());
 
-    expect(c, svc, f, ("GET", "/health", "/health"), None, None, 200).await;
-    expect(c, svc, f, ("GET", "/ready", "/ready"), None, None, 200).await;
-    let page = expect(c, svc, f, ("GET", "/", "/"), None, None, 200).await;
+    web.expect("GET /health", None, None, 200).await;
+    web.expect("GET /ready", None, None, 200).await;
+    let page = web.expect("GET /", None, None, 200).await;
     let html = String::from_utf8_lossy(&page.body);
     assert!(
         html.contains("id=\"chat\"") && html.contains("/static/app.js"),
         "the page has the chat form and its script"
     );
-    expect(
-        c,
-        svc,
-        f,
-        ("GET", "/static/app.js", "/static/app.js"),
-        None,
-        None,
-        200,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        f,
-        ("GET", "/static/app.css", "/static/app.css"),
-        None,
-        None,
-        200,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        f,
-        ("GET", "/demo-token", "/demo-token"),
-        None,
-        None,
-        404,
-    )
-    .await;
+    web.expect("GET /static/app.js", None, None, 200).await;
+    web.expect("GET /static/app.css", None, None, 200).await;
+    web.expect("GET /demo-token", None, None, 404).await;
 
     // The round trip of the issue: a chat message through the proxy...
-    let chat = expect(
-        c,
-        svc,
-        f,
-        ("POST", "/api/chat", "/api/chat"),
-        t,
-        Some(json!({ "message": "add buy milk" })),
-        200,
-    )
-    .await
-    .json();
+    let chat = web
+        .expect(
+            "POST /api/chat",
+            t,
+            Some(json!({ "message": "add buy milk" })),
+            200,
+        )
+        .await
+        .json();
     assert_eq!(chat["mode"], "fallback", "{chat}");
     let action = &chat["actions"][0];
     assert_eq!(
@@ -356,20 +181,8 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
         "{chat}"
     );
     // ...adds a task that the REST API lists, through the proxy and directly.
-    let via_proxy = expect(c, svc, f, ("GET", "/api/tasks", "/api/tasks"), t, None, 200)
-        .await
-        .json();
-    let direct = expect(
-        c,
-        "backend",
-        &backend.url,
-        ("GET", "/api/tasks", "/api/tasks"),
-        t,
-        None,
-        200,
-    )
-    .await
-    .json();
+    let via_proxy = web.expect("GET /api/tasks", t, None, 200).await.json();
+    let direct = api.expect("GET /api/tasks", t, None, 200).await.json();
     for tasks in [&via_proxy, &direct] {
         let titles: Vec<&str> = tasks
             .as_array()
@@ -382,128 +195,50 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
     let id = via_proxy[0]["id"].as_i64().expect("id");
 
     // Every other proxied operation: method, body and Authorization pass through.
-    expect(
-        c,
-        svc,
-        f,
-        ("GET", "/api/tasks", "/api/tasks"),
-        None,
-        None,
-        401,
-    )
-    .await;
+    web.expect("GET /api/tasks", None, None, 401).await;
     let one = format!("/api/tasks/{id}");
-    expect(
-        c,
-        svc,
-        f,
-        ("POST", "/api/tasks", "/api/tasks"),
+    web.expect(
+        "POST /api/tasks",
         t,
         Some(json!({ "title": "call mum" })),
         201,
     )
     .await;
-    expect(
-        c,
-        svc,
-        f,
-        ("PATCH", "/api/tasks/{id}", &one),
+    web.expect(
+        &format!("PATCH {one}"),
         t,
         Some(json!({ "description": "2 litres" })),
         200,
     )
     .await;
-    expect(
-        c,
-        svc,
-        f,
-        (
-            "POST",
-            "/api/tasks/{id}/complete",
-            &format!("{one}/complete"),
-        ),
-        t,
-        None,
-        200,
-    )
-    .await;
-    expect(
-        c,
-        svc,
-        f,
-        ("GET", "/api/chat/history", "/api/chat/history"),
-        t,
-        None,
-        200,
-    )
-    .await;
-    expect(c, svc, f, ("DELETE", "/api/tasks/{id}", &one), t, None, 204).await;
+    web.expect(&format!("POST {one}/complete"), t, None, 200)
+        .await;
+    web.expect("GET /api/chat/history", t, None, 200).await;
+    web.expect(&format!("DELETE {one}"), t, None, 204).await;
 
     // Without FAULT_INJECTION the fault routes do not exist.
-    expect(
-        c,
-        "backend",
-        &backend.url,
-        ("POST", "/fault/liveness", "/fault/liveness"),
-        None,
-        None,
-        404,
-    )
-    .await;
-    expect(
-        c,
-        "backend",
-        &backend.url,
-        ("POST", "/fault/slow", "/fault/slow?ms=10"),
-        None,
-        None,
-        404,
-    )
-    .await;
+    api.expect("POST /fault/liveness", None, None, 404).await;
+    api.expect("POST /fault/slow?ms=10", None, None, 404).await;
 
     // A frontend whose backend is gone answers the contract's 502; this one
     // also has the demo login switched on.
     let orphan =
         app::start_frontend_with("http://192.0.2.1:9", &[("DEMO_TOKEN", "kg-demo-token")]).await;
-    let demo = expect(
-        c,
-        svc,
-        &orphan.url,
-        ("GET", "/demo-token", "/demo-token"),
-        None,
-        None,
-        200,
-    )
-    .await
-    .json();
+    let orphan_web = Endpoint::new(&contract, "frontend", &orphan.url);
+    let demo = orphan_web
+        .expect("GET /demo-token", None, None, 200)
+        .await
+        .json();
     assert_eq!(demo["token"], "kg-demo-token");
     let started = Instant::now();
-    expect(
-        c,
-        svc,
-        &orphan.url,
-        ("GET", "/api/tasks", "/api/tasks"),
-        t,
-        None,
-        502,
-    )
-    .await;
+    orphan_web.expect("GET /api/tasks", t, None, 502).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "an unreachable backend fails fast, not after the 60 s proxy timeout"
     );
-    expect(
-        c,
-        svc,
-        &orphan.url,
-        ("GET", "/ready", "/ready"),
-        None,
-        None,
-        200,
-    )
-    .await;
+    orphan_web.expect("GET /ready", None, None, 200).await;
 
-    let uncovered = contract.uncovered(svc, &[]);
+    let uncovered = contract.uncovered("frontend", &[]);
     assert!(
         uncovered.is_empty(),
         "contract operations of the frontend this test did not exercise: {uncovered:?}"

@@ -46,8 +46,9 @@ pub enum DeployError {
         kind: String,
         name: String,
         namespace: String,
+        // Boxed: kube::Error is large and every Result<_, DeployError> pays for it.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// A kind in the manifests is not served by this cluster.
     #[error("the cluster does not serve {api_version} {kind} (used by {name})")]
@@ -56,7 +57,7 @@ pub enum DeployError {
         kind: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Secret values could not be gathered.
     #[error(transparent)]

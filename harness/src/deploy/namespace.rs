@@ -99,7 +99,7 @@ pub async fn create_namespace(
         kind: "Namespace".into(),
         name: name.clone(),
         namespace: String::new(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(NamespaceGuard {
         name,

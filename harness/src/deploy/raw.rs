@@ -196,7 +196,7 @@ impl Kinds {
                 api_version: o.api_version().to_owned(),
                 kind: o.kind().to_owned(),
                 name: o.name().to_owned(),
-                source,
+                source: Box::new(source),
             }
         })?;
         self.0.insert(key, ar.clone());
@@ -218,7 +218,7 @@ async fn apply_one(
         kind: o.kind().to_owned(),
         name: o.name().to_owned(),
         namespace: namespace.to_owned(),
-        source,
+        source: Box::new(source),
     })
 }
 

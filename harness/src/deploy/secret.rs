@@ -200,7 +200,7 @@ pub async fn apply_secret(
             kind: "Secret".into(),
             name: name.to_owned(),
             namespace: namespace.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(obj)
 }

@@ -227,12 +227,11 @@ impl DeployedApp {
             app.mark_failed();
             return Err(fail(&format!("Namespace/{namespace}"), &error_chain(&e)));
         }
-        if variant.wait {
-            if let Err(f) = app.wait_rolled_out(ctx).await {
+        if variant.wait
+            && let Err(f) = app.wait_rolled_out(ctx).await {
                 app.mark_failed();
                 return Err(f);
             }
-        }
         Ok(app)
     }
 

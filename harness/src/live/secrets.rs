@@ -249,7 +249,8 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
         .map_err(|e| CheckFailure::new(app.path, format!("Secret/{SECRET_NAME}"), error_chain(&e)))?;
     // Both values stay redacted in everything that follows.
     app.secrets = rotated.clone();
-    for (k, v) in [("JWT_SECRET_OLD", old_secret.as_str())] {
+    {
+        let (k, v) = ("JWT_SECRET_OLD", old_secret.as_str());
         app.secrets.set(k, v);
     }
     let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);

@@ -208,17 +208,11 @@ impl Provider for Existing {
             step.failed();
             return Err(ProviderError::NotReady { waited_secs: 0, blocker });
         }
-        match self.detection(&info) {
-            Ok(d) => {
-                step.note(d.to_string());
-                info.load_balancer = d.load_balancer;
-                step.ok();
-            }
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
+        let detection = self.detection(&info);
+        if let Ok(d) = &detection {
+            step.note(d.to_string());
         }
+        info.load_balancer = step.finish(detection)?.load_balancer;
         Ok(info)
     }
 

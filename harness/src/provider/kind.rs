@@ -226,26 +226,12 @@ impl Provider for Kind {
             let step = Step::start(format!("kind create cluster --name {}", self.name()));
             let cmd = self.create_command();
             step.note(cmd.to_string());
-            match self.run_ok(&cmd) {
-                Ok(_) => step.ok(),
-                Err(e) => {
-                    step.failed();
-                    return Err(e);
-                }
-            }
+            step.finish(self.run_ok(&cmd))?;
         }
         let mut info = self.base_info(self.write_kubeconfig()?);
         let step = Step::start("LoadBalancer support on kind");
-        match self.load_balancer(&info, true, &step) {
-            Ok(lb) => {
-                info.load_balancer = lb;
-                step.ok();
-            }
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
-        }
+        let lb = self.load_balancer(&info, true, &step);
+        info.load_balancer = step.finish(lb)?;
         Ok(info)
     }
 
@@ -253,13 +239,7 @@ impl Provider for Kind {
         self.require_kind()?;
         self.stop_cloud_provider();
         let step = Step::start(format!("kind delete cluster --name {}", self.name()));
-        match self.run_ok(&Cmd::new("kind", ["delete", "cluster", "--name", self.name()]).timeout(DELETE_TIMEOUT)) {
-            Ok(_) => step.ok(),
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
-        }
+        step.finish(self.run_ok(&Cmd::new("kind", ["delete", "cluster", "--name", self.name()]).timeout(DELETE_TIMEOUT)))?;
         let _ = std::fs::remove_file(self.kubeconfig_path());
         let _ = std::fs::remove_file(super::ensure::state_file(&self.state_dir, ProviderKind::Kind));
         Ok(())
@@ -284,13 +264,7 @@ impl Provider for Kind {
             let step = Step::start(format!("kind load docker-image --name {} {image}", self.name()));
             let cmd =
                 Cmd::new("kind", ["load", "docker-image", "--name", self.name(), image]).timeout(IMAGE_LOAD_TIMEOUT);
-            match self.run_ok(&cmd) {
-                Ok(_) => step.ok(),
-                Err(e) => {
-                    step.failed();
-                    return Err(e);
-                }
-            }
+            step.finish(self.run_ok(&cmd))?;
         }
         Ok(())
     }

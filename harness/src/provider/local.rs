@@ -357,13 +357,7 @@ impl Provider for LocalProvider {
         })?;
         for image in images {
             let step = crate::progress::Step::start(format!("load {image} into the local cluster"));
-            match import_image(image, &env.containerd_sock) {
-                Ok(()) => step.ok(),
-                Err(e) => {
-                    step.failed();
-                    return Err(e);
-                }
-            }
+            step.finish(import_image(image, &env.containerd_sock))?;
         }
         Ok(())
     }

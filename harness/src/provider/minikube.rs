@@ -159,6 +159,11 @@ impl Minikube {
         self.state_dir.join(format!("minikube-tunnel-{}.pid", self.profile()))
     }
 
+    /// Run `cmd`; a non-zero exit is an error carrying its output.
+    fn run_ok(&self, cmd: &Cmd) -> Result<Output, ProviderError> {
+        self.runner.run(cmd)?.into_result(cmd)
+    }
+
     fn require_minikube(&self) -> Result<(), ProviderError> {
         match self.runner.find_program("minikube") {
             Some(_) => Ok(()),
@@ -245,13 +250,7 @@ impl Provider for Minikube {
                 let step = Step::start(format!("minikube start -p {} (was: {before:?})", self.profile()));
                 let cmd = self.start_command();
                 step.note(cmd.to_string());
-                match self.runner.run(&cmd).map_err(ProviderError::from).and_then(|o| o.into_result(&cmd)) {
-                    Ok(_) => step.ok(),
-                    Err(e) => {
-                        step.failed();
-                        return Err(e);
-                    }
-                }
+                step.finish(self.run_ok(&cmd))?;
                 let blocker = match self.profile_state()? {
                     ProfileState::Running => None,
                     ProfileState::Missing => Some(format!("profile {} does not exist", self.profile())),
@@ -266,16 +265,11 @@ impl Provider for Minikube {
             }
         }
         let step = Step::start(format!("minikube tunnel -p {} (log {})", self.profile(), self.tunnel_log().display()));
-        match self.ensure_tunnel() {
-            Ok(pid) => {
-                step.note(format!("pid {pid}"));
-                step.ok();
-            }
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
+        let pid = self.ensure_tunnel();
+        if let Ok(pid) = &pid {
+            step.note(format!("pid {pid}"));
         }
+        step.finish(pid)?;
         Ok(self.info(LoadBalancerSupport::MinikubeTunnel))
     }
 
@@ -284,13 +278,7 @@ impl Provider for Minikube {
         self.stop_tunnel();
         let step = Step::start(format!("minikube delete -p {}", self.profile()));
         let cmd = Cmd::new("minikube", ["delete", "-p", self.profile()]).timeout(DELETE_TIMEOUT);
-        match self.runner.run(&cmd).map_err(ProviderError::from).and_then(|o| o.into_result(&cmd)) {
-            Ok(_) => step.ok(),
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
-        }
+        step.finish(self.run_ok(&cmd))?;
         let _ = std::fs::remove_file(super::ensure::state_file(&self.state_dir, ProviderKind::Minikube));
         Ok(())
     }
@@ -312,13 +300,7 @@ impl Provider for Minikube {
         for image in images {
             let step = Step::start(format!("minikube image load -p {} {image}", self.profile()));
             let cmd = Cmd::new("minikube", ["image", "load", "-p", self.profile(), image]).timeout(IMAGE_LOAD_TIMEOUT);
-            match self.runner.run(&cmd).map_err(ProviderError::from).and_then(|o| o.into_result(&cmd)) {
-                Ok(_) => step.ok(),
-                Err(e) => {
-                    step.failed();
-                    return Err(e);
-                }
-            }
+            step.finish(self.run_ok(&cmd))?;
         }
         Ok(())
     }

@@ -528,13 +528,12 @@ impl Waiter {
             }
             for (key, e) in &events {
                 // Only the current ReplicaSet's failures count for a Deployment.
-                if let (Some(dep), Some(h)) = (&target.deployment, &current_hash) {
-                    if e.involved_object.kind.as_deref() == Some("ReplicaSet")
+                if let (Some(dep), Some(h)) = (&target.deployment, &current_hash)
+                    && e.involved_object.kind.as_deref() == Some("ReplicaSet")
                         && e.involved_object.name.as_deref() != Some(&format!("{dep}-{h}"))
                     {
                         continue;
                     }
-                }
                 let new_count = e.count.unwrap_or(1) - baseline.get(key).copied().unwrap_or(0);
                 if let Some(d) = diagnose::classify_event(e, new_count, &live, &self.policy) {
                     return d;
@@ -607,14 +606,13 @@ impl Waiter {
             let mut got = false;
             for previous in order {
                 let lp = LogParams { container: Some(c.clone()), previous, tail_lines: Some(self.log_tail_lines), ..Default::default() };
-                if let Ok(text) = pods.logs(name, &lp).await {
-                    if !text.trim().is_empty() {
+                if let Ok(text) = pods.logs(name, &lp).await
+                    && !text.trim().is_empty() {
                         let which = if previous { "previous" } else { "current" };
                         out.push_str(&format!("--- log tail of {name}/{c} ({which} container) ---\n{}\n", text.trim_end()));
                         got = true;
                         break;
                     }
-                }
             }
             if !got {
                 out.push_str(&format!("--- log tail of {name}/{c}: none (the container never started or wrote nothing) ---\n"));

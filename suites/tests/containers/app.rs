@@ -222,11 +222,10 @@ async fn start(request: testcontainers::ContainerRequest<GenericImage>, port: u1
     let url = format!("http://127.0.0.1:{mapped}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(a) = get(&format!("{url}/health"), None).await {
-            if a.status == 200 {
+        if let Ok(a) = get(&format!("{url}/health"), None).await
+            && a.status == 200 {
                 break;
             }
-        }
         if Instant::now() > deadline {
             let out = container.stdout_to_vec().await.unwrap_or_default();
             panic!(

@@ -101,13 +101,11 @@ impl Contract {
             .get("x-kubegate-status")
             .and_then(|s| s.get(service))
             .and_then(Value::as_array)
-        {
-            if !allowed.iter().any(|s| s.as_str() == Some(&status)) {
+            && !allowed.iter().any(|s| s.as_str() == Some(&status)) {
                 return Err(format!(
                     "{what}: status not in x-kubegate-status.{service} {allowed:?}"
                 ));
             }
-        }
         let responses = op
             .get("responses")
             .ok_or_else(|| format!("{what}: operation has no responses"))?;
@@ -226,6 +224,34 @@ impl Contract {
             }
         }
         ops
+    }
+
+    /// The contract's path template that `path` (query ignored) requests with
+    /// `method`, as a router would pick it: segments equal or a `{param}`,
+    /// the most literal segments winning (`/api/tasks/7` -> `/api/tasks/{id}`).
+    pub fn template_for(&self, method: &str, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or(path);
+        let want: Vec<&str> = path.split('/').collect();
+        let paths = self.doc.get("paths")?.as_object()?;
+        paths
+            .iter()
+            .filter(|(_, item)| item.get(method.to_lowercase()).is_some())
+            .filter_map(|(template, _)| {
+                let segs: Vec<&str> = template.split('/').collect();
+                let fits = segs.len() == want.len()
+                    && segs
+                        .iter()
+                        .zip(&want)
+                        .all(|(t, w)| t == w || t.starts_with('{'));
+                fits.then(|| {
+                    (
+                        segs.iter().filter(|t| !t.starts_with('{')).count(),
+                        template,
+                    )
+                })
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, template)| template.clone())
     }
 
     /// Operations of `service` that no [`Contract::check`] has exercised.

@@ -155,11 +155,10 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        if self.running() {
-            if let Err(e) = self.stop() {
+        if self.running()
+            && let Err(e) = self.stop() {
                 eprintln!("private PostgreSQL on port {} did not stop: {e}", self.port);
             }
-        }
     }
 }
 
