@@ -187,10 +187,33 @@ async fn exercise_workload(info: &ClusterInfo) {
         s.status?.load_balancer?.ingress?.first()?.ip.as_ref()?.parse().ok()
     })
     .await;
-    let body = wait_for(Duration::from_secs(30), "an HTTP answer from the LoadBalancer address", || async {
-        http_get(lb_ip, 80).ok().filter(|b| b.starts_with("testbox web-"))
-    })
-    .await;
+    // Keep the last answer: a timeout must say what the address answered instead.
+    let last = std::sync::Mutex::new(String::from("nothing yet"));
+    let answer = || async {
+        match http_get(lb_ip, 80) {
+            Ok(b) if b.starts_with("testbox web-") => Some(b),
+            Ok(b) => {
+                *last.lock().expect("lock") = format!("200 from something else: {b:?}");
+                None
+            }
+            Err(e) => {
+                *last.lock().expect("lock") = e.to_string();
+                None
+            }
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Some(b) = answer().await {
+            break b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer from the web pod through LoadBalancer {lb_ip}:80 within 30s; last: {}",
+            last.lock().expect("lock")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     eprintln!("host -> LoadBalancer {lb_ip}:80 answered {:?}", body.trim());
 
     let _ = namespaces.delete(NAMESPACE, &DeleteParams::default()).await;
