@@ -105,6 +105,19 @@ impl Variant {
         self
     }
 
+    /// Strategy Recreate for both Deployments (every old pod goes before a
+    /// new one starts): the broken variant the rollout check must catch.
+    pub fn recreate_strategy(mut self) -> Self {
+        self.helm_set.push(("updateStrategy.type".into(), "Recreate".into()));
+        self.helm_set.push(("updateStrategy.rollingUpdate".into(), "null".into()));
+        self.raw = self.raw.with_edit(|v| {
+            if v["kind"] == "Deployment" {
+                v["spec"]["strategy"] = serde_json::json!({"type": "Recreate"});
+            }
+        });
+        self
+    }
+
     /// Deploy with these secret values.
     pub fn secrets(mut self, s: SecretValues) -> Self {
         self.secrets = Some(s);

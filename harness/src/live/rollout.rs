@@ -10,6 +10,9 @@ use super::loadbalancer::{ADDRESS_DEADLINE, external_address};
 use super::{CheckFailure, CheckResult, Passed};
 use crate::deploy::raw;
 use crate::finding::DeployPath;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, ListParams};
 use std::time::Duration;
 
 /// The tag the upgrade moves to (the same image re-tagged and loaded).
@@ -100,15 +103,79 @@ pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Res
 /// [`upgrade_under_load`] as a check: zero lost requests.
 pub async fn no_request_lost(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
     let out = upgrade_under_load(ctx, app).await?;
-    if out.load.failed > 0 || out.load.sent == 0 {
-        return Err(CheckFailure::new(
-            app.path,
-            format!("Namespace/{}", app.namespace),
-            format!(
-                "{} of {} requests failed during the upgrade to {UPGRADE_TAG} (want 0); first failures: {:?}",
-                out.load.failed, out.load.sent, out.load.samples
-            ),
-        ));
+    judge(ctx, app, &out).await
+}
+
+/// Zero lost requests passes; otherwise the failure counts them and names
+/// the likely cause: a live Deployment whose strategy lets pods go before
+/// their replacements are Ready (else readiness gating or graceful shutdown).
+pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -> CheckResult {
+    if out.load.failed == 0 && out.load.sent > 0 {
+        return Ok(Passed::note(format!("upgrade to {UPGRADE_TAG} in {:.1}s under load: {} requests, 0 lost", out.upgrade_secs, out.load.sent)));
     }
-    Ok(Passed::note(format!("upgrade to {UPGRADE_TAG} in {:.1}s under load: {} requests, 0 lost", out.upgrade_secs, out.load.sent)))
+    let obj = format!("Namespace/{}", app.namespace);
+    if out.load.sent == 0 {
+        return Err(CheckFailure::new(app.path, obj, "the load sent no request during the upgrade: nothing was measured"));
+    }
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
+    let unsafe_strategies: Vec<String> = match api.list(&ListParams::default()).await {
+        Ok(list) => list.items.iter().filter_map(unsafe_strategy).collect(),
+        Err(e) => vec![format!("(cannot list Deployments: {e})")],
+    };
+    let cause = if unsafe_strategies.is_empty() {
+        "every Deployment surges before it removes (maxUnavailable 0): look at readiness gating and graceful shutdown (preStop, SIGTERM handling)".to_owned()
+    } else {
+        format!("old pods went before their replacements were Ready: {}; want RollingUpdate with maxUnavailable 0", unsafe_strategies.join("; "))
+    };
+    Err(CheckFailure::new(
+        app.path,
+        obj,
+        format!(
+            "{} of {} requests failed during the upgrade to {UPGRADE_TAG} (want 0); cause: {cause}; first failures: {:?}",
+            out.load.failed, out.load.sent, out.load.samples
+        ),
+    ))
+}
+
+/// `Deployment/<name> strategy ...` when its rollout can remove a pod
+/// before a replacement is Ready (Recreate, or maxUnavailable other than 0).
+pub fn unsafe_strategy(d: &Deployment) -> Option<String> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let strategy = d.spec.as_ref()?.strategy.as_ref();
+    let kind = strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate");
+    if kind == "Recreate" {
+        return Some(format!("Deployment/{name} strategy Recreate"));
+    }
+    // The API server defaults maxUnavailable to 25% when it is unset.
+    let unavailable = strategy.and_then(|s| s.rolling_update.as_ref()).and_then(|r| r.max_unavailable.as_ref());
+    match unavailable {
+        Some(IntOrString::Int(0)) => None,
+        Some(IntOrString::String(p)) if p.trim_end_matches('%') == "0" => None,
+        Some(IntOrString::Int(n)) => Some(format!("Deployment/{name} maxUnavailable {n}")),
+        Some(IntOrString::String(p)) => Some(format!("Deployment/{name} maxUnavailable {p}")),
+        None => Some(format!("Deployment/{name} maxUnavailable unset (25%)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(strategy: serde_json::Value) -> Deployment {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "web"}, "spec": {
+            "selector": {}, "template": {}, "strategy": strategy}}))
+        .expect("deployment")
+    }
+
+    #[test]
+    fn names_strategies_that_drop_pods_first() {
+        let safe = deployment(serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}));
+        assert_eq!(unsafe_strategy(&safe), None);
+        let pct = deployment(serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "0%"}}));
+        assert_eq!(unsafe_strategy(&pct), None);
+        let recreate = deployment(serde_json::json!({"type": "Recreate"}));
+        assert_eq!(unsafe_strategy(&recreate).as_deref(), Some("Deployment/web strategy Recreate"));
+        let one = deployment(serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}));
+        assert_eq!(unsafe_strategy(&one).as_deref(), Some("Deployment/web maxUnavailable 1"));
+    }
 }

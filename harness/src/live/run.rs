@@ -168,11 +168,7 @@ async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Opt
             let u = rollout::upgrade_under_load(ctx, &mut app).await;
             let result = match u {
                 Ok(o) => {
-                    let r = if o.load.failed == 0 && o.load.sent > 0 {
-                        Ok(super::Passed::note(format!("{} requests during the upgrade, 0 lost ({:.1}s)", o.load.sent, o.upgrade_secs)))
-                    } else {
-                        Err(CheckFailure::new(path, format!("Namespace/{}", app.namespace), format!("{} of {} requests failed during the upgrade: {:?}", o.load.failed, o.load.sent, o.load.samples)))
-                    };
+                    let r = rollout::judge(ctx, &app, &o).await;
                     upgrade = Some((path, o));
                     r
                 }

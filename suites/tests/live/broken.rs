@@ -4,7 +4,7 @@
 
 use kubegate::finding::DeployPath;
 use kubegate::live::app::Variant;
-use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, secrets};
+use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, rollout, secrets};
 use kubegate::wait::diagnose::DeadEndKind;
 use kubegate_suites::live::{expect_pass, fresh_context, own, shared};
 
@@ -161,3 +161,18 @@ async fn invalid_object_fails_dry_run_raw() {
     let msg = kubegate::live::app::error_chain(refused[0].result.as_ref().expect_err("refused"));
     assert!(msg.contains("replicas"), "the refusal names the field: {msg}");
 }
+
+per_path_own!(
+    /// Rollout: strategy Recreate (old pods go before new ones start) -> the
+    /// upgrade under load loses requests, counted, with the strategy named as the cause.
+    recreate_strategy_loses_requests, |path| {
+        let ctx = fresh_context().await;
+        let mut app = own(&ctx, path, &Variant::standard("recreate").small().recreate_strategy()).await;
+        let result = rollout::no_request_lost(&ctx, &mut app).await;
+        let _ = app.teardown(&ctx).await;
+        let text = result.expect_err("an upgrade with strategy Recreate must lose requests").to_string();
+        assert!(text.starts_with(&format!("[{path}]")), "the failure names its path: {text}");
+        assert!(text.contains("requests failed during the upgrade"), "{text}");
+        assert!(text.contains("strategy Recreate") && text.contains("maxUnavailable 0"), "the cause is named: {text}");
+    }
+);
