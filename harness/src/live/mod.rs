@@ -296,6 +296,15 @@ mod tests {
     }
 
     #[test]
+    fn docs_live_md_lists_every_check() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/live.md")).expect("docs/live.md exists");
+        for c in CHECKS {
+            let row = format!("| `{}` | {} | {} |", c.id, c.principle, c.title);
+            assert!(docs.contains(&row), "docs/live.md lacks or misstates {}: expected a row starting `{row}`", c.id);
+        }
+    }
+
+    #[test]
     fn failure_names_path_object_and_diagnosis() {
         let mut f = CheckFailure::new(DeployPath::Helm, "Deployment/todo-chatbot-backend", "not ready");
         f.dead_end = Some(DeadEnd {
