@@ -157,15 +157,9 @@ fn print_info(info: &ClusterInfo, json: bool) {
     println!("use it:        export KUBECONFIG={}", info.kubeconfig.display());
 }
 
-/// Print an error with its chain of causes; return its exit code.
+/// `kubegate cluster: error: ...` with its causes; the exit code.
 fn fail(e: &dyn std::error::Error, code: ExitCode) -> i32 {
-    eprintln!("kubegate cluster: error: {e}");
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        eprintln!("  caused by: {c}");
-        cause = c.source();
-    }
-    code as i32
+    super::fail("cluster", e, code)
 }
 
 #[cfg(test)]

@@ -55,15 +55,9 @@ impl From<ProviderArg> for ProviderKind {
     }
 }
 
-/// Print an error with its whole `caused by:` chain and return its exit code.
-fn fail(e: &(dyn std::error::Error + 'static), code: ExitCode) -> i32 {
-    eprintln!("error: {e}");
-    let mut source = e.source();
-    while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
-        source = cause.source();
-    }
-    code as i32
+/// `kubegate images: error: ...` with its causes; the exit code.
+fn fail(e: &dyn std::error::Error, code: ExitCode) -> i32 {
+    super::fail("images", e, code)
 }
 
 /// Run `kubegate images`; returns the exit code.

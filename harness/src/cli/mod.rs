@@ -31,6 +31,18 @@ enum Command {
     Sweep(sweep::SweepArgs),
 }
 
+/// Print `kubegate <command>: error: <e>` and one `caused by:` line per
+/// source; return `code` as the process exit code.
+pub(crate) fn fail(command: &str, e: &dyn std::error::Error, code: crate::exit::ExitCode) -> i32 {
+    eprintln!("kubegate {command}: error: {e}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        eprintln!("  caused by: {c}");
+        cause = c.source();
+    }
+    code as i32
+}
+
 /// Entry point of the binary; returns the process exit code.
 pub fn main_impl() -> i32 {
     let cli = match Cli::try_parse() {

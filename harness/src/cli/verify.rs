@@ -33,14 +33,9 @@ pub struct VerifyArgs {
     quick: bool,
 }
 
+/// `kubegate verify: error: ...` with its causes; the exit code.
 fn fail(e: &dyn std::error::Error, code: ExitCode) -> i32 {
-    eprintln!("error: {e}");
-    let mut source = e.source();
-    while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
-        source = cause.source();
-    }
-    code as i32
+    super::fail("verify", e, code)
 }
 
 /// Run `kubegate verify`; returns the exit code.

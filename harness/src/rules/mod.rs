@@ -618,6 +618,14 @@ pub(crate) fn resolve_port(
     }
 }
 
+/// A declared containerPort for messages: `8000 (http)`, or `8000` unnamed.
+pub(crate) fn fmt_container_port(p: &k8s_openapi::api::core::v1::ContainerPort) -> String {
+    match &p.name {
+        Some(n) => format!("{} ({n})", p.container_port),
+        None => p.container_port.to_string(),
+    }
+}
+
 /// `8000` or `http` for messages.
 pub(crate) fn fmt_port(p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> String {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Probe;
 
-use super::{RuleContext, Sink, containers, fmt_port, resolve_port};
+use super::{RuleContext, Sink, fmt_container_port, containers, fmt_port, resolve_port};
 
 /// The probes of a container with their field names.
 pub(crate) fn probes(c: &k8s_openapi::api::core::v1::Container) -> [(&'static str, Option<&Probe>); 3] {
@@ -104,13 +104,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                         .as_deref()
                         .unwrap_or(&[])
                         .iter()
-                        .map(|p| {
-                            format!(
-                                "{}{}",
-                                p.container_port,
-                                p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-                            )
-                        })
+                        .map(fmt_container_port)
                         .collect();
                 sink.report(
                     "KG-PROBE-004",

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{RuleContext, Sink, fmt_labels, fmt_port, pod_labels, resolve_port, selects};
+use super::{RuleContext, Sink, fmt_container_port, fmt_labels, fmt_port, pod_labels, resolve_port, selects};
 
 pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for (obj, svc) in ctx.model.services() {
@@ -60,13 +60,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 let declared: Vec<String> = pods
                     .iter()
                     .flat_map(|(_, p)| p.spec.containers.iter().flat_map(|c| c.ports.iter().flatten()))
-                    .map(|p| {
-                        format!(
-                            "{}{}",
-                            p.container_port,
-                            p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-                        )
-                    })
+                    .map(fmt_container_port)
                     .collect();
                 sink.report(
                     "KG-SVC-002",
