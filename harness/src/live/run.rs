@@ -135,19 +135,28 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
     step.ok();
 
     let step = Step::start(if opts.keep { "keeping the shared namespaces (--keep)" } else { "tearing down the shared namespaces" });
-    for app in [raw, helm].into_iter().flatten() {
-        let mut app = app;
-        if !out.passed() {
+    let failed = !out.passed();
+    let mut going = Vec::new();
+    for mut app in [raw, helm].into_iter().flatten() {
+        if failed {
             app.mark_failed();
         }
         if opts.keep {
             out.left.push(app.keep());
         } else {
-            let ns = app.namespace.clone();
-            if let Err(e) = app.teardown(ctx).await {
-                step.note(format!("{ns}: {e}"));
-                out.left.push(ns);
-            }
+            going.push(app);
+        }
+    }
+    // Both namespaces at once: each waits out its pods' graceful shutdown.
+    let results = futures::future::join_all(going.into_iter().map(|app| async move {
+        let ns = app.namespace.clone();
+        (ns, app.teardown(ctx).await)
+    }))
+    .await;
+    for (ns, result) in results {
+        if let Err(e) = result {
+            step.note(format!("{ns}: {e}"));
+            out.left.push(ns);
         }
     }
     step.ok();
