@@ -391,9 +391,10 @@ fn cargo_command() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
-            && SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix)) {
-                cmd.env_remove(k);
-            }
+            && SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix))
+        {
+            cmd.env_remove(k);
+        }
     }
     cmd
 }

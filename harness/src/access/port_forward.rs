@@ -159,10 +159,11 @@ impl PortForward {
                     let (pods, svc, sel, shared) = (pods.clone(), svc.clone(), selector.clone(), shared.clone());
                     tokio::spawn(async move {
                         if let Err(e) = bridge(conn, &pods, &svc, &sel, service_port, &shared).await
-                            && let Ok(mut s) = shared.lock() {
-                                s.last_error = Some(e);
-                                s.pod = None; // re-resolve on the next connection
-                            }
+                            && let Ok(mut s) = shared.lock()
+                        {
+                            s.last_error = Some(e);
+                            s.pod = None; // re-resolve on the next connection
+                        }
                     });
                 }
             })

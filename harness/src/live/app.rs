@@ -241,10 +241,11 @@ impl DeployedApp {
             return Err(fail(&format!("Namespace/{namespace}"), &error_chain(&e)));
         }
         if variant.wait
-            && let Err(f) = app.wait_rolled_out(ctx).await {
-                app.mark_failed();
-                return Err(f);
-            }
+            && let Err(f) = app.wait_rolled_out(ctx).await
+        {
+            app.mark_failed();
+            return Err(f);
+        }
         Ok(app)
     }
 

@@ -138,9 +138,10 @@ pub async fn pod_specs(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             let pname = pod.metadata.name.clone().unwrap_or_default();
             let live = serde_json::to_value(pod.spec.as_ref()).unwrap_or(Value::Null);
             if let Some(want) = template.get("securityContext")
-                && let Some(diff) = subset_diff(want, &live["securityContext"], "securityContext") {
-                    problems.push(format!("Pod/{pname}: {diff}"));
-                }
+                && let Some(diff) = subset_diff(want, &live["securityContext"], "securityContext")
+            {
+                problems.push(format!("Pod/{pname}: {diff}"));
+            }
             for want_c in template["containers"].as_array().into_iter().flatten() {
                 let cname = want_c["name"].as_str().unwrap_or("");
                 let live_c = live["containers"].as_array().and_then(|cs| cs.iter().find(|c| c["name"] == cname));

@@ -58,9 +58,10 @@ pub fn normalize(obj: &Value) -> Value {
     let mut v = Value::Object(out);
     for p in ASSIGNED {
         if let Some((parent, key)) = p.rsplit_once('/')
-            && let Some(o) = v.pointer_mut(parent).and_then(Value::as_object_mut) {
-                o.remove(key);
-            }
+            && let Some(o) = v.pointer_mut(parent).and_then(Value::as_object_mut)
+        {
+            o.remove(key);
+        }
     }
     // NodePorts are allocated per Service.
     if let Some(ports) = v.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {

@@ -230,17 +230,22 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let (_, back) = waiter.pods("backend pods Ready after the restart", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
     // The tunnel opened before the restart still reaches the restarted container.
-    let again = tunnel.client().get("/health", None).await;
-    match again {
-        Ok(a) if a.status == 200 => {}
-        Ok(a) => return Err(CheckFailure::new(app.path, &obj, format!("after the restart, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)))),
-        Err(e) => return Err(CheckFailure::new(app.path, &obj, format!("after the restart, GET /health through the same port-forward: {e}"))),
-    }
+    health_through(&tunnel, app, &obj, "after the restart").await?;
     Ok(Passed::note(format!(
         "restarted {:.0}s after the fault; Ready again {:.0}s later; the open port-forward answers again",
         report.took.as_secs_f64(),
         back.took.as_secs_f64()
     )))
+}
+
+/// `GET /health` through an already open `tunnel` answers 200; `when` says
+/// after what, for the message.
+async fn health_through(tunnel: &Tunnel, app: &DeployedApp, obj: &str, when: &str) -> Result<(), CheckFailure> {
+    match tunnel.client().get("/health", None).await {
+        Ok(a) if a.status == 200 => Ok(()),
+        Ok(a) => Err(CheckFailure::new(app.path, obj, format!("{when}, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)))),
+        Err(e) => Err(CheckFailure::new(app.path, obj, format!("{when}, GET /health through the same port-forward: {e}"))),
+    }
 }
 
 /// kubegate's port-forward follows a replaced pod: delete the backend pod
@@ -267,11 +272,7 @@ pub async fn tunnel_follows_replacement(ctx: &LiveContext, app: &DeployedApp) ->
         })
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
-    match tunnel.client().get("/health", None).await {
-        Ok(a) if a.status == 200 => {}
-        Ok(a) => return Err(CheckFailure::new(app.path, &obj, format!("after Pod/{old} was replaced, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)))),
-        Err(e) => return Err(CheckFailure::new(app.path, &obj, format!("after Pod/{old} was replaced, GET /health through the same port-forward: {e}"))),
-    }
+    health_through(&tunnel, app, &obj, &format!("after Pod/{old} was replaced")).await?;
     let via = tunnel.current_pod().unwrap_or_default();
     let ready_now: Vec<&str> = now.iter().filter(|p| conditions::is_pod_ready(p)).filter_map(|p| p.metadata.name.as_deref()).collect();
     if via == old || !ready_now.contains(&via.as_str()) {

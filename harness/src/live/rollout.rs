@@ -11,7 +11,6 @@ use super::{CheckFailure, CheckResult, Passed};
 use crate::deploy::raw;
 use crate::finding::DeployPath;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
 use std::time::Duration;
 
@@ -141,19 +140,13 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
 /// before a replacement is Ready (Recreate, or maxUnavailable other than 0).
 pub fn unsafe_strategy(d: &Deployment) -> Option<String> {
     let name = d.metadata.name.clone().unwrap_or_default();
-    let strategy = d.spec.as_ref()?.strategy.as_ref();
-    let kind = strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate");
-    if kind == "Recreate" {
-        return Some(format!("Deployment/{name} strategy Recreate"));
-    }
-    // The API server defaults maxUnavailable to 25% when it is unset.
-    let unavailable = strategy.and_then(|s| s.rolling_update.as_ref()).and_then(|r| r.max_unavailable.as_ref());
-    match unavailable {
-        Some(IntOrString::Int(0)) => None,
-        Some(IntOrString::String(p)) if p.trim_end_matches('%') == "0" => None,
-        Some(IntOrString::Int(n)) => Some(format!("Deployment/{name} maxUnavailable {n}")),
-        Some(IntOrString::String(p)) => Some(format!("Deployment/{name} maxUnavailable {p}")),
-        None => Some(format!("Deployment/{name} maxUnavailable unset (25%)")),
+    let s = crate::rules::rollout_strategy(d.spec.as_ref()?);
+    if s.kind == "Recreate" {
+        Some(format!("Deployment/{name} strategy Recreate"))
+    } else if ["0", "0%"].contains(&s.max_unavailable.as_str()) {
+        None
+    } else {
+        Some(format!("Deployment/{name} maxUnavailable {}", s.max_unavailable))
     }
 }
 

@@ -249,10 +249,7 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
         .map_err(|e| CheckFailure::new(app.path, format!("Secret/{SECRET_NAME}"), error_chain(&e)))?;
     // Both values stay redacted in everything that follows.
     app.secrets = rotated.clone();
-    {
-        let (k, v) = ("JWT_SECRET_OLD", old_secret.as_str());
-        app.secrets.set(k, v);
-    }
+    app.secrets.set("JWT_SECRET_OLD", old_secret.as_str());
     let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
     deps.restart(&backend).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("rollout restart: {e}")))?;
     let report = app.waiter(ctx).deployment_rolled_out(&backend).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;

@@ -225,6 +225,10 @@ pub trait CommandRunner: Send + Sync {
     /// Run to completion (or kill at the deadline) and capture the output.
     /// A non-zero exit is an `Ok(Output)`; callers decide (see [`Output::into_result`]).
     fn run(&self, cmd: &Cmd) -> Result<Output, RunCommandError>;
+    /// [`CommandRunner::run`], with a non-zero exit as an error carrying its output.
+    fn run_ok(&self, cmd: &Cmd) -> Result<Output, ProviderError> {
+        self.run(cmd)?.into_result(cmd)
+    }
     /// Start a long-running process in its own process group, stdout and
     /// stderr appended to `log`. The deadline of `cmd` is ignored.
     fn spawn(&self, cmd: &Cmd, log: &Path) -> Result<Box<dyn Child>, RunCommandError>;

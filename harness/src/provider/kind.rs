@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::command::{self, Cmd, CommandRunner, Output, Supervised};
+use super::command::{self, Cmd, CommandRunner, Supervised};
 use super::{ClusterInfo, LoadBalancerSupport, Provider, ProviderConfig, ProviderError, ProviderKind};
 use crate::progress::Step;
 
@@ -111,20 +111,16 @@ impl Kind {
         }
     }
 
-    fn run_ok(&self, cmd: &Cmd) -> Result<Output, ProviderError> {
-        self.runner.run(cmd)?.into_result(cmd)
-    }
-
     /// Names from `kind get clusters`.
     pub fn clusters(&self) -> Result<Vec<String>, ProviderError> {
-        let out = self.run_ok(&Cmd::new("kind", ["get", "clusters"]).timeout(QUICK_TIMEOUT))?;
+        let out = self.runner.run_ok(&Cmd::new("kind", ["get", "clusters"]).timeout(QUICK_TIMEOUT))?;
         Ok(parse_clusters(&out.stdout))
     }
 
     /// Write `kind get kubeconfig --name <name>` to [`Kind::kubeconfig_path`] (0600).
     fn write_kubeconfig(&self) -> Result<PathBuf, ProviderError> {
         let out =
-            self.run_ok(&Cmd::new("kind", ["get", "kubeconfig", "--name", self.name()]).timeout(QUICK_TIMEOUT))?;
+            self.runner.run_ok(&Cmd::new("kind", ["get", "kubeconfig", "--name", self.name()]).timeout(QUICK_TIMEOUT))?;
         let path = self.kubeconfig_path();
         let io_err = |source: std::io::Error| ProviderError::Other {
             context: format!("writing kubeconfig {}", path.display()),
@@ -226,7 +222,7 @@ impl Provider for Kind {
             let step = Step::start(format!("kind create cluster --name {}", self.name()));
             let cmd = self.create_command();
             step.note(cmd.to_string());
-            step.finish(self.run_ok(&cmd))?;
+            step.finish(self.runner.run_ok(&cmd))?;
         }
         let mut info = self.base_info(self.write_kubeconfig()?);
         let step = Step::start("LoadBalancer support on kind");
@@ -239,7 +235,7 @@ impl Provider for Kind {
         self.require_kind()?;
         self.stop_cloud_provider();
         let step = Step::start(format!("kind delete cluster --name {}", self.name()));
-        step.finish(self.run_ok(&Cmd::new("kind", ["delete", "cluster", "--name", self.name()]).timeout(DELETE_TIMEOUT)))?;
+        step.finish(self.runner.run_ok(&Cmd::new("kind", ["delete", "cluster", "--name", self.name()]).timeout(DELETE_TIMEOUT)))?;
         let _ = std::fs::remove_file(self.kubeconfig_path());
         let _ = std::fs::remove_file(super::ensure::state_file(&self.state_dir, ProviderKind::Kind));
         Ok(())
@@ -264,7 +260,7 @@ impl Provider for Kind {
             let step = Step::start(format!("kind load docker-image --name {} {image}", self.name()));
             let cmd =
                 Cmd::new("kind", ["load", "docker-image", "--name", self.name(), image]).timeout(IMAGE_LOAD_TIMEOUT);
-            step.finish(self.run_ok(&cmd))?;
+            step.finish(self.runner.run_ok(&cmd))?;
         }
         Ok(())
     }
@@ -273,7 +269,7 @@ impl Provider for Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::command::FakeRunner;
+    use crate::provider::command::{FakeRunner, Output};
     use crate::provider::detect::ClusterFacts;
 
     const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:40123\n  name: kind-kubegate\ncontexts:\n- context:\n    cluster: kind-kubegate\n    user: kind-kubegate\n  name: kind-kubegate\ncurrent-context: kind-kubegate\n";

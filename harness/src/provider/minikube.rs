@@ -159,11 +159,6 @@ impl Minikube {
         self.state_dir.join(format!("minikube-tunnel-{}.pid", self.profile()))
     }
 
-    /// Run `cmd`; a non-zero exit is an error carrying its output.
-    fn run_ok(&self, cmd: &Cmd) -> Result<Output, ProviderError> {
-        self.runner.run(cmd)?.into_result(cmd)
-    }
-
     fn require_minikube(&self) -> Result<(), ProviderError> {
         match self.runner.find_program("minikube") {
             Some(_) => Ok(()),
@@ -250,7 +245,7 @@ impl Provider for Minikube {
                 let step = Step::start(format!("minikube start -p {} (was: {before:?})", self.profile()));
                 let cmd = self.start_command();
                 step.note(cmd.to_string());
-                step.finish(self.run_ok(&cmd))?;
+                step.finish(self.runner.run_ok(&cmd))?;
                 let blocker = match self.profile_state()? {
                     ProfileState::Running => None,
                     ProfileState::Missing => Some(format!("profile {} does not exist", self.profile())),
@@ -278,7 +273,7 @@ impl Provider for Minikube {
         self.stop_tunnel();
         let step = Step::start(format!("minikube delete -p {}", self.profile()));
         let cmd = Cmd::new("minikube", ["delete", "-p", self.profile()]).timeout(DELETE_TIMEOUT);
-        step.finish(self.run_ok(&cmd))?;
+        step.finish(self.runner.run_ok(&cmd))?;
         let _ = std::fs::remove_file(super::ensure::state_file(&self.state_dir, ProviderKind::Minikube));
         Ok(())
     }
@@ -300,7 +295,7 @@ impl Provider for Minikube {
         for image in images {
             let step = Step::start(format!("minikube image load -p {} {image}", self.profile()));
             let cmd = Cmd::new("minikube", ["image", "load", "-p", self.profile(), image]).timeout(IMAGE_LOAD_TIMEOUT);
-            step.finish(self.run_ok(&cmd))?;
+            step.finish(self.runner.run_ok(&cmd))?;
         }
         Ok(())
     }

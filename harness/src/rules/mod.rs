@@ -26,6 +26,8 @@ mod service;
 pub(crate) mod testkit;
 mod workload;
 
+pub use workload::{RolloutStrategy, rollout_strategy};
+
 /// One rule of the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Rule {

@@ -5,6 +5,30 @@ use super::{RuleContext, Sink, fmt_labels, fmt_port, label_selector_selects};
 use crate::finding::ObjectRef;
 use crate::model::Typed;
 
+/// A Deployment's rollout strategy as the API server applies it; an unset
+/// maxSurge or maxUnavailable reads `25% (default)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutStrategy {
+    /// `RollingUpdate` or `Recreate`.
+    pub kind: String,
+    /// `1`, `25%`, ...
+    pub max_surge: String,
+    /// `0`, `25%`, ...
+    pub max_unavailable: String,
+}
+
+/// The rollout strategy of `spec` (KG-WL-002 and the live rollout check read it alike).
+pub fn rollout_strategy(spec: &k8s_openapi::api::apps::v1::DeploymentSpec) -> RolloutStrategy {
+    let strategy = spec.strategy.as_ref();
+    let ru = strategy.and_then(|s| s.rolling_update.as_ref());
+    let or_default = |v: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| v.map(fmt_port).unwrap_or_else(|| "25% (default)".into());
+    RolloutStrategy {
+        kind: strategy.and_then(|s| s.type_.clone()).unwrap_or_else(|| "RollingUpdate".into()),
+        max_surge: or_default(ru.and_then(|r| r.max_surge.as_ref())),
+        max_unavailable: or_default(ru.and_then(|r| r.max_unavailable.as_ref())),
+    }
+}
+
 pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let policy = &ctx.config.policy;
     for (obj, d) in ctx.model.deployments() {
@@ -25,12 +49,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 None,
             );
         }
-        let strategy = spec.strategy.as_ref();
-        let ty = strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate");
-        let ru = strategy.and_then(|s| s.rolling_update.as_ref());
-        let surge = ru.and_then(|r| r.max_surge.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
-        let unavailable =
-            ru.and_then(|r| r.max_unavailable.as_ref()).map(fmt_port).unwrap_or_else(|| "25% (default)".into());
+        let RolloutStrategy { kind: ty, max_surge: surge, max_unavailable: unavailable } = rollout_strategy(spec);
         if ty != "RollingUpdate" || surge != policy.max_surge || unavailable != policy.max_unavailable {
             sink.report(
                 "KG-WL-002",

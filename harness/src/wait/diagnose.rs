@@ -171,15 +171,17 @@ pub fn missing_config_hint(message: &str) -> String {
     // kubelet: `secret "NAME" not found`, `couldn't find key KEY in Secret NS/NAME`,
     // and the same two for configmaps.
     if let Some(rest) = message.strip_prefix("couldn't find key ")
-        && let Some((key, obj)) = rest.split_once(" in ") {
-            return format!("key {key} is missing from {obj}: add it to the Secret/ConfigMap (or mark the reference optional)");
-        }
+        && let Some((key, obj)) = rest.split_once(" in ")
+    {
+        return format!("key {key} is missing from {obj}: add it to the Secret/ConfigMap (or mark the reference optional)");
+    }
     for kind in ["secret", "configmap"] {
         if let Some(rest) = message.strip_prefix(&format!("{kind} \""))
-            && let Some((name, _)) = rest.split_once('"') {
-                let what = if kind == "secret" { "Secret" } else { "ConfigMap" };
-                return format!("{what} {name} does not exist in the namespace: create it before deploying (the plan creates todo-chatbot-secrets from the CLI)");
-            }
+            && let Some((name, _)) = rest.split_once('"')
+        {
+            let what = if kind == "secret" { "Secret" } else { "ConfigMap" };
+            return format!("{what} {name} does not exist in the namespace: create it before deploying (the plan creates todo-chatbot-secrets from the CLI)");
+        }
     }
     "a referenced Secret, ConfigMap or key is missing (see the message)".into()
 }

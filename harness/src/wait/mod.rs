@@ -607,12 +607,13 @@ impl Waiter {
             for previous in order {
                 let lp = LogParams { container: Some(c.clone()), previous, tail_lines: Some(self.log_tail_lines), ..Default::default() };
                 if let Ok(text) = pods.logs(name, &lp).await
-                    && !text.trim().is_empty() {
-                        let which = if previous { "previous" } else { "current" };
-                        out.push_str(&format!("--- log tail of {name}/{c} ({which} container) ---\n{}\n", text.trim_end()));
-                        got = true;
-                        break;
-                    }
+                    && !text.trim().is_empty()
+                {
+                    let which = if previous { "previous" } else { "current" };
+                    out.push_str(&format!("--- log tail of {name}/{c} ({which} container) ---\n{}\n", text.trim_end()));
+                    got = true;
+                    break;
+                }
             }
             if !got {
                 out.push_str(&format!("--- log tail of {name}/{c}: none (the container never started or wrote nothing) ---\n"));

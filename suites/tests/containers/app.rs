@@ -223,9 +223,10 @@ async fn start(request: testcontainers::ContainerRequest<GenericImage>, port: u1
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(a) = get(&format!("{url}/health"), None).await
-            && a.status == 200 {
-                break;
-            }
+            && a.status == 200
+        {
+            break;
+        }
         if Instant::now() > deadline {
             let out = container.stdout_to_vec().await.unwrap_or_default();
             panic!(

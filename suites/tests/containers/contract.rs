@@ -101,11 +101,12 @@ impl Contract {
             .get("x-kubegate-status")
             .and_then(|s| s.get(service))
             .and_then(Value::as_array)
-            && !allowed.iter().any(|s| s.as_str() == Some(&status)) {
-                return Err(format!(
-                    "{what}: status not in x-kubegate-status.{service} {allowed:?}"
-                ));
-            }
+            && !allowed.iter().any(|s| s.as_str() == Some(&status))
+        {
+            return Err(format!(
+                "{what}: status not in x-kubegate-status.{service} {allowed:?}"
+            ));
+        }
         let responses = op
             .get("responses")
             .ok_or_else(|| format!("{what}: operation has no responses"))?;

@@ -156,9 +156,10 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         if self.running()
-            && let Err(e) = self.stop() {
-                eprintln!("private PostgreSQL on port {} did not stop: {e}", self.port);
-            }
+            && let Err(e) = self.stop()
+        {
+            eprintln!("private PostgreSQL on port {} did not stop: {e}", self.port);
+        }
     }
 }
 

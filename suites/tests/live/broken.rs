@@ -48,11 +48,12 @@ per_path_own!(
         let variant = match path {
             DeployPath::Raw => variant.raw_edit(|v| {
                 if v["kind"] == "Deployment"
-                    && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
-                        for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
-                            c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
-                        }
+                    && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut())
+                {
+                    for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
+                        c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
                     }
+                }
             }),
             // The chart fixes probe paths by contract: break it with a patch after install.
             DeployPath::Helm => variant,
