@@ -43,7 +43,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let env_file = std::env::var_os("KUBEGATE_SECRETS_ENV").map(PathBuf::from);
     let secrets = SecretValues::resolve(env_file.as_deref())?;
     let redactor = secrets.redactor();
-    let root = std::env::current_dir()?.ancestors().find(|d| d.join("Cargo.lock").is_file()).map(PathBuf::from).unwrap_or_default();
+    let root = std::env::current_dir()?
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .map(PathBuf::from)
+        .unwrap_or_default();
 
     // Raw path.
     let objects = raw::load_manifests(&root.join("manifests"))?;
@@ -51,8 +55,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut raw_ns = create_namespace(&client, &config, &run, DeployPath::Raw, &labels).await?;
     raw_ns.set_diagnostics(GuardDiagnostics { redactor: redactor.clone(), rendered_manifests: None, helm: None });
     let t = std::time::Instant::now();
-    let dry = raw::dry_run_all(&client, raw_ns.name(), &raw::prepare(&objects, raw_ns.name(), &Default::default())).await;
-    eprintln!("dry run: {}/{} accepted ({:.1}s)", dry.iter().filter(|o| o.result.is_ok()).count(), dry.len(), t.elapsed().as_secs_f64());
+    let dry =
+        raw::dry_run_all(&client, raw_ns.name(), &raw::prepare(&objects, raw_ns.name(), &Default::default())).await;
+    eprintln!(
+        "dry run: {}/{} accepted ({:.1}s)",
+        dry.iter().filter(|o| o.result.is_ok()).count(),
+        dry.len(),
+        t.elapsed().as_secs_f64()
+    );
     for o in dry.iter().filter(|o| o.result.is_err()) {
         eprintln!("  refused {}: {:?}", o.object, o.result.as_ref().err().map(|e| e.to_string()));
     }
@@ -85,15 +95,35 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     if failed {
         raw_ns.mark_failed(); // the guard writes diagnostics before deleting
     }
-    let pf = PortForward::to_service(&client, raw_ns.name(), "todo-chatbot-backend", 8000, "/health", Duration::from_secs(30)).await?;
+    let pf = PortForward::to_service(
+        &client,
+        raw_ns.name(),
+        "todo-chatbot-backend",
+        8000,
+        "/health",
+        Duration::from_secs(30),
+    )
+    .await?;
     let http = HttpClient::new(RetryPolicy::default())?;
     let r = http.get_ok(&format!("{}/ready", pf.base_url())).await?;
-    eprintln!("port-forward {} -> pod {:?}: /ready {} in {:.2}s", pf.base_url(), pf.current_pod(), r.status, pf.ready_after.as_secs_f64());
+    eprintln!(
+        "port-forward {} -> pod {:?}: /ready {} in {:.2}s",
+        pf.base_url(),
+        pf.current_pod(),
+        r.status,
+        pf.ready_after.as_secs_f64()
+    );
 
     let w = Waiter::new(client.clone(), raw_ns.name()).deadline(Duration::from_secs(60));
     let (ep, rep) = load_balancer::wait_for_endpoint(&w, &client, "todo-chatbot-frontend", Some(80)).await?;
     let r = http.get_ok(&format!("{}/", ep.base_url())).await?;
-    eprintln!("LoadBalancer {} after {:.1}s: / {} {:?}", ep.base_url(), rep.took.as_secs_f64(), r.status, r.content_type);
+    eprintln!(
+        "LoadBalancer {} after {:.1}s: / {} {:?}",
+        ep.base_url(),
+        rep.took.as_secs_f64(),
+        r.status,
+        r.content_type
+    );
 
     // A broken upgrade: an image that is not on the node -> dead end at once.
     helm.upgrade(&install.clone().with_set("image.backend.tag", "9.9.9")).await?;

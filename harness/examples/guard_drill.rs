@@ -44,13 +44,20 @@ async fn main() {
             let secrets = SecretValues::resolve(env_file.as_deref()).expect("secrets");
             guard.set_diagnostics(GuardDiagnostics {
                 redactor: secrets.redactor(),
-                rendered_manifests: Some(std::fs::read_to_string(root.join("manifests/30-backend-deployment.yaml")).unwrap_or_default()),
+                rendered_manifests: Some(
+                    std::fs::read_to_string(root.join("manifests/30-backend-deployment.yaml")).unwrap_or_default(),
+                ),
                 helm: None,
             });
             let broken = secrets.without("JWT_SECRET");
-            raw::deploy(&client, guard.name(), &root.join("manifests"), &broken, &Default::default()).await.expect("deploy");
-            let w = Waiter::new(client.clone(), guard.name()).deadline(Duration::from_secs(90)).redactor(secrets.redactor());
-            let err = w.deployment_rolled_out("todo-chatbot-backend").await.expect_err("missing key must be a dead end");
+            raw::deploy(&client, guard.name(), &root.join("manifests"), &broken, &Default::default())
+                .await
+                .expect("deploy");
+            let w = Waiter::new(client.clone(), guard.name())
+                .deadline(Duration::from_secs(90))
+                .redactor(secrets.redactor());
+            let err =
+                w.deployment_rolled_out("todo-chatbot-backend").await.expect_err("missing key must be a dead end");
             eprintln!("{err}");
             panic!("drill: panicking with the namespace still there; the guard must collect and delete");
         }

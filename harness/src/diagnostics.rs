@@ -12,8 +12,8 @@ use crate::redact::Redactor;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, ListParams, LogParams};
 use kube::Resource;
+use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -136,12 +136,14 @@ pub async fn collect(client: &kube::Client, req: &BundleRequest) -> Result<PathB
     if let Ok(list) = pods.list(&ListParams::default()).await {
         for p in list.items {
             let pname = p.metadata.name.clone().unwrap_or_default();
-            let containers = p.spec.iter().flat_map(|s| {
-                s.init_containers.iter().flatten().chain(s.containers.iter()).map(|c| c.name.clone())
-            });
+            let containers = p
+                .spec
+                .iter()
+                .flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter()).map(|c| c.name.clone()));
             for c in containers.collect::<Vec<_>>() {
                 for previous in [false, true] {
-                    let lp = LogParams { container: Some(c.clone()), previous, tail_lines: Some(500), ..Default::default() };
+                    let lp =
+                        LogParams { container: Some(c.clone()), previous, tail_lines: Some(500), ..Default::default() };
                     if let Ok(text) = pods.logs(&pname, &lp).await {
                         let suffix = if previous { ".previous" } else { "" };
                         w.write(&format!("logs/{pname}.{c}{suffix}.log"), &text)?;
@@ -319,7 +321,12 @@ mod tests {
             "status": {"phase": "Pending"}
         }))
         .expect("pod fixture");
-        let d = describe(&pod, "Pod", "p", &[event("Pod", "p", "BackOff", "Back-off pulling image", "2026-01-01T00:00:00Z")]);
+        let d = describe(
+            &pod,
+            "Pod",
+            "p",
+            &[event("Pod", "p", "BackOff", "Back-off pulling image", "2026-01-01T00:00:00Z")],
+        );
         assert!(!d.contains("managedFields"));
         assert!(d.contains("phase: Pending"));
         assert!(d.contains("# --- events ---") && d.contains("Back-off pulling image"));

@@ -69,9 +69,7 @@ pub enum BuildImagesError {
     #[error("`docker` not found on PATH; {START_DOCKER_HINT}")]
     DockerMissing,
     /// `docker` exists but the engine does not answer.
-    #[error(
-        "the Docker engine is not answering (`docker version`: {stderr_tail}); {START_DOCKER_HINT}"
-    )]
+    #[error("the Docker engine is not answering (`docker version`: {stderr_tail}); {START_DOCKER_HINT}")]
     DockerDown {
         /// Tail of `docker version`'s stderr.
         stderr_tail: String,
@@ -109,9 +107,7 @@ pub enum BuildImagesError {
         source: std::io::Error,
     },
     /// `docker build` failed.
-    #[error(
-        "`{command}` failed with {status} building {image}\n--- output (tail) ---\n{output_tail}"
-    )]
+    #[error("`{command}` failed with {status} building {image}\n--- output (tail) ---\n{output_tail}")]
     DockerBuild {
         /// The image being built.
         image: String,
@@ -145,10 +141,7 @@ impl HasExitCode for BuildImagesError {
 
 /// The recipes for the components of `config`: `fixtures/<component>/` with
 /// cargo package `todo-<component>`, resolved against `root` (the repo).
-pub fn recipes(
-    config: &crate::config::Config,
-    root: &Path,
-) -> Result<Vec<ImageRecipe>, BuildImagesError> {
+pub fn recipes(config: &crate::config::Config, root: &Path) -> Result<Vec<ImageRecipe>, BuildImagesError> {
     config
         .components
         .iter()
@@ -156,10 +149,7 @@ pub fn recipes(
             let context = root.join("fixtures").join(&c.name);
             let dockerfile = context.join("Dockerfile");
             if !dockerfile.is_file() {
-                return Err(BuildImagesError::NoRecipe {
-                    component: c.name.clone(),
-                    dockerfile,
-                });
+                return Err(BuildImagesError::NoRecipe { component: c.name.clone(), dockerfile });
             }
             Ok(ImageRecipe {
                 component: c.name.clone(),
@@ -180,18 +170,12 @@ pub fn check_docker() -> Result<String, BuildImagesError> {
         .output()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => BuildImagesError::DockerMissing,
-            _ => BuildImagesError::Io {
-                action: "cannot run",
-                path: "docker".into(),
-                source: e,
-            },
+            _ => BuildImagesError::Io { action: "cannot run", path: "docker".into(), source: e },
         })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(BuildImagesError::DockerDown {
-            stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3),
-        })
+        Err(BuildImagesError::DockerDown { stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3) })
     }
 }
 
@@ -206,41 +190,26 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
 
     let target_dir = cargo_target_dir(root)?;
     let mut cargo = cargo_command();
-    cargo
-        .current_dir(root)
-        .args(["build", "--release", "--target", MUSL_TARGET]);
+    cargo.current_dir(root).args(["build", "--release", "--target", MUSL_TARGET]);
     for r in recipes {
         cargo.args(["-p", &r.package]);
     }
-    let step = Step::start(format!(
-        "building the static binaries ({MUSL_TARGET}, release)"
-    ));
+    let step = Step::start(format!("building the static binaries ({MUSL_TARGET}, release)"));
     let (status, output_tail) = run_streamed(&mut cargo)?;
     if !status.success() {
         step.failed();
-        return Err(BuildImagesError::Cargo {
-            command: describe(&cargo),
-            status: status.to_string(),
-            output_tail,
-        });
+        return Err(BuildImagesError::Cargo { command: describe(&cargo), status: status.to_string(), output_tail });
     }
     step.ok();
 
     let revision = git_revision(root);
     let mut built = Vec::new();
     for r in recipes {
-        let binary = target_dir
-            .join(MUSL_TARGET)
-            .join("release")
-            .join(&r.package);
+        let binary = target_dir.join(MUSL_TARGET).join("release").join(&r.package);
         let staged = r.staged_binary();
         let io = |action, path: &Path| {
             let path = path.to_path_buf();
-            move |source| BuildImagesError::Io {
-                action,
-                path,
-                source,
-            }
+            move |source| BuildImagesError::Io { action, path, source }
         };
         let dist = staged.parent().unwrap_or(&r.context);
         std::fs::create_dir_all(dist).map_err(io("cannot create", dist))?;
@@ -250,21 +219,9 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
         std::fs::copy(&binary, &tmp).map_err(io("cannot copy the binary", &binary))?;
         std::fs::rename(&tmp, &staged).map_err(io("cannot stage", &staged))?;
 
-        let step = Step::start(format!(
-            "docker build -t {} {}",
-            r.image,
-            r.context.display()
-        ));
+        let step = Step::start(format!("docker build -t {} {}", r.image, r.context.display()));
         let mut docker = Command::new("docker");
-        docker
-            .args([
-                "build",
-                "--tag",
-                &r.image,
-                "--build-arg",
-                &format!("REVISION={revision}"),
-            ])
-            .arg(&r.context);
+        docker.args(["build", "--tag", &r.image, "--build-arg", &format!("REVISION={revision}")]).arg(&r.context);
         let (status, output_tail) = run_streamed(&mut docker)?;
         if !status.success() {
             step.failed();
@@ -276,12 +233,7 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
             });
         }
         let image = inspect(&r.image)?;
-        step.note(format!(
-            "{} {} ({:.1} MB)",
-            image.image,
-            short_id(&image.id),
-            image.size_bytes as f64 / 1e6
-        ));
+        step.note(format!("{} {} ({:.1} MB)", image.image, short_id(&image.id), image.size_bytes as f64 / 1e6));
         step.ok();
         built.push(image);
     }
@@ -291,25 +243,13 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
 /// [`build`] under a file lock in the cargo target directory, so parallel
 /// callers (one process per test under nextest) build one at a time; cargo
 /// and Docker's layer cache make the later builds quick no-ops.
-pub fn ensure_built(
-    root: &Path,
-    recipes: &[ImageRecipe],
-) -> Result<Vec<BuiltImage>, BuildImagesError> {
+pub fn ensure_built(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
     let lock_path = cargo_target_dir(root)?.join("kubegate-images.lock");
-    let io = |source| BuildImagesError::Io {
-        action: "cannot lock",
-        path: lock_path.clone(),
-        source,
-    };
+    let io = |source| BuildImagesError::Io { action: "cannot lock", path: lock_path.clone(), source };
     if let Some(dir) = lock_path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
     let mut lock = fd_lock::RwLock::new(file);
     let _guard = lock.write().map_err(io)?;
     build(root, recipes)
@@ -321,23 +261,11 @@ pub fn inspect(image: &str) -> Result<BuiltImage, BuildImagesError> {
         .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", image])
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| BuildImagesError::Io {
-            action: "cannot run",
-            path: "docker".into(),
-            source,
-        })?;
+        .map_err(|source| BuildImagesError::Io { action: "cannot run", path: "docker".into(), source })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut fields = stdout.split_whitespace();
-    match (
-        out.status.success(),
-        fields.next(),
-        fields.next().and_then(|s| s.parse().ok()),
-    ) {
-        (true, Some(id), Some(size_bytes)) => Ok(BuiltImage {
-            image: image.to_owned(),
-            id: id.to_owned(),
-            size_bytes,
-        }),
+    match (out.status.success(), fields.next(), fields.next().and_then(|s| s.parse().ok())) {
+        (true, Some(id), Some(size_bytes)) => Ok(BuiltImage { image: image.to_owned(), id: id.to_owned(), size_bytes }),
         _ => Err(BuildImagesError::Inspect {
             image: image.to_owned(),
             stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3),
@@ -349,20 +277,11 @@ pub fn inspect(image: &str) -> Result<BuiltImage, BuildImagesError> {
 /// `CARGO_TARGET_DIR` and `.cargo/config.toml`).
 fn cargo_target_dir(root: &Path) -> Result<PathBuf, BuildImagesError> {
     let mut cmd = cargo_command();
-    cmd.current_dir(root)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .stdin(Stdio::null());
-    let out = cmd.output().map_err(|source| BuildImagesError::Io {
-        action: "cannot run",
-        path: "cargo".into(),
-        source,
-    })?;
+    cmd.current_dir(root).args(["metadata", "--format-version", "1", "--no-deps"]).stdin(Stdio::null());
+    let out =
+        cmd.output().map_err(|source| BuildImagesError::Io { action: "cannot run", path: "cargo".into(), source })?;
     let parsed = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok();
-    match parsed
-        .as_ref()
-        .and_then(|v| v.get("target_directory"))
-        .and_then(|v| v.as_str())
-    {
+    match parsed.as_ref().and_then(|v| v.get("target_directory")).and_then(|v| v.as_str()) {
         Some(dir) if out.status.success() => Ok(PathBuf::from(dir)),
         _ => Err(BuildImagesError::Cargo {
             command: describe(&cmd),
@@ -418,20 +337,10 @@ fn git_revision(root: &Path) -> String {
 /// keep the last lines as evidence for an error.
 fn run_streamed(cmd: &mut Command) -> Result<(std::process::ExitStatus, String), BuildImagesError> {
     let program = PathBuf::from(cmd.get_program());
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound if program.as_os_str() == "docker" => {
-                BuildImagesError::DockerMissing
-            }
-            _ => BuildImagesError::Io {
-                action: "cannot run",
-                path: program.clone(),
-                source: e,
-            },
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if program.as_os_str() == "docker" => BuildImagesError::DockerMissing,
+            _ => BuildImagesError::Io { action: "cannot run", path: program.clone(), source: e },
         })?;
     let kept = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
     let pump = |stream: Box<dyn std::io::Read + Send>| {
@@ -447,15 +356,9 @@ fn run_streamed(cmd: &mut Command) -> Result<(std::process::ExitStatus, String),
             }
         })
     };
-    let threads = [
-        child.stdout.take().map(|s| pump(Box::new(s))),
-        child.stderr.take().map(|s| pump(Box::new(s))),
-    ];
-    let status = child.wait().map_err(|source| BuildImagesError::Io {
-        action: "cannot wait for",
-        path: program,
-        source,
-    })?;
+    let threads = [child.stdout.take().map(|s| pump(Box::new(s))), child.stderr.take().map(|s| pump(Box::new(s)))];
+    let status =
+        child.wait().map_err(|source| BuildImagesError::Io { action: "cannot wait for", path: program, source })?;
     for t in threads.into_iter().flatten() {
         let _ = t.join();
     }
@@ -489,10 +392,8 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let config = crate::config::Config::default();
         let recipes = recipes(&config, &root).expect("this repo has both Dockerfiles");
-        let names: Vec<_> = recipes
-            .iter()
-            .map(|r| (r.component.as_str(), r.image.as_str(), r.package.as_str()))
-            .collect();
+        let names: Vec<_> =
+            recipes.iter().map(|r| (r.component.as_str(), r.image.as_str(), r.package.as_str())).collect();
         assert_eq!(
             names,
             [
@@ -500,11 +401,7 @@ mod tests {
                 ("frontend", "todo-chatbot-frontend:0.1.0", "todo-frontend")
             ]
         );
-        assert!(
-            recipes[1]
-                .staged_binary()
-                .ends_with("fixtures/frontend/dist/todo-frontend")
-        );
+        assert!(recipes[1].staged_binary().ends_with("fixtures/frontend/dist/todo-frontend"));
 
         let mut odd = config.clone();
         odd.components[0].name = "worker".into();
@@ -515,12 +412,7 @@ mod tests {
 
     #[test]
     fn docker_problems_are_bad_input_with_the_fix() {
-        for err in [
-            BuildImagesError::DockerMissing,
-            BuildImagesError::DockerDown {
-                stderr_tail: "refused".into(),
-            },
-        ] {
+        for err in [BuildImagesError::DockerMissing, BuildImagesError::DockerDown { stderr_tail: "refused".into() }] {
             assert_eq!(err.exit_code(), ExitCode::BadInput);
             assert!(err.to_string().contains(START_DOCKER_HINT), "{err}");
         }

@@ -38,7 +38,11 @@ impl Step {
     /// Finish the step as `result` says (ok or failed) and hand it back, so
     /// a call site reads `step.finish(run(&cmd))?`.
     pub fn finish<T, E>(self, result: Result<T, E>) -> Result<T, E> {
-        if result.is_ok() { self.ok() } else { self.failed() }
+        if result.is_ok() {
+            self.ok()
+        } else {
+            self.failed()
+        }
         result
     }
 

@@ -104,12 +104,8 @@ impl Redactor {
     /// True when `text` contains any known value (used by the secrets suite
     /// and by tests that scan artifacts).
     pub fn leaks_in(&self, data: &[u8]) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .needles
-            .iter()
-            .filter(|(n, _)| find(data, n, 0).is_some())
-            .map(|(_, k)| k.clone())
-            .collect();
+        let mut keys: Vec<String> =
+            self.needles.iter().filter(|(n, _)| find(data, n, 0).is_some()).map(|(_, k)| k.clone()).collect();
         keys.sort();
         keys.dedup();
         keys
@@ -161,10 +157,7 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode("s3cr3t-value");
         let text = format!("jwt=s3cr3t-value data={b64} key=sk-abc123 ok");
         let out = r.redact_str(&text);
-        assert_eq!(
-            out,
-            "jwt=[REDACTED:JWT_SECRET] data=[REDACTED:JWT_SECRET] key=[REDACTED:OPENAI_API_KEY] ok"
-        );
+        assert_eq!(out, "jwt=[REDACTED:JWT_SECRET] data=[REDACTED:JWT_SECRET] key=[REDACTED:OPENAI_API_KEY] ok");
         assert!(r.leaks_in(out.as_bytes()).is_empty());
     }
 

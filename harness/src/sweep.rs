@@ -144,7 +144,10 @@ pub struct ListLeftoversError(#[source] pub kube::Error);
 
 /// Namespaces labelled with a run id whose run is not live, older than
 /// `older_than` (all ages when `None`).
-pub async fn find_leftovers(client: &kube::Client, older_than: Option<Duration>) -> Result<Vec<Leftover>, ListLeftoversError> {
+pub async fn find_leftovers(
+    client: &kube::Client,
+    older_than: Option<Duration>,
+) -> Result<Vec<Leftover>, ListLeftoversError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let list = api.list(&ListParams::default().labels(RUN_ID_LABEL)).await.map_err(ListLeftoversError)?;
     let now = k8s_openapi::jiff::Timestamp::now();
@@ -199,7 +202,12 @@ pub struct Swept {
 
 /// Uninstall the Helm releases of each leftover (when `helm` is given) and
 /// delete it, waiting at most `deadline` per namespace.
-pub async fn sweep(client: &kube::Client, helm: Option<&Helm>, leftovers: Vec<Leftover>, deadline: Duration) -> Vec<Swept> {
+pub async fn sweep(
+    client: &kube::Client,
+    helm: Option<&Helm>,
+    leftovers: Vec<Leftover>,
+    deadline: Duration,
+) -> Vec<Swept> {
     let mut out = Vec::new();
     for l in leftovers {
         let mut releases = Vec::new();

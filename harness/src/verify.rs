@@ -5,7 +5,7 @@
 //! tear down. Each step prints progress; [`VerifyOutcome`] carries the
 //! report and the timings `ci/bench/verify.sh` reads.
 
-use crate::check::{CheckRequest, CheckError};
+use crate::check::{CheckError, CheckRequest};
 use crate::config::{Config, LoadConfigError};
 use crate::deploy::RunId;
 use crate::exit::{ExitCode, HasExitCode};
@@ -174,7 +174,11 @@ fn image_cases(built: &[BuiltImage], config: &Config) -> Vec<Case> {
         let comp = config.components.iter().find(|c| c.image == b.image);
         let limit = comp.map(|c| c.image_size_mb).unwrap_or(0);
         if limit > 0 && b.size_bytes > limit * 1_000_000 {
-            budget.push(image_finding("LIVE-IMAGE-BUDGET", &b.image, format!("{:.1} MB, budget {limit} MB", b.size_bytes as f64 / 1e6)));
+            budget.push(image_finding(
+                "LIVE-IMAGE-BUDGET",
+                &b.image,
+                format!("{:.1} MB, budget {limit} MB", b.size_bytes as f64 / 1e6),
+            ));
         }
         let u = std::process::Command::new("docker")
             .args(["image", "inspect", "--format", "{{.Config.User}}", &b.image])
@@ -186,7 +190,9 @@ fn image_cases(built: &[BuiltImage], config: &Config) -> Vec<Case> {
         }
     }
     let mut c = Case::from_findings("LIVE-IMAGE-BUDGET", "images", budget);
-    c.note = Some(built.iter().map(|b| format!("{} {:.1} MB", b.image, b.size_bytes as f64 / 1e6)).collect::<Vec<_>>().join(", "));
+    c.note = Some(
+        built.iter().map(|b| format!("{} {:.1} MB", b.image, b.size_bytes as f64 / 1e6)).collect::<Vec<_>>().join(", "),
+    );
     cases.push(c);
     cases.push(Case::from_findings("LIVE-IMAGE-NONROOT", "images", user));
     cases
@@ -238,7 +244,13 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     let recipes = crate::images::recipes(&req.config, &root).map_err(VerifyError::Images)?;
     let built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&root, &recipes))
         .await
-        .map_err(|e| VerifyError::Images(BuildImagesError::Io { action: "image build task failed:", path: PathBuf::from(e.to_string()), source: std::io::Error::other("join") }))?
+        .map_err(|e| {
+            VerifyError::Images(BuildImagesError::Io {
+                action: "image build task failed:",
+                path: PathBuf::from(e.to_string()),
+                source: std::io::Error::other("join"),
+            })
+        })?
         .map_err(VerifyError::Images)?;
     mark(&mut timings, "images");
 
@@ -252,10 +264,11 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
 
     let kind = req.provider;
     let pcfg = req.provider_config.clone();
-    let cluster: ClusterInfo = tokio::task::spawn_blocking(move || crate::provider::ensure::ensure_cluster(kind, &pcfg))
-        .await
-        .map_err(|e| VerifyError::Cluster(ProviderError::Refused(format!("cluster task failed: {e}"))))?
-        .map_err(VerifyError::Cluster)?;
+    let cluster: ClusterInfo =
+        tokio::task::spawn_blocking(move || crate::provider::ensure::ensure_cluster(kind, &pcfg))
+            .await
+            .map_err(|e| VerifyError::Cluster(ProviderError::Refused(format!("cluster task failed: {e}"))))?
+            .map_err(VerifyError::Cluster)?;
     mark(&mut timings, "cluster");
 
     let ctx = LiveContext::connect(cluster.clone(), req.config.clone(), live_secrets(cluster.node_ip)?).await?;
@@ -269,7 +282,11 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
             }
             let swept = crate::sweep::sweep(&ctx.client, Some(&ctx.helm), left, Duration::from_secs(120)).await;
             for s in swept.iter().filter(|s| s.result.is_err()) {
-                step.note(format!("could not remove {}: {}", s.leftover.namespace, s.result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()));
+                step.note(format!(
+                    "could not remove {}: {}",
+                    s.leftover.namespace,
+                    s.result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
+                ));
             }
             step.note(format!("{} namespace(s) and {pg} stale test database(s) removed", swept.len()));
             step.ok();
@@ -315,7 +332,12 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
         });
     }
     for (path, u) in &live.upgrades {
-        timings.upgrades.push(UpgradeTiming { path: path.to_string(), sent: u.load.sent, lost: u.load.failed, upgrade_secs: u.upgrade_secs });
+        timings.upgrades.push(UpgradeTiming {
+            path: path.to_string(),
+            sent: u.load.sent,
+            lost: u.load.failed,
+            upgrade_secs: u.upgrade_secs,
+        });
     }
     write_reports(&report, &timings, &report_dir, &ctx.redactor())?;
     Ok(VerifyOutcome { run, report, report_dir, timings, left: live.left })
@@ -353,13 +375,24 @@ fn assemble(static_report: &Report, built: &[BuiltImage], config: &Config, live:
 }
 
 /// report.json, junit.xml, summary.md, report.txt and timings.json, each redacted.
-fn write_reports(report: &Report, timings: &Timings, dir: &Path, redactor: &crate::redact::Redactor) -> Result<(), VerifyError> {
+fn write_reports(
+    report: &Report,
+    timings: &Timings,
+    dir: &Path,
+    redactor: &crate::redact::Redactor,
+) -> Result<(), VerifyError> {
     std::fs::create_dir_all(dir).map_err(|source| VerifyError::WriteReport { path: dir.to_owned(), source })?;
     let opts = RenderOptions { color: false };
-    for (file, format) in [("report.json", Format::Json), ("junit.xml", Format::Junit), ("summary.md", Format::Markdown), ("report.txt", Format::Text)] {
+    for (file, format) in [
+        ("report.json", Format::Json),
+        ("junit.xml", Format::Junit),
+        ("summary.md", Format::Markdown),
+        ("report.txt", Format::Text),
+    ] {
         let text = report.render(format, opts).unwrap_or_else(|e| format!("cannot render: {e}"));
         let path = dir.join(file);
-        std::fs::write(&path, redactor.redact_str(&text).as_bytes()).map_err(|source| VerifyError::WriteReport { path, source })?;
+        std::fs::write(&path, redactor.redact_str(&text).as_bytes())
+            .map_err(|source| VerifyError::WriteReport { path, source })?;
     }
     let path = dir.join("timings.json");
     let json = serde_json::to_string_pretty(timings).unwrap_or_default();
@@ -388,7 +421,8 @@ pub fn verdict_table(report: &Report) -> String {
             let cell = if cases.is_empty() {
                 "-".to_owned()
             } else {
-                let failed: Vec<&str> = cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.check.as_str()).collect();
+                let failed: Vec<&str> =
+                    cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.check.as_str()).collect();
                 let waived = cases.iter().filter(|c| c.status == Status::Waived).count();
                 let ok = cases.iter().filter(|c| matches!(c.status, Status::Passed | Status::Waived)).count();
                 if failed.is_empty() {
@@ -421,10 +455,25 @@ mod tests {
     #[test]
     fn table_marks_failures_per_principle_and_scope() {
         let checks = vec![
-            CheckInfo { id: "A".into(), family: "P5".into(), severity: Severity::High, title: "a".into(), rationale: String::new(), fix: String::new() },
-            CheckInfo { id: "B".into(), family: "P12".into(), severity: Severity::High, title: "b".into(), rationale: String::new(), fix: String::new() },
+            CheckInfo {
+                id: "A".into(),
+                family: "P5".into(),
+                severity: Severity::High,
+                title: "a".into(),
+                rationale: String::new(),
+                fix: String::new(),
+            },
+            CheckInfo {
+                id: "B".into(),
+                family: "P12".into(),
+                severity: Severity::High,
+                title: "b".into(),
+                rationale: String::new(),
+                fix: String::new(),
+            },
         ];
-        let scopes = ["raw", "helm"].iter().map(|n| ScopeSummary { name: (*n).into(), source: None, objects: None }).collect();
+        let scopes =
+            ["raw", "helm"].iter().map(|n| ScopeSummary { name: (*n).into(), source: None, objects: None }).collect();
         let bad = image_finding("B", "x", "broken".into());
         let cases = vec![
             Case::from_findings("A", "raw", vec![]),

@@ -14,7 +14,9 @@ use std::sync::OnceLock;
 
 /// The kubegate binary could not be built or found.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot build the kubegate binary with `{command}`: {problem}\n  fix: run `cargo build -p kubegate` and look at its errors, or set KUBEGATE_BIN to a built binary")]
+#[error(
+    "cannot build the kubegate binary with `{command}`: {problem}\n  fix: run `cargo build -p kubegate` and look at its errors, or set KUBEGATE_BIN to a built binary"
+)]
 pub struct LocateKubegateError {
     /// The cargo command line.
     pub command: String,

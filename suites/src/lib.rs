@@ -1,5 +1,5 @@
 //! Shared helpers for kubegate's suites (the tests live in `tests/`).
 
 pub mod kubegate_bin;
-pub mod mutants;
 pub mod live;
+pub mod mutants;

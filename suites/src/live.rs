@@ -46,7 +46,9 @@ fn run_key() -> String {
 /// The provider: `$KUBEGATE_PROVIDER` or `local`.
 fn provider() -> ProviderKind {
     match std::env::var("KUBEGATE_PROVIDER").as_deref() {
-        Ok(v) if !v.is_empty() => kubegate::cli::cluster::parse_provider_kind(v).unwrap_or_else(|e| panic!("KUBEGATE_PROVIDER: {e}")),
+        Ok(v) if !v.is_empty() => {
+            kubegate::cli::cluster::parse_provider_kind(v).unwrap_or_else(|e| panic!("KUBEGATE_PROVIDER: {e}"))
+        }
         _ => ProviderKind::Local,
     }
 }
@@ -93,7 +95,8 @@ pub fn cluster() -> ClusterInfo {
         let config = config();
         let root = config.base_dir.clone();
         let recipes = kubegate::images::recipes(&config, &root).unwrap_or_else(|e| panic!("{}", chain(&e)));
-        let built = kubegate::images::ensure_built(&root, &recipes).unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
+        let built = kubegate::images::ensure_built(&root, &recipes)
+            .unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
         let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
         for b in &built {
             let (repo, _) = b.image.rsplit_once(':').unwrap_or((&b.image, ""));
@@ -146,7 +149,9 @@ pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
     let c2 = ctx.clone();
     let state: SharedState = tokio::task::spawn_blocking(move || {
         locked("live-shared", || {
-            let existing = std::fs::read_to_string(shared_state_file()).ok().and_then(|t| serde_json::from_str::<SharedState>(&t).ok());
+            let existing = std::fs::read_to_string(shared_state_file())
+                .ok()
+                .and_then(|t| serde_json::from_str::<SharedState>(&t).ok());
             if let Some(s) = existing {
                 if s.run_key == run_key() {
                     return s;
@@ -238,7 +243,9 @@ async fn delete_shared(ctx: &LiveContext, s: &SharedState) {
     if let Some(run) = RunId::parse(&s.run_id) {
         for p in [DeployPath::Raw, DeployPath::Helm] {
             let ns = run.namespace(p);
-            if let Err(e) = kubegate::deploy::namespace::delete_namespace(&ctx.client, &ns, Duration::from_secs(120)).await {
+            if let Err(e) =
+                kubegate::deploy::namespace::delete_namespace(&ctx.client, &ns, Duration::from_secs(120)).await
+            {
                 eprintln!("    warning: {ns}: {e}");
             }
         }
@@ -248,18 +255,24 @@ async fn delete_shared(ctx: &LiveContext, s: &SharedState) {
 /// Delete this run's shared namespaces (the `zz_teardown` test; needs the
 /// cluster only, not Docker).
 pub async fn teardown_shared() -> Vec<String> {
-    let info = tokio::task::spawn_blocking(cluster_only).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let info =
+        tokio::task::spawn_blocking(cluster_only).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let secrets = live_secrets(info.node_ip).unwrap_or_else(|e| panic!("{}", chain(&e)));
     let ctx = LiveContext::connect(info, config(), secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)));
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         locked("live-shared", || {
-            let Some(s) = std::fs::read_to_string(shared_state_file()).ok().and_then(|t| serde_json::from_str::<SharedState>(&t).ok()) else {
+            let Some(s) = std::fs::read_to_string(shared_state_file())
+                .ok()
+                .and_then(|t| serde_json::from_str::<SharedState>(&t).ok())
+            else {
                 return Vec::new();
             };
             handle.block_on(delete_shared(&ctx, &s));
             let _ = std::fs::remove_file(shared_state_file());
-            RunId::parse(&s.run_id).map(|r| vec![r.namespace(DeployPath::Raw), r.namespace(DeployPath::Helm)]).unwrap_or_default()
+            RunId::parse(&s.run_id)
+                .map(|r| vec![r.namespace(DeployPath::Raw), r.namespace(DeployPath::Helm)])
+                .unwrap_or_default()
         })
     })
     .await

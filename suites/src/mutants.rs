@@ -188,11 +188,8 @@ pub fn load(spec_file: &Path) -> Result<Mutant, BuildMutantError> {
     let text = std::fs::read_to_string(spec_file).map_err(io(spec_file))?;
     let spec: MutantSpec = toml::from_str(&text)
         .map_err(|e| BuildMutantError::Spec { path: spec_file.to_path_buf(), message: e.to_string() })?;
-    let name = spec_file
-        .parent()
-        .and_then(Path::file_name)
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name =
+        spec_file.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if spec.expect.is_empty() {
         return Err(BuildMutantError::Spec { path: spec_file.to_path_buf(), message: "`expect` names no rule".into() });
     }

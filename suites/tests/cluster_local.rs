@@ -105,10 +105,13 @@ async fn exercise_workload(info: &ClusterInfo) {
         .await;
     }
     // Restricted Pod Security: the pods below must (and do) comply.
-    create(&namespaces, json!({
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": { "name": NAMESPACE, "labels": { "pod-security.kubernetes.io/enforce": "restricted" } }
-    }))
+    create(
+        &namespaces,
+        json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": { "name": NAMESPACE, "labels": { "pod-security.kubernetes.io/enforce": "restricted" } }
+        }),
+    )
     .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
@@ -138,11 +141,14 @@ async fn exercise_workload(info: &ClusterInfo) {
     }))
     .await;
     for (name, type_) in [("web", "ClusterIP"), ("web-lb", "LoadBalancer")] {
-        create(&services, json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": { "name": name },
-            "spec": { "type": type_, "selector": { "app": "web" }, "ports": [{ "port": 80, "targetPort": "http" }] }
-        }))
+        create(
+            &services,
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": { "name": name },
+                "spec": { "type": type_, "selector": { "app": "web" }, "ports": [{ "port": 80, "targetPort": "http" }] }
+            }),
+        )
         .await;
     }
 
@@ -157,19 +163,22 @@ async fn exercise_workload(info: &ClusterInfo) {
 
     // From another pod, by DNS name through the ClusterIP Service.
     let url = format!("http://web.{NAMESPACE}.svc.cluster.local/");
-    create(&pods, json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": "client" },
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": restricted_pod(),
-            "containers": [{
-                "name": "client", "image": TESTBOX, "imagePullPolicy": "IfNotPresent",
-                "args": ["get", url, "-tries", "30"],
-                "securityContext": restricted_container()
-            }]
-        }
-    }))
+    create(
+        &pods,
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "client" },
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": restricted_pod(),
+                "containers": [{
+                    "name": "client", "image": TESTBOX, "imagePullPolicy": "IfNotPresent",
+                    "args": ["get", url, "-tries", "30"],
+                    "securityContext": restricted_container()
+                }]
+            }
+        }),
+    )
     .await;
     let phase = wait_for(Duration::from_secs(90), "the client pod to finish", || async {
         let p = pods.get("client").await.ok()?;
@@ -233,7 +242,11 @@ fn tag_testbox_in_docker(tag: &str) {
         let cache = std::env::var("KUBEGATE_CACHE").unwrap_or(format!("{home}/.cache/kubegate"));
         let tar = format!("{cache}/images/testbox-1.tar");
         let out = docker(&["load", "-i", &tar]).expect("docker load");
-        assert!(out.status.success(), "docker load -i {tar} failed ({BUILD_HINT}): {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker load -i {tar} failed ({BUILD_HINT}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = docker(&["tag", TESTBOX, tag]).expect("docker tag");
     assert!(out.status.success(), "docker tag {TESTBOX} {tag}: {}", String::from_utf8_lossy(&out.stderr));
@@ -279,7 +292,9 @@ fn http_get(ip: IpAddr, port: u16) -> std::io::Result<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => {
+            Ok(body.to_string())
+        }
         _ => Err(std::io::Error::other(format!("unexpected answer: {response:?}"))),
     }
 }
@@ -345,10 +360,8 @@ fn assert_nothing_left(paths: &LocalPaths, pids: &BTreeMap<String, u32>) {
     for tool in ["iptables-save", "ip6tables-save"] {
         let Ok(out) = std::process::Command::new(tool).output() else { continue };
         let text = String::from_utf8_lossy(&out.stdout);
-        let chains: Vec<_> = text
-            .lines()
-            .filter(|l| l.contains("KUBE-") || l.contains("CNI-") || l.contains("kubegate"))
-            .collect();
+        let chains: Vec<_> =
+            text.lines().filter(|l| l.contains("KUBE-") || l.contains("CNI-") || l.contains("kubegate")).collect();
         assert!(chains.is_empty(), "{tool}: rules/chains left: {chains:#?}");
     }
 

@@ -29,10 +29,7 @@ fn user() -> String {
 #[tokio::test]
 async fn backend_answers_every_operation_as_the_contract_says() {
     let contract = Contract::load();
-    let env = BackendEnv {
-        fault_injection: true,
-        ..BackendEnv::with_host_database()
-    };
+    let env = BackendEnv { fault_injection: true, ..BackendEnv::with_host_database() };
     let backend = app::start_backend_ready(&env).await;
     let api = Endpoint::new(&contract, "backend", &backend.url);
     let t = token(&env.jwt_secret, &user());
@@ -44,100 +41,40 @@ async fn backend_answers_every_operation_as_the_contract_says() {
     api.expect("GET /api/tasks", None, None, 401).await;
     let forged = token("not-the-secret", "mallory");
     api.expect("GET /api/tasks", Some(&forged), None, 401).await;
-    api.expect("GET /api/tasks?status=bogus", t, None, 400)
-        .await;
-    api.expect("POST /api/tasks", t, Some(json!({ "title": "" })), 400)
-        .await;
-    api.expect("POST /api/tasks", None, Some(json!({ "title": "x" })), 401)
-        .await;
-    let created = api
-        .expect(
-            "POST /api/tasks",
-            t,
-            Some(json!({ "title": "buy milk" })),
-            201,
-        )
-        .await;
+    api.expect("GET /api/tasks?status=bogus", t, None, 400).await;
+    api.expect("POST /api/tasks", t, Some(json!({ "title": "" })), 400).await;
+    api.expect("POST /api/tasks", None, Some(json!({ "title": "x" })), 401).await;
+    let created = api.expect("POST /api/tasks", t, Some(json!({ "title": "buy milk" })), 201).await;
     let id = created.json()["id"].as_i64().expect("task id");
     let listed = api.expect("GET /api/tasks", t, None, 200).await.json();
-    assert_eq!(
-        listed.as_array().map(Vec::len),
-        Some(1),
-        "a new user sees exactly the task it created: {listed}"
-    );
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "a new user sees exactly the task it created: {listed}");
 
     let one = format!("/api/tasks/{id}");
     let missing = "/api/tasks/999999999";
-    let patched = api
-        .expect(
-            &format!("PATCH {one}"),
-            t,
-            Some(json!({ "title": "buy oat milk" })),
-            200,
-        )
-        .await
-        .json();
+    let patched = api.expect(&format!("PATCH {one}"), t, Some(json!({ "title": "buy oat milk" })), 200).await.json();
     assert_eq!(patched["title"], "buy oat milk");
-    api.expect(
-        &format!("PATCH {missing}"),
-        t,
-        Some(json!({ "title": "x" })),
-        404,
-    )
-    .await;
-    api.expect(
-        "PATCH /api/tasks/abc",
-        t,
-        Some(json!({ "title": "x" })),
-        400,
-    )
-    .await;
-    let done = api
-        .expect(&format!("POST {one}/complete"), t, None, 200)
-        .await
-        .json();
+    api.expect(&format!("PATCH {missing}"), t, Some(json!({ "title": "x" })), 404).await;
+    api.expect("PATCH /api/tasks/abc", t, Some(json!({ "title": "x" })), 400).await;
+    let done = api.expect(&format!("POST {one}/complete"), t, None, 200).await.json();
     assert_eq!(done["completed"], true);
-    api.expect(&format!("POST {missing}/complete"), t, None, 404)
-        .await;
+    api.expect(&format!("POST {missing}/complete"), t, None, 404).await;
 
-    let chat = api
-        .expect(
-            "POST /api/chat",
-            t,
-            Some(json!({ "message": "add buy bread" })),
-            200,
-        )
-        .await
-        .json();
-    assert_eq!(
-        chat["mode"], "fallback",
-        "no OPENAI_API_KEY means fallback mode: {chat}"
-    );
-    api.expect("POST /api/chat", t, Some(json!({ "message": "" })), 400)
-        .await;
-    let history = api
-        .expect("GET /api/chat/history", t, None, 200)
-        .await
-        .json();
-    assert!(
-        history["messages"].as_array().is_some_and(|m| m.len() >= 2),
-        "history holds the exchange: {history}"
-    );
+    let chat = api.expect("POST /api/chat", t, Some(json!({ "message": "add buy bread" })), 200).await.json();
+    assert_eq!(chat["mode"], "fallback", "no OPENAI_API_KEY means fallback mode: {chat}");
+    api.expect("POST /api/chat", t, Some(json!({ "message": "" })), 400).await;
+    let history = api.expect("GET /api/chat/history", t, None, 200).await.json();
+    assert!(history["messages"].as_array().is_some_and(|m| m.len() >= 2), "history holds the exchange: {history}");
 
     api.expect(&format!("DELETE {one}"), t, None, 204).await;
     api.expect(&format!("DELETE {one}"), t, None, 404).await;
 
     api.expect("POST /fault/slow?ms=10", None, None, 200).await;
-    api.expect("POST /fault/slow?ms=9999999", None, None, 400)
-        .await;
+    api.expect("POST /fault/slow?ms=9999999", None, None, 400).await;
     api.expect("POST /fault/liveness", None, None, 200).await;
     api.expect("GET /health", None, None, 503).await;
 
     let uncovered = contract.uncovered("backend", &["FAULT_INJECTION=enabled"]);
-    assert!(
-        uncovered.is_empty(),
-        "contract operations of the backend this test did not exercise: {uncovered:?}"
-    );
+    assert!(uncovered.is_empty(), "contract operations of the backend this test did not exercise: {uncovered:?}");
 }
 
 #[tokio::test]
@@ -164,32 +101,15 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
     web.expect("GET /demo-token", None, None, 404).await;
 
     // The round trip of the issue: a chat message through the proxy...
-    let chat = web
-        .expect(
-            "POST /api/chat",
-            t,
-            Some(json!({ "message": "add buy milk" })),
-            200,
-        )
-        .await
-        .json();
+    let chat = web.expect("POST /api/chat", t, Some(json!({ "message": "add buy milk" })), 200).await.json();
     assert_eq!(chat["mode"], "fallback", "{chat}");
     let action = &chat["actions"][0];
-    assert_eq!(
-        (action["tool"].as_str(), action["ok"].as_bool()),
-        (Some("add_task"), Some(true)),
-        "{chat}"
-    );
+    assert_eq!((action["tool"].as_str(), action["ok"].as_bool()), (Some("add_task"), Some(true)), "{chat}");
     // ...adds a task that the REST API lists, through the proxy and directly.
     let via_proxy = web.expect("GET /api/tasks", t, None, 200).await.json();
     let direct = api.expect("GET /api/tasks", t, None, 200).await.json();
     for tasks in [&via_proxy, &direct] {
-        let titles: Vec<&str> = tasks
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|t| t["title"].as_str())
-            .collect();
+        let titles: Vec<&str> = tasks.as_array().expect("array").iter().filter_map(|t| t["title"].as_str()).collect();
         assert_eq!(titles, ["buy milk"], "the chat's task is listed: {tasks}");
     }
     let id = via_proxy[0]["id"].as_i64().expect("id");
@@ -197,22 +117,9 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
     // Every other proxied operation: method, body and Authorization pass through.
     web.expect("GET /api/tasks", None, None, 401).await;
     let one = format!("/api/tasks/{id}");
-    web.expect(
-        "POST /api/tasks",
-        t,
-        Some(json!({ "title": "call mum" })),
-        201,
-    )
-    .await;
-    web.expect(
-        &format!("PATCH {one}"),
-        t,
-        Some(json!({ "description": "2 litres" })),
-        200,
-    )
-    .await;
-    web.expect(&format!("POST {one}/complete"), t, None, 200)
-        .await;
+    web.expect("POST /api/tasks", t, Some(json!({ "title": "call mum" })), 201).await;
+    web.expect(&format!("PATCH {one}"), t, Some(json!({ "description": "2 litres" })), 200).await;
+    web.expect(&format!("POST {one}/complete"), t, None, 200).await;
     web.expect("GET /api/chat/history", t, None, 200).await;
     web.expect(&format!("DELETE {one}"), t, None, 204).await;
 
@@ -222,13 +129,9 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
 
     // A frontend whose backend is gone answers the contract's 502; this one
     // also has the demo login switched on.
-    let orphan =
-        app::start_frontend_with("http://192.0.2.1:9", &[("DEMO_TOKEN", "kg-demo-token")]).await;
+    let orphan = app::start_frontend_with("http://192.0.2.1:9", &[("DEMO_TOKEN", "kg-demo-token")]).await;
     let orphan_web = Endpoint::new(&contract, "frontend", &orphan.url);
-    let demo = orphan_web
-        .expect("GET /demo-token", None, None, 200)
-        .await
-        .json();
+    let demo = orphan_web.expect("GET /demo-token", None, None, 200).await.json();
     assert_eq!(demo["token"], "kg-demo-token");
     let started = Instant::now();
     orphan_web.expect("GET /api/tasks", t, None, 502).await;
@@ -239,10 +142,7 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
     orphan_web.expect("GET /ready", None, None, 200).await;
 
     let uncovered = contract.uncovered("frontend", &[]);
-    assert!(
-        uncovered.is_empty(),
-        "contract operations of the frontend this test did not exercise: {uncovered:?}"
-    );
+    assert!(uncovered.is_empty(), "contract operations of the frontend this test did not exercise: {uncovered:?}");
 }
 
 #[tokio::test]
@@ -250,10 +150,7 @@ async fn readiness_follows_the_database_and_liveness_never_does() {
     app::images();
     let contract = Contract::load();
     let pg = PrivatePostgres::start_new().unwrap_or_else(|e| panic!("private PostgreSQL: {e}"));
-    let env = BackendEnv {
-        database_url: pg.url_for_containers(),
-        ..BackendEnv::with_host_database()
-    };
+    let env = BackendEnv { database_url: pg.url_for_containers(), ..BackendEnv::with_host_database() };
     let backend = app::start_backend(&env).await;
     let b = backend.url.as_str();
 
@@ -261,30 +158,15 @@ async fn readiness_follows_the_database_and_liveness_never_does() {
     async fn ready_becomes(contract: &Contract, b: &str, want: u16, within: Duration) -> Duration {
         let started = Instant::now();
         loop {
-            let health = get(&format!("{b}/health"), None)
-                .await
-                .expect("/health answers");
-            assert_eq!(
-                health.status, 200,
-                "liveness must not depend on the database"
-            );
-            contract
-                .check("backend", "GET", "/health", &health)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let ready = get(&format!("{b}/ready"), None)
-                .await
-                .expect("/ready answers");
-            contract
-                .check("backend", "GET", "/ready", &ready)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let health = get(&format!("{b}/health"), None).await.expect("/health answers");
+            assert_eq!(health.status, 200, "liveness must not depend on the database");
+            contract.check("backend", "GET", "/health", &health).unwrap_or_else(|e| panic!("{e}"));
+            let ready = get(&format!("{b}/ready"), None).await.expect("/ready answers");
+            contract.check("backend", "GET", "/ready", &ready).unwrap_or_else(|e| panic!("{e}"));
             if ready.status == want {
                 return started.elapsed();
             }
-            assert!(
-                started.elapsed() < within,
-                "/ready still {} after {within:?} (want {want})",
-                ready.status
-            );
+            assert!(started.elapsed() < within, "/ready still {} after {within:?} (want {want})", ready.status);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -294,26 +176,13 @@ async fn readiness_follows_the_database_and_liveness_never_does() {
     let down = ready_becomes(&contract, b, 503, Duration::from_secs(20)).await;
     // A request needing the database fails cleanly meanwhile (503 per contract).
     let t = token(&env.jwt_secret, &user());
-    let during = get(&format!("{b}/api/tasks"), Some(&t))
-        .await
-        .expect("answers");
-    contract
-        .check("backend", "GET", "/api/tasks", &during)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        during.status >= 500,
-        "tasks cannot be listed without the database: {}",
-        during.status
-    );
+    let during = get(&format!("{b}/api/tasks"), Some(&t)).await.expect("answers");
+    contract.check("backend", "GET", "/api/tasks", &during).unwrap_or_else(|e| panic!("{e}"));
+    assert!(during.status >= 500, "tasks cannot be listed without the database: {}", during.status);
     pg.start().unwrap_or_else(|e| panic!("{e}"));
     let back = ready_becomes(&contract, b, 200, Duration::from_secs(30)).await;
-    let after = get(&format!("{b}/api/tasks"), Some(&t))
-        .await
-        .expect("answers");
-    assert_eq!(
-        after.status, 200,
-        "the API works again once the database is back"
-    );
+    let after = get(&format!("{b}/api/tasks"), Some(&t)).await.expect("answers");
+    assert_eq!(after.status, 200, "the API works again once the database is back");
     eprintln!(
         "readiness: 503 {:.1}s after the database stopped, 200 {:.1}s after it came back",
         down.as_secs_f64(),
@@ -329,29 +198,14 @@ async fn containers_run_as_the_non_root_uid_10001() {
     for (component, running) in [("backend", &backend), ("frontend", &frontend)] {
         let image = app::image_ref(component);
         let user = docker(&["image", "inspect", "--format", "{{.Config.User}}", &image]);
-        assert_eq!(
-            user.trim(),
-            "10001:10001",
-            "{image}: USER must be the numeric non-root 10001:10001"
-        );
+        assert_eq!(user.trim(), "10001:10001", "{image}: USER must be the numeric non-root 10001:10001");
         // No shell in the image, so look from the host: the kernel's view of the process.
         let top = docker(&["top", running.id(), "-o", "pid,uid,gid,args"]);
-        let processes: Vec<&str> = top
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert!(
-            !processes.is_empty(),
-            "{component}: docker top shows no process:\n{top}"
-        );
+        let processes: Vec<&str> = top.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+        assert!(!processes.is_empty(), "{component}: docker top shows no process:\n{top}");
         for line in processes {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(
-                &fields[1..3],
-                ["10001", "10001"],
-                "{component}: process not running as 10001:10001: {line}"
-            );
+            assert_eq!(&fields[1..3], ["10001", "10001"], "{component}: process not running as 10001:10001: {line}");
         }
     }
 }
@@ -362,50 +216,26 @@ async fn images_hold_only_their_binary_and_stay_within_budget() {
     let config = app::config();
     for component in ["backend", "frontend"] {
         let image = app::image_ref(component);
-        let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", &image])
-            .trim()
-            .parse()
-            .expect("size");
-        let budget_mb = config
-            .component(component)
-            .map(|c| c.image_size_mb)
-            .filter(|mb| *mb > 0)
-            .unwrap_or(30);
-        eprintln!(
-            "{image}: {:.1} MB (budget {budget_mb} MB, aim 30 MB)",
-            size as f64 / 1e6
-        );
+        let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", &image]).trim().parse().expect("size");
+        let budget_mb = config.component(component).map(|c| c.image_size_mb).filter(|mb| *mb > 0).unwrap_or(30);
+        eprintln!("{image}: {:.1} MB (budget {budget_mb} MB, aim 30 MB)", size as f64 / 1e6);
         assert!(
             size <= budget_mb * 1024 * 1024,
             "{image} is {size} bytes, over the kubegate.toml budget of {budget_mb} MB"
         );
-        assert!(
-            size <= 30 * 1024 * 1024,
-            "{image} is {size} bytes, over the 30 MB aim of issue 3"
-        );
+        assert!(size <= 30 * 1024 * 1024, "{image} is {size} bytes, over the 30 MB aim of issue 3");
 
         // Every file in every layer: exactly the executable (so no source,
         // .env, key or CA bundle slipped in through the build context).
         let dir = tempfile::tempdir().expect("tempdir");
         let tar = dir.path().join("image.tar");
-        docker(&[
-            "save",
-            "--output",
-            tar.to_str().expect("utf-8 path"),
-            &image,
-        ]);
-        let unpack = std::process::Command::new("tar")
-            .arg("-xf")
-            .arg(&tar)
-            .arg("-C")
-            .arg(dir.path())
-            .status()
-            .expect("tar");
+        docker(&["save", "--output", tar.to_str().expect("utf-8 path"), &image]);
+        let unpack =
+            std::process::Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(dir.path()).status().expect("tar");
         assert!(unpack.success(), "tar -xf {}", tar.display());
-        let manifest: Value = serde_json::from_slice(
-            &std::fs::read(dir.path().join("manifest.json")).expect("manifest.json"),
-        )
-        .expect("JSON");
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("manifest.json"))
+                .expect("JSON");
         let mut files = Vec::new();
         for layer in manifest[0]["Layers"].as_array().expect("layers") {
             let out = std::process::Command::new("tar")
@@ -420,11 +250,7 @@ async fn images_hold_only_their_binary_and_stay_within_budget() {
                     .filter_map(|l| l.split_whitespace().last().map(String::from)),
             );
         }
-        assert_eq!(
-            files,
-            [format!("usr/local/bin/todo-{component}")],
-            "{image}: files in its layers"
-        );
+        assert_eq!(files, [format!("usr/local/bin/todo-{component}")], "{image}: files in its layers");
     }
 }
 
@@ -444,48 +270,22 @@ async fn no_secret_in_image_config_history_or_logs() {
     let frontend = app::start_frontend(&format!("http://{}:8000", backend.bridge_ip)).await;
     let t = token(&env.jwt_secret, &user());
     for base in [&backend.url, &frontend.url] {
-        get(&format!("{base}/api/tasks"), Some(&t))
+        get(&format!("{base}/api/tasks"), Some(&t)).await.expect("list");
+        get(&format!("{base}/api/tasks"), Some("kgcanary-bad-token")).await.expect("401");
+        send("POST", &format!("{base}/api/tasks"), Some(&t), Some(json!({ "title": "t" }))).await.expect("create");
+        let chat = send("POST", &format!("{base}/api/chat"), Some(&t), Some(json!({ "message": "add x" })))
             .await
-            .expect("list");
-        get(&format!("{base}/api/tasks"), Some("kgcanary-bad-token"))
-            .await
-            .expect("401");
-        send(
-            "POST",
-            &format!("{base}/api/tasks"),
-            Some(&t),
-            Some(json!({ "title": "t" })),
-        )
-        .await
-        .expect("create");
-        let chat = send(
-            "POST",
-            &format!("{base}/api/chat"),
-            Some(&t),
-            Some(json!({ "message": "add x" })),
-        )
-        .await
-        .expect("chat");
-        assert!(
-            !String::from_utf8_lossy(&chat.body).contains(&canary),
-            "the chat answer leaks a secret"
-        );
+            .expect("chat");
+        assert!(!String::from_utf8_lossy(&chat.body).contains(&canary), "the chat answer leaks a secret");
     }
     let password = containers::postgres::host_database_password();
-    let mut secrets = vec![
-        env.jwt_secret.clone(),
-        env.openai_api_key.clone().expect("set"),
-        t.clone(),
-    ];
+    let mut secrets = vec![env.jwt_secret.clone(), env.openai_api_key.clone().expect("set"), t.clone()];
     secrets.extend(password.filter(|p| p.len() >= 8));
     for (name, running) in [("backend", &backend), ("frontend", &frontend)] {
         let logs = running.logs().await;
         assert!(logs.lines().count() >= 2, "{name} wrote log lines");
         for line in logs.lines().filter(|l| !l.trim().is_empty()) {
-            assert!(
-                serde_json::from_str::<Value>(line).is_ok(),
-                "{name}: log line is not JSON: {line}"
-            );
+            assert!(serde_json::from_str::<Value>(line).is_ok(), "{name}: log line is not JSON: {line}");
         }
         for s in &secrets {
             assert!(
@@ -493,30 +293,14 @@ async fn no_secret_in_image_config_history_or_logs() {
                 "{name}'s log contains a secret value (one of JWT_SECRET, OPENAI_API_KEY, the bearer token, the DB password)"
             );
         }
-        assert!(
-            !logs.contains("kgcanary"),
-            "{name}'s log contains a canary secret"
-        );
+        assert!(!logs.contains("kgcanary"), "{name}'s log contains a canary secret");
     }
     for component in ["backend", "frontend"] {
         let image = app::image_ref(component);
         let config = docker(&["image", "inspect", &image]);
-        let history = docker(&[
-            "history",
-            "--no-trunc",
-            "--format",
-            "{{.CreatedBy}}",
-            &image,
-        ]);
+        let history = docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", &image]);
         for (what, text) in [("image config", &config), ("image history", &history)] {
-            for needle in [
-                "JWT_SECRET",
-                "OPENAI_API_KEY",
-                "DATABASE_URL",
-                "PASSWORD",
-                ".env",
-                "kgcanary",
-            ] {
+            for needle in ["JWT_SECRET", "OPENAI_API_KEY", "DATABASE_URL", "PASSWORD", ".env", "kgcanary"] {
                 assert!(
                     !text.to_uppercase().contains(&needle.to_uppercase()),
                     "{image}: {what} mentions {needle}:\n{text}"
@@ -528,10 +312,7 @@ async fn no_secret_in_image_config_history_or_logs() {
 
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_request_finish_and_exits_in_time() {
-    let env = BackendEnv {
-        fault_injection: true,
-        ..BackendEnv::with_host_database()
-    };
+    let env = BackendEnv { fault_injection: true, ..BackendEnv::with_host_database() };
     let backend = app::start_backend_ready(&env).await;
     let frontend = app::start_frontend(&format!("http://{}:8000", backend.bridge_ip)).await;
     eprintln!(
@@ -545,16 +326,9 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_in_time() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let signalled = Instant::now();
     docker(&["kill", "--signal", "TERM", backend.id()]);
-    let answer = in_flight
-        .await
-        .expect("join")
-        .unwrap_or_else(|e| panic!("the in-flight request was cut off by SIGTERM: {e}"));
-    assert_eq!(
-        answer.status,
-        200,
-        "in-flight request: {}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    let answer =
+        in_flight.await.expect("join").unwrap_or_else(|e| panic!("the in-flight request was cut off by SIGTERM: {e}"));
+    assert_eq!(answer.status, 200, "in-flight request: {}", String::from_utf8_lossy(&answer.body));
     assert_eq!(answer.json()["slept_ms"], 3000);
     let (_, code) = wait_for_exit(&backend, Duration::from_secs(30)).await;
     let exited_after = signalled.elapsed();
@@ -568,48 +342,28 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_in_time() {
         "exit {exited_after:?} after SIGTERM: must be well within terminationGracePeriodSeconds 30"
     );
     let logs = backend.logs().await;
-    assert!(
-        logs.to_lowercase().contains("shutdown"),
-        "the backend logs its shutdown:\n{logs}"
-    );
+    assert!(logs.to_lowercase().contains("shutdown"), "the backend logs its shutdown:\n{logs}");
 
     let signalled_frontend = Instant::now();
     docker(&["kill", "--signal", "TERM", frontend.id()]);
     let (_, frontend_code) = wait_for_exit(&frontend, Duration::from_secs(30)).await;
     let frontend_after = signalled_frontend.elapsed();
-    eprintln!(
-        "frontend: exited {:.2}s after SIGTERM with code {frontend_code}",
-        frontend_after.as_secs_f64()
-    );
+    eprintln!("frontend: exited {:.2}s after SIGTERM with code {frontend_code}", frontend_after.as_secs_f64());
     assert_eq!(frontend_code, 0, "frontend graceful stop exits 0");
-    assert!(
-        frontend_after < Duration::from_secs(5),
-        "frontend exit {frontend_after:?} after SIGTERM"
-    );
+    assert!(frontend_after < Duration::from_secs(5), "frontend exit {frontend_after:?} after SIGTERM");
 }
 
 /// Wait until the container stops; how long it took and its exit code.
 async fn wait_for_exit(running: &Running, within: Duration) -> (Duration, i64) {
     let started = Instant::now();
     loop {
-        let state = docker(&[
-            "inspect",
-            "--format",
-            "{{.State.Running}} {{.State.ExitCode}}",
-            running.id(),
-        ]);
+        let state = docker(&["inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", running.id()]);
         let mut fields = state.split_whitespace();
         if fields.next() == Some("false") {
-            let code = fields
-                .next()
-                .and_then(|c| c.parse().ok())
-                .expect("exit code");
+            let code = fields.next().and_then(|c| c.parse().ok()).expect("exit code");
             return (started.elapsed(), code);
         }
-        assert!(
-            started.elapsed() < within,
-            "container still running {within:?} after SIGTERM"
-        );
+        assert!(started.elapsed() < within, "container still running {within:?} after SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -36,7 +36,12 @@ impl RetryPolicy {
     }
     /// A single attempt (no retry): for counting failures under load.
     pub fn once(timeout: Duration) -> Self {
-        RetryPolicy { deadline: timeout, per_request: timeout, initial_backoff: Duration::ZERO, max_backoff: Duration::ZERO }
+        RetryPolicy {
+            deadline: timeout,
+            per_request: timeout,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
     }
 }
 
@@ -232,7 +237,8 @@ mod tests {
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf).await;
                 let (code, body) = if n < fail_first { ("503 Service Unavailable", "down") } else { ("200 OK", "ok") };
-                let resp = format!("HTTP/1.1 {code}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let resp =
+                    format!("HTTP/1.1 {code}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
                 let _ = s.write_all(resp.as_bytes()).await;
             }
         });
@@ -264,7 +270,8 @@ mod tests {
     async fn connection_refused_is_retried_then_reported() {
         // Bind and drop to get a port nobody listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let c = HttpClient::new(RetryPolicy { deadline: Duration::from_millis(400), ..Default::default() }).expect("client");
+        let c = HttpClient::new(RetryPolicy { deadline: Duration::from_millis(400), ..Default::default() })
+            .expect("client");
         let err = c.get(&format!("http://127.0.0.1:{port}/")).await.expect_err("refused");
         match err {
             HttpError::Deadline { attempts, .. } => assert!(attempts >= 2, "retried: {attempts}"),

@@ -139,7 +139,8 @@ impl PortForward {
         })?;
         let selector = selector_of(&svc).ok_or_else(|| PortForwardError::NoSelector { service: service.into() })?;
         // Fail early on a port the Service does not have (pod-independent).
-        let ports: Vec<i32> = svc.spec.as_ref().and_then(|s| s.ports.as_ref()).into_iter().flatten().map(|p| p.port).collect();
+        let ports: Vec<i32> =
+            svc.spec.as_ref().and_then(|s| s.ports.as_ref()).into_iter().flatten().map(|p| p.port).collect();
         if !ports.contains(&i32::from(service_port)) {
             return Err(PortForwardError::NoPort {
                 service: service.into(),
@@ -227,7 +228,10 @@ async fn bridge(
         .collect();
     if candidates.is_empty() {
         let states: Vec<String> = list.items.iter().map(crate::wait::pod_line).collect();
-        return Err(format!("no ready pod for selector {selector} (pods: {})", if states.is_empty() { "none".into() } else { states.join("; ") }));
+        return Err(format!(
+            "no ready pod for selector {selector} (pods: {})",
+            if states.is_empty() { "none".into() } else { states.join("; ") }
+        ));
     }
     let mut last = String::new();
     for pod in candidates {
@@ -291,7 +295,11 @@ mod tests {
         let pods = [pod("b", true), pod("a", false), pod("c", true)];
         assert_eq!(pick_ready_pod(&pods, None).and_then(|p| p.metadata.name.as_deref()), Some("b"));
         assert_eq!(pick_ready_pod(&pods, Some("c")).and_then(|p| p.metadata.name.as_deref()), Some("c"));
-        assert_eq!(pick_ready_pod(&pods, Some("a")).and_then(|p| p.metadata.name.as_deref()), Some("b"), "a is not ready");
+        assert_eq!(
+            pick_ready_pod(&pods, Some("a")).and_then(|p| p.metadata.name.as_deref()),
+            Some("b"),
+            "a is not ready"
+        );
         assert!(pick_ready_pod(&[pod("a", false)], None).is_none());
     }
 

@@ -100,7 +100,12 @@ pub fn request(args: &CheckArgs, config: Config) -> Result<CheckRequest, RunChec
     if args.chart.is_none() && !args.values.is_empty() {
         return Err(RunCheckError::ValuesWithoutChart);
     }
-    Ok(CheckRequest { config, manifests: args.manifests.clone(), chart: args.chart.clone(), values: args.values.clone() })
+    Ok(CheckRequest {
+        config,
+        manifests: args.manifests.clone(),
+        chart: args.chart.clone(),
+        values: args.values.clone(),
+    })
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode, RunCheckError> {

@@ -134,7 +134,9 @@ pub fn run(args: ClusterArgs) -> i32 {
             if common.json {
                 println!("null");
             }
-            eprintln!("kubegate: no {kind} cluster is running (start one with `kubegate cluster up --provider {kind}`)");
+            eprintln!(
+                "kubegate: no {kind} cluster is running (start one with `kubegate cluster up --provider {kind}`)"
+            );
             ExitCode::Cluster as i32
         }
         Err(e) => fail(&e, e.exit_code()),

@@ -76,40 +76,25 @@ pub fn run(args: ImagesArgs) -> i32 {
             match crate::images::build(&root, &recipes) {
                 Ok(built) => {
                     for image in built {
-                        println!(
-                            "{}\t{}\t{:.1} MB",
-                            image.image,
-                            image.id,
-                            image.size_bytes as f64 / 1e6
-                        );
+                        println!("{}\t{}\t{:.1} MB", image.image, image.id, image.size_bytes as f64 / 1e6);
                     }
                     ExitCode::Success as i32
                 }
                 Err(e) => fail(&e, e.exit_code()),
             }
         }
-        ImagesAction::Load {
-            provider,
-            name,
-            config,
-        } => {
+        ImagesAction::Load { provider, name, config } => {
             let config = match crate::config::Config::discover(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(&e, e.exit_code()),
             };
             let images: Vec<String> = config.components.iter().map(|c| c.image.clone()).collect();
             let kind = ProviderKind::from(provider);
-            let mut provider_config = ProviderConfig {
-                provider: kind,
-                ..ProviderConfig::default()
-            };
+            let mut provider_config = ProviderConfig { provider: kind, ..ProviderConfig::default() };
             if let Some(name) = name {
                 provider_config.name = name;
             }
-            let step = crate::progress::Step::start(format!(
-                "loading {} into the {kind} cluster",
-                images.join(", ")
-            ));
+            let step = crate::progress::Step::start(format!("loading {} into the {kind} cluster", images.join(", ")));
             match crate::provider::provider_for(kind, &provider_config).load_images(&images) {
                 Ok(()) => {
                     step.ok();

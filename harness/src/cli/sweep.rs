@@ -51,7 +51,9 @@ fn kubeconfig_of(args: &SweepArgs) -> Result<(PathBuf, Option<String>), String> 
     let provider = crate::provider::provider_for(kind, &cfg);
     match provider.status() {
         Ok(Some(info)) => Ok((info.kubeconfig, args.context.clone().or(info.context))),
-        Ok(None) => Err(format!("no {kind:?} cluster is running: nothing to sweep (pass --kubeconfig for another cluster)")),
+        Ok(None) => {
+            Err(format!("no {kind:?} cluster is running: nothing to sweep (pass --kubeconfig for another cluster)"))
+        }
         Err(e) => Err(format!("{e:#}")),
     }
 }
@@ -125,7 +127,10 @@ async fn run_async(args: SweepArgs) -> ExitCode {
     }
     if stuck > 0 {
         step.failed();
-        eprintln!("error: {stuck} namespace(s) not removed within {}s (see above for what blocks them)", args.deadline.as_secs());
+        eprintln!(
+            "error: {stuck} namespace(s) not removed within {}s (see above for what blocks them)",
+            args.deadline.as_secs()
+        );
         ExitCode::Cluster
     } else {
         step.ok();

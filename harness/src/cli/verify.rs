@@ -65,7 +65,14 @@ pub fn run(args: VerifyArgs) -> i32 {
             _ => provider_config.provider,
         },
     };
-    let req = VerifyRequest { config, provider, provider_config, keep: args.keep, report_dir: args.report_dir, destructive: !args.quick };
+    let req = VerifyRequest {
+        config,
+        provider,
+        provider_config,
+        keep: args.keep,
+        report_dir: args.report_dir,
+        destructive: !args.quick,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&e, ExitCode::Infrastructure),

@@ -305,10 +305,8 @@ mod tests {
             context: None,
             redactor: Redactor::new([("JWT_SECRET", "hunter22")]),
         };
-        let err = h
-            .run(&strings(&["-c", "echo out-hunter22; echo err-hunter22 >&2; exit 3"]))
-            .await
-            .expect_err("exit 3");
+        let err =
+            h.run(&strings(&["-c", "echo out-hunter22; echo err-hunter22 >&2; exit 3"])).await.expect_err("exit 3");
         let msg = err.to_string();
         assert!(msg.contains("exit status: 3"), "{msg}");
         assert!(msg.contains("err-[REDACTED:JWT_SECRET]"), "{msg}");

@@ -101,9 +101,7 @@ pub async fn config_for(kubeconfig: &Path, context: Option<&str>) -> Result<kube
 /// A client and the configuration it was built from.
 pub async fn client_for(kubeconfig: &Path, context: Option<&str>) -> Result<(kube::Client, kube::Config), DeployError> {
     let cfg = config_for(kubeconfig, context).await?;
-    let client = kube::Client::try_from(cfg.clone()).map_err(|e| DeployError::Kubeconfig {
-        kubeconfig: kubeconfig.to_owned(),
-        source: Box::new(e),
-    })?;
+    let client = kube::Client::try_from(cfg.clone())
+        .map_err(|e| DeployError::Kubeconfig { kubeconfig: kubeconfig.to_owned(), source: Box::new(e) })?;
     Ok((client, cfg))
 }

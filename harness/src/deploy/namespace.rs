@@ -38,9 +38,7 @@ impl RunId {
     /// An id given on the command line or read from a label; `None` unless
     /// it is 1-20 characters of `[a-z0-9]` (so it is safe in names and paths).
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty()
-            && s.len() <= 20
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let ok = !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         ok.then(|| RunId(s.to_owned()))
     }
 
@@ -63,11 +61,7 @@ impl std::fmt::Display for RunId {
 
 /// The Pod Security labels (`pod-security.kubernetes.io/*`) among `labels`.
 pub fn pod_security_labels(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    labels
-        .iter()
-        .filter(|(k, _)| k.starts_with(POD_SECURITY_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    labels.iter().filter(|(k, _)| k.starts_with(POD_SECURITY_PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The Namespace object kubegate creates for one path of one run.
@@ -406,7 +400,9 @@ impl Drop for NamespaceGuard {
                 match tokio::time::timeout(Duration::from_secs(30), del).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(kube::Error::Api(s))) if s.code == 404 => {}
-                    Ok(Err(e)) => eprintln!("    warning: deleting namespace {name} failed: {e} (run `kubegate sweep`)"),
+                    Ok(Err(e)) => {
+                        eprintln!("    warning: deleting namespace {name} failed: {e} (run `kubegate sweep`)")
+                    }
                     Err(_) => eprintln!("    warning: deleting namespace {name} timed out (run `kubegate sweep`)"),
                 }
             });

@@ -191,14 +191,13 @@ impl Kinds {
             None => ("", o.api_version()),
         };
         let gvk = GroupVersionKind::gvk(group, version, o.kind());
-        let (ar, _caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|source| {
-            DeployError::UnknownKind {
+        let (ar, _caps) =
+            kube::discovery::pinned_kind(client, &gvk).await.map_err(|source| DeployError::UnknownKind {
                 api_version: o.api_version().to_owned(),
                 kind: o.kind().to_owned(),
                 name: o.name().to_owned(),
                 source: Box::new(source),
-            }
-        })?;
+            })?;
         self.0.insert(key, ar.clone());
         Ok(ar)
     }
@@ -321,13 +320,11 @@ metadata: {name: todo-chatbot-backend}
 
     #[test]
     fn image_override_and_edits_apply() {
-        let ov = RawOverrides::default()
-            .with_image("backend", "todo-chatbot-backend:missing")
-            .with_edit(|v| {
-                if v["kind"] == "Deployment" {
-                    v["spec"]["replicas"] = 1.into();
-                }
-            });
+        let ov = RawOverrides::default().with_image("backend", "todo-chatbot-backend:missing").with_edit(|v| {
+            if v["kind"] == "Deployment" {
+                v["spec"]["replicas"] = 1.into();
+            }
+        });
         let p = prepare(&objects(), "ns", &ov);
         let d = p.iter().find(|o| o.kind() == "Deployment").expect("deployment");
         assert_eq!(d.value["spec"]["template"]["spec"]["containers"][0]["image"], "todo-chatbot-backend:missing");

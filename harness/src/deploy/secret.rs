@@ -56,8 +56,8 @@ impl SecretValues {
     /// the first `=`, no quote processing), `#` comments and blank lines
     /// skipped, and a bare `KEY` taking its value from the environment.
     pub fn from_env_file(file: &Path) -> Result<Self, LoadSecretError> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|source| LoadSecretError::Read { file: file.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(file).map_err(|source| LoadSecretError::Read { file: file.to_owned(), source })?;
         Self::parse_env_file(&text, file, |k| std::env::var(k).ok())
     }
 
@@ -74,7 +74,8 @@ impl SecretValues {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |reason: &str| LoadSecretError::BadLine { file: file.to_owned(), line: i + 1, reason: reason.into() };
+            let bad =
+                |reason: &str| LoadSecretError::BadLine { file: file.to_owned(), line: i + 1, reason: reason.into() };
             let (key, value) = match line.split_once('=') {
                 Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
                 None => (line.trim_end().to_owned(), None),
@@ -159,10 +160,7 @@ impl SecretValues {
             metadata: ObjectMeta {
                 name: Some(name.to_owned()),
                 namespace: Some(namespace.to_owned()),
-                labels: Some(BTreeMap::from([(
-                    "app.kubernetes.io/managed-by".to_owned(),
-                    FIELD_MANAGER.to_owned(),
-                )])),
+                labels: Some(BTreeMap::from([("app.kubernetes.io/managed-by".to_owned(), FIELD_MANAGER.to_owned())])),
                 ..Default::default()
             },
             type_: Some("Opaque".to_owned()),
@@ -184,23 +182,21 @@ pub async fn apply_secret(
     let mut obj = values.to_secret(name, namespace);
     // Server-side apply needs apiVersion/kind in the body.
     let body = {
-        let mut v = serde_json::to_value(&obj).map_err(|e| DeployError::LoadManifest {
-            file: PathBuf::from("<secret>"),
-            reason: e.to_string(),
-        })?;
+        let mut v = serde_json::to_value(&obj)
+            .map_err(|e| DeployError::LoadManifest { file: PathBuf::from("<secret>"), reason: e.to_string() })?;
         v["apiVersion"] = "v1".into();
         v["kind"] = "Secret".into();
         v
     };
-    obj = api
-        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .map_err(|source| DeployError::Api {
-            action: "apply",
-            kind: "Secret".into(),
-            name: name.to_owned(),
-            namespace: namespace.to_owned(),
-            source: Box::new(source),
+    obj =
+        api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await.map_err(|source| {
+            DeployError::Api {
+                action: "apply",
+                kind: "Secret".into(),
+                name: name.to_owned(),
+                namespace: namespace.to_owned(),
+                source: Box::new(source),
+            }
         })?;
     Ok(obj)
 }

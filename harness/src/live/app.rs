@@ -11,8 +11,8 @@ use crate::deploy::secret::SecretValues;
 use crate::deploy::{NamespaceGuard, RunId};
 use crate::diagnostics::HelmRef;
 use crate::finding::DeployPath;
-use crate::wait::{WaitReport, Waiter};
 use crate::sweep::RunLock;
+use crate::wait::{WaitReport, Waiter};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -142,10 +142,7 @@ fn backend_container(v: &mut serde_json::Value) -> Option<&mut serde_json::Value
     if v["kind"] != "Deployment" {
         return None;
     }
-    v.pointer_mut("/spec/template/spec/containers")?
-        .as_array_mut()?
-        .iter_mut()
-        .find(|c| c["name"] == "backend")
+    v.pointer_mut("/spec/template/spec/containers")?.as_array_mut()?.iter_mut().find(|c| c["name"] == "backend")
 }
 
 /// Marks `run` live for the sweeper ([`crate::sweep`]) while the returned
@@ -193,22 +190,33 @@ impl DeployedApp {
     /// Create the namespace of `path` for `run` (Pod Security labels taken
     /// from the path's own Namespace object), create the Secret and deploy;
     /// wait for both rollouts when the variant says so.
-    pub async fn deploy(ctx: &LiveContext, run: &RunId, path: DeployPath, variant: &Variant) -> Result<Self, CheckFailure> {
+    pub async fn deploy(
+        ctx: &LiveContext,
+        run: &RunId,
+        path: DeployPath,
+        variant: &Variant,
+    ) -> Result<Self, CheckFailure> {
         let secrets = variant.secrets.clone().unwrap_or_else(|| ctx.secrets.clone());
         let namespace = run.namespace(path);
         let fail = |object: &str, e: &dyn std::fmt::Display| {
-            CheckFailure::new(path, object, ctx.redactor().redact_str(&format!("deploy ({}): {e:#}", variant.name)).into_owned())
+            CheckFailure::new(
+                path,
+                object,
+                ctx.redactor().redact_str(&format!("deploy ({}): {e:#}", variant.name)).into_owned(),
+            )
         };
         let install = helm_install(ctx, &namespace, variant);
         let run_lock = hold_run(run);
         let (labels, rendered) = match path {
             DeployPath::Raw => {
-                let objects = raw::load_manifests(&ctx.manifests_dir()).map_err(|e| fail("manifests", &error_chain(&e)))?;
+                let objects =
+                    raw::load_manifests(&ctx.manifests_dir()).map_err(|e| fail("manifests", &error_chain(&e)))?;
                 (raw::namespace_labels(&objects), None)
             }
             DeployPath::Helm => {
                 let text = ctx.helm.template(&install, true).await.map_err(|e| fail("chart", &error_chain(&e)))?;
-                let objects = raw::parse_documents(&text, &ctx.chart_dir()).map_err(|e| fail("chart", &error_chain(&e)))?;
+                let objects =
+                    raw::parse_documents(&text, &ctx.chart_dir()).map_err(|e| fail("chart", &error_chain(&e)))?;
                 (raw::namespace_labels(&objects), Some(text))
             }
         };
@@ -231,10 +239,12 @@ impl DeployedApp {
             run_lock,
         };
         let deployed = match path {
-            DeployPath::Raw => raw::deploy(&ctx.client, &namespace, &ctx.manifests_dir(), &secrets, &variant.raw)
-                .await
-                .map(|_| ()),
-            DeployPath::Helm => crate::deploy::helm::deploy(&ctx.client, &ctx.helm, &install, &secrets).await.map(|_| ()),
+            DeployPath::Raw => {
+                raw::deploy(&ctx.client, &namespace, &ctx.manifests_dir(), &secrets, &variant.raw).await.map(|_| ())
+            }
+            DeployPath::Helm => {
+                crate::deploy::helm::deploy(&ctx.client, &ctx.helm, &install, &secrets).await.map(|_| ())
+            }
         };
         if let Err(e) = deployed {
             app.mark_failed();
@@ -293,7 +303,9 @@ impl DeployedApp {
 
     /// Label selector of a component's pods.
     pub fn selector(component: &str) -> String {
-        format!("app.kubernetes.io/name=todo-chatbot,app.kubernetes.io/instance=todo-chatbot,app.kubernetes.io/component={component}")
+        format!(
+            "app.kubernetes.io/name=todo-chatbot,app.kubernetes.io/instance=todo-chatbot,app.kubernetes.io/component={component}"
+        )
     }
 
     /// Write diagnostics before the namespace goes (the test failed).

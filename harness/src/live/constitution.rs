@@ -39,13 +39,20 @@ pub async fn dry_run(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let outcomes = raw::dry_run_all(&ctx.client, &app.namespace, &objects).await;
     let refused: Vec<String> = outcomes
         .iter()
-        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{} ({}): {}", o.object, o.file.display(), error_chain(e))))
+        .filter_map(|o| {
+            o.result.as_ref().err().map(|e| format!("{} ({}): {}", o.object, o.file.display(), error_chain(e)))
+        })
         .collect();
     if !refused.is_empty() {
         return Err(CheckFailure::new(
             app.path,
             format!("Namespace/{}", app.namespace),
-            format!("the API server refused {} of {} objects in a server-side dry run:\n  {}", refused.len(), outcomes.len(), refused.join("\n  ")),
+            format!(
+                "the API server refused {} of {} objects in a server-side dry run:\n  {}",
+                refused.len(),
+                outcomes.len(),
+                refused.join("\n  ")
+            ),
         ));
     }
     Ok(Passed::note(format!("{} objects accepted by a server-side dry run", outcomes.len())))
@@ -64,7 +71,9 @@ pub async fn pod_security(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         return Err(CheckFailure::new(
             app.path,
             &ns_obj,
-            format!("label pod-security.kubernetes.io/enforce is {enforce:?}, want \"restricted\" (set it on the Namespace object of this path)"),
+            format!(
+                "label pod-security.kubernetes.io/enforce is {enforce:?}, want \"restricted\" (set it on the Namespace object of this path)"
+            ),
         ));
     }
     // Enforcement, not just a label: admission must refuse a privileged pod.
@@ -86,9 +95,18 @@ pub async fn pod_security(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             ));
         }
         Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("PodSecurity") => {}
-        Err(e) => return Err(CheckFailure::new(app.path, &ns_obj, format!("dry run of a privileged pod failed unexpectedly: {e}"))),
+        Err(e) => {
+            return Err(CheckFailure::new(
+                app.path,
+                &ns_obj,
+                format!("dry run of a privileged pod failed unexpectedly: {e}"),
+            ));
+        }
     }
-    let list = pods.list(&ListParams::default()).await.map_err(|e| CheckFailure::new(app.path, &ns_obj, format!("cannot list pods: {e}")))?;
+    let list = pods
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckFailure::new(app.path, &ns_obj, format!("cannot list pods: {e}")))?;
     let mut missing = Vec::new();
     for c in ctx.components() {
         let running = list
@@ -102,7 +120,11 @@ pub async fn pod_security(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         }
     }
     if !missing.is_empty() {
-        return Err(CheckFailure::new(app.path, &ns_obj, format!("no Running pod of {missing:?}: not admitted or not started")));
+        return Err(CheckFailure::new(
+            app.path,
+            &ns_obj,
+            format!("no Running pod of {missing:?}: not admitted or not started"),
+        ));
     }
     Ok(Passed::note("enforce=restricted; a privileged pod is refused; app pods admitted and Running"))
 }
@@ -126,11 +148,14 @@ pub async fn pod_specs(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let mut checked = 0;
     for d in declared.iter().filter(|o| o.kind() == "Deployment") {
         let Some(template) = d.value.pointer("/spec/template/spec") else { continue };
-        let component = d.value.pointer("/spec/template/metadata/labels/app.kubernetes.io~1component").and_then(Value::as_str).unwrap_or("");
-        let list = pods
-            .list(&ListParams::default().labels(&DeployedApp::selector(component)))
-            .await
-            .map_err(|e| CheckFailure::new(app.path, format!("Deployment/{}", d.name()), format!("cannot list pods: {e}")))?;
+        let component = d
+            .value
+            .pointer("/spec/template/metadata/labels/app.kubernetes.io~1component")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let list = pods.list(&ListParams::default().labels(&DeployedApp::selector(component))).await.map_err(|e| {
+            CheckFailure::new(app.path, format!("Deployment/{}", d.name()), format!("cannot list pods: {e}"))
+        })?;
         if list.items.is_empty() {
             problems.push(format!("Deployment/{}: no pods", d.name()));
         }
@@ -153,7 +178,9 @@ pub async fn pod_specs(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                     match (want_c.get(f), live_c.get(f)) {
                         (None, _) => problems.push(format!("Pod/{pname} container {cname}: {f} not declared")),
                         (Some(w), l) => {
-                            if let Some(diff) = subset_diff(w, l.unwrap_or(&Value::Null), &format!("containers[{cname}].{f}")) {
+                            if let Some(diff) =
+                                subset_diff(w, l.unwrap_or(&Value::Null), &format!("containers[{cname}].{f}"))
+                            {
                                 problems.push(format!("Pod/{pname}: {diff}"));
                             }
                         }
@@ -187,7 +214,10 @@ pub fn subset_diff(want: &Value, have: &Value, at: &str) -> Option<String> {
 
 /// Equal, treating `1` and `"1"` alike (quantities and int-or-string ports).
 fn same_scalar(a: &Value, b: &Value) -> bool {
-    a == b || (a.is_number() || a.is_string()) && (b.is_number() || b.is_string()) && a.to_string().trim_matches('"') == b.to_string().trim_matches('"')
+    a == b
+        || (a.is_number() || a.is_string())
+            && (b.is_number() || b.is_string())
+            && a.to_string().trim_matches('"') == b.to_string().trim_matches('"')
 }
 
 /// Why an HPA cannot act, if its conditions say metrics are unavailable.
@@ -204,9 +234,16 @@ pub fn hpa_metrics_problem(h: &HorizontalPodAutoscaler) -> Option<String> {
 /// metrics-server), reported as such, never as a pass.
 pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), &app.namespace);
-    let list = api.list(&ListParams::default()).await.map_err(|e| CheckFailure::new(app.path, "HorizontalPodAutoscaler", format!("cannot list: {e}")))?;
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckFailure::new(app.path, "HorizontalPodAutoscaler", format!("cannot list: {e}")))?;
     if list.items.is_empty() {
-        return Err(CheckFailure::new(app.path, "HorizontalPodAutoscaler", "no HPA in the namespace (P12 asks for one per Deployment)"));
+        return Err(CheckFailure::new(
+            app.path,
+            "HorizontalPodAutoscaler",
+            "no HPA in the namespace (P12 asks for one per Deployment)",
+        ));
     }
     let waiter = app.waiter(ctx).deadline(Duration::from_secs(90));
     let mut passed = Passed::default();
@@ -220,7 +257,10 @@ pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                     || hpa_metrics_problem(h).is_some()
             })
         };
-        let (got, _) = waiter.object::<HorizontalPodAutoscaler>(format!("metrics of {obj}"), &name, decided).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+        let (got, _) = waiter
+            .object::<HorizontalPodAutoscaler>(format!("metrics of {obj}"), &name, decided)
+            .await
+            .map_err(|e| CheckFailure::from_wait(app.path, e))?;
         let Some(h) = got else { return Err(CheckFailure::new(app.path, &obj, "disappeared")) };
         match hpa_metrics_problem(&h) {
             None => passed = passed.and(format!("{obj} reads metrics")),

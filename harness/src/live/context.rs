@@ -23,7 +23,9 @@ pub enum PrepareLiveError {
         file: PathBuf,
     },
     /// The host database is on loopback and the cluster did not say how pods reach the host.
-    #[error("the database URL points at the host's loopback and the cluster reports no node IP to reach the host through; set {DATABASE_URL_ENV} to a URL pods can reach")]
+    #[error(
+        "the database URL points at the host's loopback and the cluster reports no node IP to reach the host through; set {DATABASE_URL_ENV} to a URL pods can reach"
+    )]
     NoNodeIp,
     /// Client or helm could not be set up.
     #[error(transparent)]
@@ -64,7 +66,11 @@ impl std::fmt::Debug for LiveContext {
 
 impl LiveContext {
     /// Connect to `cluster` for the deployment `config` describes.
-    pub async fn connect(cluster: ClusterInfo, config: Config, secrets: SecretValues) -> Result<Self, PrepareLiveError> {
+    pub async fn connect(
+        cluster: ClusterInfo,
+        config: Config,
+        secrets: SecretValues,
+    ) -> Result<Self, PrepareLiveError> {
         let (client, kube_config) = client_for(&cluster.kubeconfig, cluster.context.as_deref()).await?;
         let helm = Helm::new(Some(&cluster.kubeconfig), cluster.context.as_deref())?.with_redactor(secrets.redactor());
         Ok(LiveContext { cluster, client, kube_config, config, secrets, helm })
@@ -100,7 +106,10 @@ impl LiveContext {
 
     /// Service name of a component.
     pub fn service(&self, component: &str) -> String {
-        self.config.component(component).map(|c| c.service.clone()).unwrap_or_else(|| format!("todo-chatbot-{component}"))
+        self.config
+            .component(component)
+            .map(|c| c.service.clone())
+            .unwrap_or_else(|| format!("todo-chatbot-{component}"))
     }
 
     /// Container name of a component.
@@ -111,10 +120,7 @@ impl LiveContext {
     /// Service port of a component.
     pub fn service_port(&self, component: &str) -> u16 {
         let default = if component == "frontend" { 80 } else { 8000 };
-        self.config
-            .component(component)
-            .and_then(|c| u16::try_from(c.service_port).ok())
-            .unwrap_or(default)
+        self.config.component(component).and_then(|c| u16::try_from(c.service_port).ok()).unwrap_or(default)
     }
 
     /// Component names, backend first.

@@ -137,7 +137,10 @@ impl TestDatabase {
             self.dir.display()
         );
         let log = self.dir.join("server.log").display().to_string();
-        self.run("pg_ctl", &["-D", &self.data_dir().display().to_string(), "-l", &log, "-o", &opts, "-w", "-t", "30", "start"])
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data_dir().display().to_string(), "-l", &log, "-o", &opts, "-w", "-t", "30", "start"],
+        )
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -154,7 +157,8 @@ impl TestDatabase {
             Command::new(&exe)
         };
         cmd.args(args).current_dir(&self.dir).stdin(Stdio::null());
-        let out = cmd.output().map_err(|source| TestDatabaseError::Io { action: "cannot run", path: exe.clone(), source })?;
+        let out =
+            cmd.output().map_err(|source| TestDatabaseError::Io { action: "cannot run", path: exe.clone(), source })?;
         if out.status.success() {
             return Ok(());
         }

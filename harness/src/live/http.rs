@@ -88,12 +88,8 @@ impl AppClient {
         }
         let resp = req.send().await?;
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type =
+            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let body = resp.text().await?;
         Ok(Answer { status, content_type, body })
     }
@@ -104,12 +100,23 @@ impl AppClient {
     }
 
     /// `POST path` with a JSON body.
-    pub async fn post(&self, path: &str, token: Option<&str>, body: serde_json::Value) -> Result<Answer, reqwest::Error> {
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> Result<Answer, reqwest::Error> {
         self.call(reqwest::Method::POST, path, token, Some(body)).await
     }
 
     /// `GET path` until it answers `status` (at most `deadline`); the last answer or error on failure.
-    pub async fn get_until(&self, path: &str, token: Option<&str>, status: u16, deadline: Duration) -> Result<Answer, String> {
+    pub async fn get_until(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        status: u16,
+        deadline: Duration,
+    ) -> Result<Answer, String> {
         let until = tokio::time::Instant::now() + deadline;
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -189,7 +196,11 @@ impl SteadyLoad {
     /// Stop and return the counts.
     pub async fn stop(self) -> LoadCount {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle.await.unwrap_or_else(|e| LoadCount { sent: 0, failed: 1, samples: vec![format!("load task failed: {e}")] })
+        self.handle.await.unwrap_or_else(|e| LoadCount {
+            sent: 0,
+            failed: 1,
+            samples: vec![format!("load task failed: {e}")],
+        })
     }
 }
 
@@ -202,10 +213,14 @@ mod tests {
         let t = mint_token("s3cret", "user-1");
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         v.required_spec_claims = ["exp", "sub"].iter().map(|s| s.to_string()).collect();
-        let data = jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &v)
-            .expect("valid token");
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &v)
+                .expect("valid token");
         assert_eq!(data.claims["sub"], "user-1");
-        assert!(jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v).is_err());
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v)
+                .is_err()
+        );
     }
 
     #[test]

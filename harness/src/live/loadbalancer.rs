@@ -33,8 +33,12 @@ pub fn unserved_class(svc: &Service, support: LoadBalancerSupport) -> Option<Dea
         object: format!("Service/{name}"),
         container: None,
         reason: "LoadBalancerClassNotServed".into(),
-        message: format!("the Service asks for loadBalancerClass {class:?}; this cluster's LoadBalancer provider ({}) serves only Services without a class, so nothing will give it an address", support_name(support)),
-        hint: "drop spec.loadBalancerClass or run a controller for that class; kubegate does not fall back to NodePort".into(),
+        message: format!(
+            "the Service asks for loadBalancerClass {class:?}; this cluster's LoadBalancer provider ({}) serves only Services without a class, so nothing will give it an address",
+            support_name(support)
+        ),
+        hint: "drop spec.loadBalancerClass or run a controller for that class; kubegate does not fall back to NodePort"
+            .into(),
     })
 }
 
@@ -50,7 +54,12 @@ fn support_name(s: LoadBalancerSupport) -> &'static str {
 /// Wait for Service `name`'s external address with diagnosis: a dead end
 /// from the waiter, or, when the wait runs out on a Service with a class
 /// nobody serves, that diagnosis.
-pub async fn external_address(ctx: &LiveContext, app: &DeployedApp, name: &str, deadline: Duration) -> Result<LoadBalancerEndpoint, CheckFailure> {
+pub async fn external_address(
+    ctx: &LiveContext,
+    app: &DeployedApp,
+    name: &str,
+    deadline: Duration,
+) -> Result<LoadBalancerEndpoint, CheckFailure> {
     let waiter = app.waiter(ctx).deadline(deadline);
     match wait_for_endpoint(&waiter, &ctx.client, name, None).await {
         Ok((ep, _)) => Ok(ep),
@@ -58,7 +67,11 @@ pub async fn external_address(ctx: &LiveContext, app: &DeployedApp, name: &str, 
             let svc = Api::<Service>::namespaced(ctx.client.clone(), &app.namespace).get_opt(name).await.ok().flatten();
             match svc.as_ref().and_then(|s| unserved_class(s, ctx.load_balancer())) {
                 Some(d) => {
-                    let mut f = CheckFailure::new(app.path, d.object.clone(), format!("LoadBalancer address of Service {name}: dead end after {}s", deadline.as_secs()));
+                    let mut f = CheckFailure::new(
+                        app.path,
+                        d.object.clone(),
+                        format!("LoadBalancer address of Service {name}: dead end after {}s", deadline.as_secs()),
+                    );
                     f.dead_end = Some(d);
                     Err(f)
                 }
@@ -78,26 +91,45 @@ pub async fn address_and_pages(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
     let got_after = started.elapsed();
     let client = AppClient::new(ep.base_url());
     let obj = format!("Service/{service}");
-    let page = client
-        .get_until("/", None, 200, Duration::from_secs(30))
-        .await
-        .map_err(|last| CheckFailure::new(app.path, &obj, format!("GET {}/ never answered 200: {last}", ep.base_url())))?;
+    let page = client.get_until("/", None, 200, Duration::from_secs(30)).await.map_err(|last| {
+        CheckFailure::new(app.path, &obj, format!("GET {}/ never answered 200: {last}", ep.base_url()))
+    })?;
     if !page.content_type.starts_with("text/html") {
-        return Err(CheckFailure::new(app.path, &obj, format!("GET / answered {} instead of the chat page (text/html)", page.content_type)));
+        return Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("GET / answered {} instead of the chat page (text/html)", page.content_type),
+        ));
     }
-    let token = mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-lb-{}-{}", app.run, app.path));
-    let tasks = client
-        .get_until("/api/tasks", Some(&token), 200, Duration::from_secs(20))
-        .await
-        .map_err(|last| CheckFailure::new(app.path, &obj, format!("GET /api/tasks through the LoadBalancer (frontend proxy -> backend): {last}")))?;
+    let token =
+        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-lb-{}-{}", app.run, app.path));
+    let tasks = client.get_until("/api/tasks", Some(&token), 200, Duration::from_secs(20)).await.map_err(|last| {
+        CheckFailure::new(
+            app.path,
+            &obj,
+            format!("GET /api/tasks through the LoadBalancer (frontend proxy -> backend): {last}"),
+        )
+    })?;
     if !tasks.json().is_array() {
-        return Err(CheckFailure::new(app.path, &obj, format!("GET /api/tasks answered 200 but not a JSON list: {}", short(&tasks.body))));
+        return Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("GET /api/tasks answered 200 but not a JSON list: {}", short(&tasks.body)),
+        ));
     }
     let unauth = client.get("/api/tasks", None).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
     if unauth.status != 401 {
-        return Err(CheckFailure::new(app.path, &obj, format!("GET /api/tasks without a token answered {} (want 401)", unauth.status)));
+        return Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("GET /api/tasks without a token answered {} (want 401)", unauth.status),
+        ));
     }
-    Ok(Passed::note(format!("address {} after {:.1}s; / is the chat page; /api/tasks proxied to the backend", ep.base_url(), got_after.as_secs_f64())))
+    Ok(Passed::note(format!(
+        "address {} after {:.1}s; / is the chat page; /api/tasks proxied to the backend",
+        ep.base_url(),
+        got_after.as_secs_f64()
+    )))
 }
 
 /// The Service the unprovisioned check creates: like the frontend's, with a
@@ -118,7 +150,12 @@ pub fn unserved_service() -> Service {
 
 /// Wait for `svc` (created in the app's namespace, removed afterwards) and
 /// return the failure the wait ends with; `Ok(None)` if it got an address.
-pub async fn wait_for_unprovisioned(ctx: &LiveContext, app: &DeployedApp, svc: &Service, deadline: Duration) -> Result<Option<CheckFailure>, CheckFailure> {
+pub async fn wait_for_unprovisioned(
+    ctx: &LiveContext,
+    app: &DeployedApp,
+    svc: &Service,
+    deadline: Duration,
+) -> Result<Option<CheckFailure>, CheckFailure> {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &app.namespace);
     let _ = api.delete(&name, &DeleteParams::default()).await;
@@ -135,11 +172,19 @@ pub async fn wait_for_unprovisioned(ctx: &LiveContext, app: &DeployedApp, svc: &
 pub async fn unprovisioned_is_diagnosed(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let obj = format!("Service/{UNSERVED_SERVICE}");
     match wait_for_unprovisioned(ctx, app, &unserved_service(), Duration::from_secs(25)).await? {
-        None => Err(CheckFailure::new(app.path, &obj, format!("got an address although nothing should serve loadBalancerClass {UNSERVED_CLASS}"))),
+        None => Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("got an address although nothing should serve loadBalancerClass {UNSERVED_CLASS}"),
+        )),
         Some(f) if f.dead_end_kind() == Some(DeadEndKind::NoLoadBalancerProvider) => {
             Ok(Passed::note(format!("diagnosed: {}", f.dead_end.map(|d| d.reason).unwrap_or_default())))
         }
-        Some(f) => Err(CheckFailure::new(app.path, &obj, format!("the wait did not diagnose the missing provider; it ended with: {f}"))),
+        Some(f) => Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("the wait did not diagnose the missing provider; it ended with: {f}"),
+        )),
     }
 }
 

@@ -59,23 +59,101 @@ macro_rules! check {
 /// Every live check, in suite order.
 pub static CHECKS: &[LiveCheck] = &[
     check!("LIVE-CONST-DRYRUN", "constitution", "P3", false, "a server-side dry run accepts every object"),
-    check!("LIVE-CONST-PSA", "constitution", "P5", false, "the namespace enforces Pod Security restricted and the pods are admitted"),
-    check!("LIVE-CONST-PODSPEC", "constitution", "P12", false, "running pods carry the declared securityContext, resources and probes"),
+    check!(
+        "LIVE-CONST-PSA",
+        "constitution",
+        "P5",
+        false,
+        "the namespace enforces Pod Security restricted and the pods are admitted"
+    ),
+    check!(
+        "LIVE-CONST-PODSPEC",
+        "constitution",
+        "P12",
+        false,
+        "running pods carry the declared securityContext, resources and probes"
+    ),
     check!("LIVE-CONST-HPA", "constitution", "P12", false, "each HPA reads metrics, or says why it cannot"),
     check!("LIVE-PROBE-ROLLOUT", "probes", "P12", false, "pods Running within 60 s and Ready within 90 s"),
     check!("LIVE-PROBE-ENDPOINTS", "probes", "P12", false, "every contract endpoint answers through its Service"),
-    check!("LIVE-PROBE-DBOUTAGE", "probes", "P12", true, "database down: backend NotReady, out of the EndpointSlice, no restart; back: Ready"),
-    check!("LIVE-PROBE-LIVENESS", "probes", "P12", true, "a failing liveness probe makes the kubelet restart the container"),
-    check!("LIVE-PROBE-REPLACED", "probes", "P12", true, "a deleted backend pod is replaced and Ready; an open port-forward follows it"),
-    check!("LIVE-LB-ADDRESS", "loadbalancer", "P3", false, "the frontend Service gets an external address; / and /api/tasks answer through it"),
-    check!("LIVE-LB-UNPROVISIONED", "loadbalancer", "P3", false, "a LoadBalancer nobody provisions is diagnosed as such"),
-    check!("LIVE-SECRET-USED", "secrets", "P5", false, "pods use the Secret's values (JWT_SECRET signs, DATABASE_URL connects)"),
-    check!("LIVE-SECRET-NOLEAK", "secrets", "P5", false, "no secret value in ConfigMaps, annotations, events, pod specs, Helm records or logs"),
-    check!("LIVE-SECRET-MISSING", "secrets", "P5", true, "a missing Secret key is reported as CreateContainerConfigError"),
-    check!("LIVE-SECRET-ROTATE", "secrets", "P5", true, "a rotated JWT_SECRET works after a rollout restart; old tokens are refused"),
-    check!("LIVE-PARITY-OBJECTS", "parity", "P14", false, "the live objects of both paths are equal but for allowed differences"),
+    check!(
+        "LIVE-PROBE-DBOUTAGE",
+        "probes",
+        "P12",
+        true,
+        "database down: backend NotReady, out of the EndpointSlice, no restart; back: Ready"
+    ),
+    check!(
+        "LIVE-PROBE-LIVENESS",
+        "probes",
+        "P12",
+        true,
+        "a failing liveness probe makes the kubelet restart the container"
+    ),
+    check!(
+        "LIVE-PROBE-REPLACED",
+        "probes",
+        "P12",
+        true,
+        "a deleted backend pod is replaced and Ready; an open port-forward follows it"
+    ),
+    check!(
+        "LIVE-LB-ADDRESS",
+        "loadbalancer",
+        "P3",
+        false,
+        "the frontend Service gets an external address; / and /api/tasks answer through it"
+    ),
+    check!(
+        "LIVE-LB-UNPROVISIONED",
+        "loadbalancer",
+        "P3",
+        false,
+        "a LoadBalancer nobody provisions is diagnosed as such"
+    ),
+    check!(
+        "LIVE-SECRET-USED",
+        "secrets",
+        "P5",
+        false,
+        "pods use the Secret's values (JWT_SECRET signs, DATABASE_URL connects)"
+    ),
+    check!(
+        "LIVE-SECRET-NOLEAK",
+        "secrets",
+        "P5",
+        false,
+        "no secret value in ConfigMaps, annotations, events, pod specs, Helm records or logs"
+    ),
+    check!(
+        "LIVE-SECRET-MISSING",
+        "secrets",
+        "P5",
+        true,
+        "a missing Secret key is reported as CreateContainerConfigError"
+    ),
+    check!(
+        "LIVE-SECRET-ROTATE",
+        "secrets",
+        "P5",
+        true,
+        "a rotated JWT_SECRET works after a rollout restart; old tokens are refused"
+    ),
+    check!(
+        "LIVE-PARITY-OBJECTS",
+        "parity",
+        "P14",
+        false,
+        "the live objects of both paths are equal but for allowed differences"
+    ),
     check!("LIVE-PARITY-ANSWERS", "parity", "P14", false, "both paths serve the same answers"),
-    check!("LIVE-ROLLOUT-UPGRADE", "rollout", "P12", true, "helm upgrade to a new image tag under load loses no request"),
+    check!(
+        "LIVE-ROLLOUT-UPGRADE",
+        "rollout",
+        "P12",
+        true,
+        "helm upgrade to a new image tag under load loses no request"
+    ),
 ];
 
 /// The check with `id`.
@@ -268,15 +346,14 @@ fn path_of(scope: &str) -> DeployPath {
 }
 
 /// Time `fut` and record its outcome as a [`CheckRun`].
-pub async fn timed(id: &str, scope: impl Into<String>, fut: impl std::future::Future<Output = CheckResult>) -> CheckRun {
+pub async fn timed(
+    id: &str,
+    scope: impl Into<String>,
+    fut: impl std::future::Future<Output = CheckResult>,
+) -> CheckRun {
     let started = std::time::Instant::now();
     let result = fut.await;
-    CheckRun {
-        check: check_info(id).unwrap_or(&CHECKS[0]),
-        scope: scope.into(),
-        result,
-        took: started.elapsed(),
-    }
+    CheckRun { check: check_info(id).unwrap_or(&CHECKS[0]), scope: scope.into(), result, took: started.elapsed() }
 }
 
 #[cfg(test)]
@@ -297,7 +374,8 @@ mod tests {
 
     #[test]
     fn docs_live_md_lists_every_check() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/live.md")).expect("docs/live.md exists");
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/live.md"))
+            .expect("docs/live.md exists");
         for c in CHECKS {
             let row = format!("| `{}` | {} | {} |", c.id, c.principle, c.title);
             assert!(docs.contains(&row), "docs/live.md lacks or misstates {}: expected a row starting `{row}`", c.id);

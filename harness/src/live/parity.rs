@@ -26,9 +26,11 @@ pub const KINDS: [(&str, &str, &str); 8] = [
 ];
 
 /// Annotations the cluster writes itself.
-const CLUSTER_ANNOTATIONS: [&str; 2] = ["deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration"];
+const CLUSTER_ANNOTATIONS: [&str; 2] =
+    ["deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration"];
 /// Spec fields the cluster assigns per object (different on every Service).
-const ASSIGNED: [&str; 5] = ["/spec/clusterIP", "/spec/clusterIPs", "/spec/healthCheckNodePort", "/spec/loadBalancerIP", "/spec/ipFamilies"];
+const ASSIGNED: [&str; 5] =
+    ["/spec/clusterIP", "/spec/clusterIPs", "/spec/healthCheckNodePort", "/spec/loadBalancerIP", "/spec/ipFamilies"];
 
 /// An object as compared: labels and annotations without the allowed
 /// differences, spec/data, no metadata the cluster owns, no status.
@@ -37,13 +39,21 @@ pub fn normalize(obj: &Value) -> Value {
     let meta = &obj["metadata"];
     let labels: BTreeMap<String, Value> = meta["labels"]
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| !IGNORED_LABELS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !IGNORED_LABELS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     let annotations: BTreeMap<String, Value> = meta["annotations"]
         .as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| !IGNORED_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)) && !CLUSTER_ANNOTATIONS.contains(&k.as_str()))
+                .filter(|(k, _)| {
+                    !IGNORED_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p))
+                        && !CLUSTER_ANNOTATIONS.contains(&k.as_str())
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
@@ -71,7 +81,9 @@ pub fn normalize(obj: &Value) -> Value {
     }
     // Pod templates: Helm adds checksum annotations (already ignored by prefix).
     if let Some(a) = v.pointer_mut("/spec/template/metadata/annotations").and_then(Value::as_object_mut) {
-        a.retain(|k, _| !IGNORED_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)) && k != "kubectl.kubernetes.io/restartedAt");
+        a.retain(|k, _| {
+            !IGNORED_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)) && k != "kubectl.kubernetes.io/restartedAt"
+        });
     }
     if let Some(l) = v.pointer_mut("/spec/template/metadata/labels").and_then(Value::as_object_mut) {
         l.retain(|k, _| !IGNORED_LABELS.contains(&k.as_str()));
@@ -143,16 +155,23 @@ pub async fn objects_equal(ctx: &LiveContext, raw: &DeployedApp, helm: &Deployed
         }
     }
     if !diffs.is_empty() {
-        return Err(CheckFailure::both("live objects", format!("{} differences:\n  {}", diffs.len(), diffs.join("\n  "))));
+        return Err(CheckFailure::both(
+            "live objects",
+            format!("{} differences:\n  {}", diffs.len(), diffs.join("\n  ")),
+        ));
     }
-    Ok(Passed::note(format!("{} live objects equal on both paths (Helm labels/annotations, namespace and cluster-assigned fields aside)", r.len())))
+    Ok(Passed::note(format!(
+        "{} live objects equal on both paths (Helm labels/annotations, namespace and cluster-assigned fields aside)",
+        r.len()
+    )))
 }
 
 /// What one path answers to the same requests (status and body, with ids
 /// and timestamps blanked).
 async fn answers(ctx: &LiveContext, app: &DeployedApp) -> Result<Vec<(String, u16, Value)>, CheckFailure> {
     let mut out = Vec::new();
-    let token = mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-parity-{}-{}", app.run, app.path));
+    let token =
+        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-parity-{}-{}", app.run, app.path));
     for component in ["backend", "frontend"] {
         let t = Tunnel::to_service(ctx, app, component).await?;
         let c = t.client();
@@ -166,16 +185,28 @@ async fn answers(ctx: &LiveContext, app: &DeployedApp) -> Result<Vec<(String, u1
                 ("POST", "/api/chat", Some(&token), Some(serde_json::json!({"message": "help"}))),
                 ("POST", "/fault/liveness", None, Some(serde_json::json!({}))),
             ],
-            _ => vec![("GET", "/health", None, None), ("GET", "/ready", None, None), ("GET", "/", None, None), ("GET", "/api/tasks", Some(&token), None)],
+            _ => vec![
+                ("GET", "/health", None, None),
+                ("GET", "/ready", None, None),
+                ("GET", "/", None, None),
+                ("GET", "/api/tasks", Some(&token), None),
+            ],
         };
         for (m, path, tok, body) in calls {
             let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap_or(reqwest::Method::GET);
-            let a = c
-                .call(method, path, tok, body)
-                .await
-                .map_err(|e| CheckFailure::new(app.path, format!("Service/{}", ctx.service(component)), format!("{m} {path}: {e}")))?;
-            let body = if a.content_type.starts_with("application/json") { blank_volatile(a.json()) } else { Value::String(a.body.clone()) };
-            out.push((format!("{component} {m} {path}{}", if tok.is_some() { " (token)" } else { "" }), a.status, body));
+            let a = c.call(method, path, tok, body).await.map_err(|e| {
+                CheckFailure::new(app.path, format!("Service/{}", ctx.service(component)), format!("{m} {path}: {e}"))
+            })?;
+            let body = if a.content_type.starts_with("application/json") {
+                blank_volatile(a.json())
+            } else {
+                Value::String(a.body.clone())
+            };
+            out.push((
+                format!("{component} {m} {path}{}", if tok.is_some() { " (token)" } else { "" }),
+                a.status,
+                body,
+            ));
         }
     }
     Ok(out)
@@ -187,7 +218,10 @@ fn blank_volatile(v: Value) -> Value {
         Value::Object(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| {
-                    let volatile = matches!(k.as_str(), "id" | "created_at" | "updated_at" | "user_id" | "request_id" | "time" | "timestamp");
+                    let volatile = matches!(
+                        k.as_str(),
+                        "id" | "created_at" | "updated_at" | "user_id" | "request_id" | "time" | "timestamp"
+                    );
                     (k, if volatile { Value::String("*".into()) } else { blank_volatile(v) })
                 })
                 .collect(),
@@ -204,7 +238,11 @@ pub async fn same_answers(ctx: &LiveContext, raw: &DeployedApp, helm: &DeployedA
     let mut diffs = Vec::new();
     for ((what, sa, ba), (_, sb, bb)) in a.iter().zip(&b) {
         if sa != sb || ba != bb {
-            diffs.push(format!("{what}: raw {sa} {}, helm {sb} {}", super::http::short(&ba.to_string()), super::http::short(&bb.to_string())));
+            diffs.push(format!(
+                "{what}: raw {sa} {}, helm {sb} {}",
+                super::http::short(&ba.to_string()),
+                super::http::short(&bb.to_string())
+            ));
         }
     }
     if !diffs.is_empty() {
@@ -236,7 +274,10 @@ mod tests {
         let helm = json!({"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [{"resources": {"limits": {"memory": "512Mi"}}}]}}}});
         let mut d = Vec::new();
         differences(&normalize(&raw), &normalize(&helm), "", &mut d);
-        assert_eq!(d, vec!["spec.template.spec.containers[0].resources.limits.memory: raw \"256Mi\", helm \"512Mi\"".to_owned()]);
+        assert_eq!(
+            d,
+            vec!["spec.template.spec.containers[0].resources.limits.memory: raw \"256Mi\", helm \"512Mi\"".to_owned()]
+        );
     }
 
     #[test]

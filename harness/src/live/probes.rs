@@ -24,9 +24,9 @@ pub const READY_WITHIN: Duration = Duration::from_secs(90);
 pub fn start_times(p: &Pod) -> (Option<i64>, Option<i64>) {
     let Some(created) = p.metadata.creation_timestamp.as_ref().map(|t| t.0) else { return (None, None) };
     let status = p.status.as_ref();
-    let running = status
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref().map(|t| t.0)).max());
+    let running = status.and_then(|s| s.container_statuses.as_ref()).and_then(|cs| {
+        cs.iter().filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref().map(|t| t.0)).max()
+    });
     let ready = conditions::pod_ready_since(p);
     let secs = |t: k8s_openapi::jiff::Timestamp| t.duration_since(created).as_secs();
     (running.map(secs), ready.map(secs))
@@ -60,7 +60,12 @@ pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
         return Err(CheckFailure::new(
             app.path,
             format!("Namespace/{}", app.namespace),
-            format!("want Running within {}s and Ready within {}s of creation:\n  {}", RUNNING_WITHIN.as_secs(), READY_WITHIN.as_secs(), if slow.is_empty() { "no pods".into() } else { slow.join("\n  ") }),
+            format!(
+                "want Running within {}s and Ready within {}s of creation:\n  {}",
+                RUNNING_WITHIN.as_secs(),
+                READY_WITHIN.as_secs(),
+                if slow.is_empty() { "no pods".into() } else { slow.join("\n  ") }
+            ),
         ));
     }
     let waited: Vec<String> = app.waits.iter().map(|w| format!("{} {:.1}s", w.what, w.took.as_secs_f64())).collect();
@@ -84,7 +89,10 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         return Err(CheckFailure::new(app.path, "contract", "kubegate.toml names no contract; nothing to call"));
     };
     let contract = Contract::load(&file).map_err(|e| CheckFailure::new(app.path, "contract", format!("{e}")))?;
-    let token = mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-endpoints-{}-{}", app.run, app.path));
+    let token = mint_token(
+        app.secrets.get("JWT_SECRET").unwrap_or_default(),
+        &format!("kg-endpoints-{}-{}", app.run, app.path),
+    );
     let mut called = 0;
     let mut problems = Vec::new();
     for component in ctx.components() {
@@ -98,8 +106,15 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         ops.sort_by_key(|o| (o.path.contains("{id}"), o.method == "DELETE"));
         for op in ops {
             if op.path.contains("{id}") && task_id.is_none() {
-                let a = client.post("/api/tasks", Some(&token), serde_json::json!({"title": "kubegate endpoint check"})).await;
-                task_id = a.ok().and_then(|a| a.json()["id"].as_str().map(str::to_owned).or_else(|| a.json()["id"].as_i64().map(|i| i.to_string())));
+                let a = client
+                    .post("/api/tasks", Some(&token), serde_json::json!({"title": "kubegate endpoint check"}))
+                    .await;
+                task_id = a.ok().and_then(|a| {
+                    a.json()["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .or_else(|| a.json()["id"].as_i64().map(|i| i.to_string()))
+                });
             }
             let path = fill(&op.path, task_id.as_deref().unwrap_or("0"));
             let auth = path.starts_with("/api/").then_some(token.as_str());
@@ -110,7 +125,8 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                 ("post", _) => Some(serde_json::json!({})),
                 _ => None,
             };
-            let method = reqwest::Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap_or(reqwest::Method::GET);
+            let method =
+                reqwest::Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap_or(reqwest::Method::GET);
             let desc = format!("{component}: {} {path}", op.method.to_uppercase());
             called += 1;
             match client.call(method, &path, auth, body).await {
@@ -121,11 +137,19 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                     // The fault switch is off by default: its routes must not exist.
                     let want_success = !op.path.starts_with("/fault") && op.path != "/demo-token";
                     if !declared {
-                        problems.push(format!("{desc}: status {} not in the contract's {:?}: {}", a.status, statuses, short(&a.body)));
+                        problems.push(format!(
+                            "{desc}: status {} not in the contract's {:?}: {}",
+                            a.status,
+                            statuses,
+                            short(&a.body)
+                        ));
                     } else if want_success && !(200..300).contains(&a.status) {
                         problems.push(format!("{desc}: status {}: {}", a.status, short(&a.body)));
                     } else if op.path.starts_with("/fault") && a.status != 404 {
-                        problems.push(format!("{desc}: the fault switch answers {} although FAULT_INJECTION is off", a.status));
+                        problems.push(format!(
+                            "{desc}: the fault switch answers {} although FAULT_INJECTION is off",
+                            a.status
+                        ));
                     }
                 }
             }
@@ -135,7 +159,11 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             called += 1;
             match client.get("/api/tasks", Some(&token)).await {
                 Ok(a) if a.status == 200 && a.json().is_array() => {}
-                Ok(a) => problems.push(format!("frontend: GET /api/tasks (proxied) answered {}: {}", a.status, short(&a.body))),
+                Ok(a) => problems.push(format!(
+                    "frontend: GET /api/tasks (proxied) answered {}: {}",
+                    a.status,
+                    short(&a.body)
+                )),
                 Err(e) => problems.push(format!("frontend: GET /api/tasks (proxied): {e}")),
             }
         }
@@ -155,7 +183,10 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
     let sel = DeployedApp::selector("backend");
     let obj = format!("Deployment/{backend}");
     let waiter = app.waiter(ctx).expect(&[DeadEndKind::ReadinessProbe]);
-    let (before, _) = waiter.pods("backend pods Ready", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let (before, _) = waiter
+        .pods("backend pods Ready", &sel, conditions::all_ready)
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let ips = conditions::pod_ips(&before);
     let restarts = conditions::restart_count(&before);
     db.stop().map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot stop it: {e}")))?;
@@ -212,8 +243,15 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
 pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let sel = DeployedApp::selector("backend");
     let obj = format!("Deployment/{}", ctx.deployment("backend"));
-    let waiter = app.waiter(ctx).deadline(Duration::from_secs(180)).expect(&[DeadEndKind::LivenessProbe, DeadEndKind::CrashLoop, DeadEndKind::ReadinessProbe]);
-    let (before, _) = waiter.pods("backend pods Ready", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let waiter = app.waiter(ctx).deadline(Duration::from_secs(180)).expect(&[
+        DeadEndKind::LivenessProbe,
+        DeadEndKind::CrashLoop,
+        DeadEndKind::ReadinessProbe,
+    ]);
+    let (before, _) = waiter
+        .pods("backend pods Ready", &sel, conditions::all_ready)
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let restarts = conditions::restart_count(&before);
     let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
     let a = tunnel
@@ -222,13 +260,22 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         .await
         .map_err(|e| CheckFailure::new(app.path, &obj, format!("POST /fault/liveness: {e}")))?;
     if a.status != 200 {
-        return Err(CheckFailure::new(app.path, &obj, format!("POST /fault/liveness answered {} (is FAULT_INJECTION=enabled?): {}", a.status, short(&a.body))));
+        return Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("POST /fault/liveness answered {} (is FAULT_INJECTION=enabled?): {}", a.status, short(&a.body)),
+        ));
     }
     let (_, report) = waiter
-        .pods("the kubelet restarting the failing backend container", &sel, move |p: &[Pod]| conditions::restart_count(p) > restarts)
+        .pods("the kubelet restarting the failing backend container", &sel, move |p: &[Pod]| {
+            conditions::restart_count(p) > restarts
+        })
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
-    let (_, back) = waiter.pods("backend pods Ready after the restart", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let (_, back) = waiter
+        .pods("backend pods Ready after the restart", &sel, conditions::all_ready)
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     // The tunnel opened before the restart still reaches the restarted container.
     health_through(&tunnel, app, &obj, "after the restart").await?;
     Ok(Passed::note(format!(
@@ -243,8 +290,14 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
 async fn health_through(tunnel: &Tunnel, app: &DeployedApp, obj: &str, when: &str) -> Result<(), CheckFailure> {
     match tunnel.client().get("/health", None).await {
         Ok(a) if a.status == 200 => Ok(()),
-        Ok(a) => Err(CheckFailure::new(app.path, obj, format!("{when}, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)))),
-        Err(e) => Err(CheckFailure::new(app.path, obj, format!("{when}, GET /health through the same port-forward: {e}"))),
+        Ok(a) => Err(CheckFailure::new(
+            app.path,
+            obj,
+            format!("{when}, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)),
+        )),
+        Err(e) => {
+            Err(CheckFailure::new(app.path, obj, format!("{when}, GET /health through the same port-forward: {e}")))
+        }
     }
 }
 
@@ -256,11 +309,18 @@ pub async fn tunnel_follows_replacement(ctx: &LiveContext, app: &DeployedApp) ->
     let sel = DeployedApp::selector("backend");
     let obj = format!("Deployment/{}", ctx.deployment("backend"));
     let waiter = app.waiter(ctx).deadline(Duration::from_secs(120));
-    waiter.pods("backend pods Ready", &sel, conditions::all_ready).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    waiter
+        .pods("backend pods Ready", &sel, conditions::all_ready)
+        .await
+        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
-    let old = tunnel
-        .current_pod()
-        .ok_or_else(|| CheckFailure::new(app.path, format!("Service/{}", ctx.service("backend")), "the port-forward answered but names no pod it reached"))?;
+    let old = tunnel.current_pod().ok_or_else(|| {
+        CheckFailure::new(
+            app.path,
+            format!("Service/{}", ctx.service("backend")),
+            "the port-forward answered but names no pod it reached",
+        )
+    })?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
     pods.delete(&old, &DeleteParams::default())
         .await
@@ -268,19 +328,26 @@ pub async fn tunnel_follows_replacement(ctx: &LiveContext, app: &DeployedApp) ->
     let gone = old.clone();
     let (now, replaced) = waiter
         .pods("a Ready replacement for the deleted backend pod", &sel, move |ps: &[Pod]| {
-            !ps.iter().any(|p| p.metadata.name.as_deref() == Some(gone.as_str())) && ps.iter().any(conditions::is_pod_ready)
+            !ps.iter().any(|p| p.metadata.name.as_deref() == Some(gone.as_str()))
+                && ps.iter().any(conditions::is_pod_ready)
         })
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     health_through(&tunnel, app, &obj, &format!("after Pod/{old} was replaced")).await?;
     let via = tunnel.current_pod().unwrap_or_default();
-    let ready_now: Vec<&str> = now.iter().filter(|p| conditions::is_pod_ready(p)).filter_map(|p| p.metadata.name.as_deref()).collect();
+    let ready_now: Vec<&str> =
+        now.iter().filter(|p| conditions::is_pod_ready(p)).filter_map(|p| p.metadata.name.as_deref()).collect();
     if via == old || !ready_now.contains(&via.as_str()) {
         return Err(CheckFailure::new(
             app.path,
             &obj,
-            format!("the port-forward still names Pod/{via} after Pod/{old} was deleted; ready pods now: {ready_now:?}"),
+            format!(
+                "the port-forward still names Pod/{via} after Pod/{old} was deleted; ready pods now: {ready_now:?}"
+            ),
         ));
     }
-    Ok(Passed::note(format!("an open port-forward moved from Pod/{old} to Pod/{via}; the replacement was Ready {:.0}s after the delete", replaced.took.as_secs_f64())))
+    Ok(Passed::note(format!(
+        "an open port-forward moved from Pod/{old} to Pod/{via}; the replacement was Ready {:.0}s after the delete",
+        replaced.took.as_secs_f64()
+    )))
 }

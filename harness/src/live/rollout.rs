@@ -65,7 +65,8 @@ pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Res
     let obj = format!("Namespace/{}", app.namespace);
     let ep = external_address(ctx, app, &ctx.service("frontend"), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
-    let token = mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-upgrade-{}-{}", app.run, app.path));
+    let token =
+        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-upgrade-{}-{}", app.run, app.path));
     client
         .get_until("/api/tasks", Some(&token), 200, Duration::from_secs(30))
         .await
@@ -81,7 +82,9 @@ pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Res
         variant = variant.image(&component, repo, tag);
     }
     let upgraded = match app.path {
-        DeployPath::Helm => ctx.helm.upgrade(&app.helm_install(ctx, &variant)).await.map(|_| ()).map_err(|e| error_chain(&e)),
+        DeployPath::Helm => {
+            ctx.helm.upgrade(&app.helm_install(ctx, &variant)).await.map(|_| ()).map_err(|e| error_chain(&e))
+        }
         DeployPath::Raw => raw::deploy(&ctx.client, &app.namespace, &ctx.manifests_dir(), &app.secrets, &variant.raw)
             .await
             .map(|_| ())
@@ -110,11 +113,18 @@ pub async fn no_request_lost(ctx: &LiveContext, app: &mut DeployedApp) -> CheckR
 /// their replacements are Ready (else readiness gating or graceful shutdown).
 pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -> CheckResult {
     if out.load.failed == 0 && out.load.sent > 0 {
-        return Ok(Passed::note(format!("upgrade to {UPGRADE_TAG} in {:.1}s under load: {} requests, 0 lost", out.upgrade_secs, out.load.sent)));
+        return Ok(Passed::note(format!(
+            "upgrade to {UPGRADE_TAG} in {:.1}s under load: {} requests, 0 lost",
+            out.upgrade_secs, out.load.sent
+        )));
     }
     let obj = format!("Namespace/{}", app.namespace);
     if out.load.sent == 0 {
-        return Err(CheckFailure::new(app.path, obj, "the load sent no request during the upgrade: nothing was measured"));
+        return Err(CheckFailure::new(
+            app.path,
+            obj,
+            "the load sent no request during the upgrade: nothing was measured",
+        ));
     }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
     let unsafe_strategies: Vec<String> = match api.list(&ListParams::default()).await {
@@ -124,7 +134,10 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
     let cause = if unsafe_strategies.is_empty() {
         "every Deployment surges before it removes (maxUnavailable 0): look at readiness gating and graceful shutdown (preStop, SIGTERM handling)".to_owned()
     } else {
-        format!("old pods went before their replacements were Ready: {}; want RollingUpdate with maxUnavailable 0", unsafe_strategies.join("; "))
+        format!(
+            "old pods went before their replacements were Ready: {}; want RollingUpdate with maxUnavailable 0",
+            unsafe_strategies.join("; ")
+        )
     };
     Err(CheckFailure::new(
         app.path,
@@ -162,7 +175,9 @@ mod tests {
 
     #[test]
     fn names_strategies_that_drop_pods_first() {
-        let safe = deployment(serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}));
+        let safe = deployment(
+            serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
+        );
         assert_eq!(unsafe_strategy(&safe), None);
         let pct = deployment(serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "0%"}}));
         assert_eq!(unsafe_strategy(&pct), None);

@@ -65,7 +65,11 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
             Err(f) => step.note(format!("{f}")),
         }
     }
-    if raw.is_ok() && helm.is_ok() { step.ok() } else { step.failed() }
+    if raw.is_ok() && helm.is_ok() {
+        step.ok()
+    } else {
+        step.failed()
+    }
 
     for (path, app) in [(DeployPath::Raw, &raw), (DeployPath::Helm, &helm)] {
         let step = Step::start(format!("{path}: constitution, probes, loadbalancer, secrets"));
@@ -86,7 +90,11 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
                 note_all(&step, &list);
                 out.runs.extend(list);
             }
-            Err(f) => out.runs.extend(fail_all(path, f, &["LIVE-CONST-", "LIVE-PROBE-ROLLOUT", "LIVE-PROBE-ENDPOINTS", "LIVE-LB-", "LIVE-SECRET-USED"])),
+            Err(f) => out.runs.extend(fail_all(
+                path,
+                f,
+                &["LIVE-CONST-", "LIVE-PROBE-ROLLOUT", "LIVE-PROBE-ENDPOINTS", "LIVE-LB-", "LIVE-SECRET-USED"],
+            )),
         }
         step.ok();
     }
@@ -134,7 +142,11 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
     }
     step.ok();
 
-    let step = Step::start(if opts.keep { "keeping the shared namespaces (--keep)" } else { "tearing down the shared namespaces" });
+    let step = Step::start(if opts.keep {
+        "keeping the shared namespaces (--keep)"
+    } else {
+        "tearing down the shared namespaces"
+    });
     let failed = !out.passed();
     let mut going = Vec::new();
     for mut app in [raw, helm].into_iter().flatten() {
@@ -183,22 +195,34 @@ async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Opt
                 }
                 Err(f) => Err(f),
             };
-            runs.push(super::CheckRun { check: super::check_info("LIVE-ROLLOUT-UPGRADE").expect("known"), scope: scope.clone(), result, took: started.elapsed() });
+            runs.push(super::CheckRun {
+                check: super::check_info("LIVE-ROLLOUT-UPGRADE").expect("known"),
+                scope: scope.clone(),
+                result,
+                took: started.elapsed(),
+            });
             runs.push(timed("LIVE-SECRET-ROTATE", &scope, secrets::rotation(ctx, &mut app)).await);
             runs.push(timed("LIVE-PROBE-LIVENESS", &scope, probes::liveness_restart(ctx, &app)).await);
             runs.push(timed("LIVE-PROBE-REPLACED", &scope, probes::tunnel_follows_replacement(ctx, &app)).await);
             finish(ctx, app, runs.iter().any(|r| r.result.is_err())).await;
         }
-        Err(f) => runs.extend(fail_all(path, &f, &["LIVE-ROLLOUT-UPGRADE", "LIVE-SECRET-ROTATE", "LIVE-PROBE-LIVENESS", "LIVE-PROBE-REPLACED"])),
+        Err(f) => runs.extend(fail_all(
+            path,
+            &f,
+            &["LIVE-ROLLOUT-UPGRADE", "LIVE-SECRET-ROTATE", "LIVE-PROBE-LIVENESS", "LIVE-PROBE-REPLACED"],
+        )),
     }
 
     // Database outage: a database this check owns.
     let r = timed("LIVE-PROBE-DBOUTAGE", &scope, async {
-        let ip = ctx.cluster.node_ip.ok_or_else(|| CheckFailure::new(path, "test database", "the cluster reports no node IP for pods to reach a host database"))?;
+        let ip = ctx.cluster.node_ip.ok_or_else(|| {
+            CheckFailure::new(path, "test database", "the cluster reports no node IP for pods to reach a host database")
+        })?;
         let db = TestDatabase::start(ip).map_err(|e| CheckFailure::new(path, "test database", format!("{e}")))?;
         let mut s = ctx.secrets.clone();
         s.set("DATABASE_URL", db.url());
-        let app = DeployedApp::deploy(ctx, &RunId::random(), path, &Variant::standard("db-outage").small().secrets(s)).await?;
+        let app = DeployedApp::deploy(ctx, &RunId::random(), path, &Variant::standard("db-outage").small().secrets(s))
+            .await?;
         let result = probes::database_outage(ctx, &app, &db).await;
         finish(ctx, app, result.is_err()).await;
         result
@@ -209,7 +233,13 @@ async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Opt
     // A Secret without JWT_SECRET.
     let r = timed("LIVE-SECRET-MISSING", &scope, async {
         let s = ctx.secrets.without("JWT_SECRET");
-        let app = DeployedApp::deploy(ctx, &RunId::random(), path, &Variant::standard("missing-key").small().no_wait().secrets(s)).await?;
+        let app = DeployedApp::deploy(
+            ctx,
+            &RunId::random(),
+            path,
+            &Variant::standard("missing-key").small().no_wait().secrets(s),
+        )
+        .await?;
         let result = secrets::missing_key_is_diagnosed(ctx, &app, "JWT_SECRET").await;
         let _ = app.teardown(ctx).await;
         result
@@ -239,7 +269,12 @@ fn note_all(step: &Step, runs: &[CheckRun]) {
                     step.note(format!("limit {:<22} {:<6} {l}", r.check.id, r.scope));
                 }
             }
-            Err(f) => step.note(format!("FAIL  {:<22} {:<6} {}", r.check.id, r.scope, f.to_string().lines().next().unwrap_or(""))),
+            Err(f) => step.note(format!(
+                "FAIL  {:<22} {:<6} {}",
+                r.check.id,
+                r.scope,
+                f.to_string().lines().next().unwrap_or("")
+            )),
         }
     }
 }

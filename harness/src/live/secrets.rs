@@ -32,7 +32,11 @@ pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult 
     let fail = |m: String| CheckFailure::new(app.path, &obj, m);
     let a = c.get("/api/tasks", Some(&good)).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
     if a.status != 200 {
-        return Err(fail(format!("a token signed with the Secret's JWT_SECRET was refused ({}): {}", a.status, short(&a.body))));
+        return Err(fail(format!(
+            "a token signed with the Secret's JWT_SECRET was refused ({}): {}",
+            a.status,
+            short(&a.body)
+        )));
     }
     let b = c.get("/api/tasks", Some(&bad)).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
     if b.status != 401 {
@@ -40,7 +44,11 @@ pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult 
     }
     let r = c.get("/ready", None).await.map_err(|e| fail(format!("GET /ready: {e}")))?;
     if r.status != 200 {
-        return Err(fail(format!("/ready answered {}: the backend cannot use DATABASE_URL: {}", r.status, short(&r.body))));
+        return Err(fail(format!(
+            "/ready answered {}: the backend cannot use DATABASE_URL: {}",
+            r.status,
+            short(&r.body)
+        )));
     }
     Ok(Passed::note("JWT_SECRET signs accepted tokens (another secret: 401); DATABASE_URL connects (/ready 200)"))
 }
@@ -71,37 +79,70 @@ fn annotations_of<K: Resource>(o: &K) -> String {
 /// events, pod specs, container logs, Secrets other than the app's (the Helm
 /// release records decoded), `helm get values --all` and `helm get manifest`,
 /// and the files under `artifacts` (kubegate's own reports and bundles).
-pub async fn find_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path]) -> Result<(Vec<Leak>, usize), CheckFailure> {
+pub async fn find_leaks(
+    ctx: &LiveContext,
+    app: &DeployedApp,
+    artifacts: &[&Path],
+) -> Result<(Vec<Leak>, usize), CheckFailure> {
     let r = app.secrets.redactor();
     let ns = &app.namespace;
-    let err = |what: &str, e: kube::Error| CheckFailure::new(app.path, format!("Namespace/{ns}"), format!("cannot list {what}: {e}"));
+    let err = |what: &str, e: kube::Error| {
+        CheckFailure::new(app.path, format!("Namespace/{ns}"), format!("cannot list {what}: {e}"))
+    };
     let lp = ListParams::default();
     let mut leaks = Vec::new();
     let mut places = 0usize;
 
     for cm in Api::<ConfigMap>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("ConfigMaps", e))? {
         let name = cm.metadata.name.clone().unwrap_or_default();
-        scan(&r, format!("ConfigMap/{name} (data and annotations)"), serde_json::to_string(&cm).unwrap_or_default().as_bytes(), &mut leaks);
+        scan(
+            &r,
+            format!("ConfigMap/{name} (data and annotations)"),
+            serde_json::to_string(&cm).unwrap_or_default().as_bytes(),
+            &mut leaks,
+        );
         places += 1;
     }
     for d in Api::<Deployment>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("Deployments", e))? {
         let name = d.metadata.name.clone().unwrap_or_default();
         // The whole object: annotations, and env literals of the pod template.
-        scan(&r, format!("Deployment/{name} (spec and annotations)"), serde_json::to_string(&d).unwrap_or_default().as_bytes(), &mut leaks);
+        scan(
+            &r,
+            format!("Deployment/{name} (spec and annotations)"),
+            serde_json::to_string(&d).unwrap_or_default().as_bytes(),
+            &mut leaks,
+        );
         places += 1;
     }
-    for rs in Api::<ReplicaSet>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("ReplicaSets", e))? {
-        scan(&r, format!("ReplicaSet/{} annotations", rs.metadata.name.clone().unwrap_or_default()), annotations_of(&rs).as_bytes(), &mut leaks);
+    for rs in
+        Api::<ReplicaSet>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("ReplicaSets", e))?
+    {
+        scan(
+            &r,
+            format!("ReplicaSet/{} annotations", rs.metadata.name.clone().unwrap_or_default()),
+            annotations_of(&rs).as_bytes(),
+            &mut leaks,
+        );
         places += 1;
     }
     for s in Api::<Service>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("Services", e))? {
-        scan(&r, format!("Service/{} annotations", s.metadata.name.clone().unwrap_or_default()), annotations_of(&s).as_bytes(), &mut leaks);
+        scan(
+            &r,
+            format!("Service/{} annotations", s.metadata.name.clone().unwrap_or_default()),
+            annotations_of(&s).as_bytes(),
+            &mut leaks,
+        );
         places += 1;
     }
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     for p in pods_api.list(&lp).await.map_err(|e| err("Pods", e))? {
         let name = p.metadata.name.clone().unwrap_or_default();
-        scan(&r, format!("Pod/{name} (spec and annotations)"), serde_json::to_string(&p.spec).unwrap_or_default().as_bytes(), &mut leaks);
+        scan(
+            &r,
+            format!("Pod/{name} (spec and annotations)"),
+            serde_json::to_string(&p.spec).unwrap_or_default().as_bytes(),
+            &mut leaks,
+        );
         scan(&r, format!("Pod/{name} annotations"), annotations_of(&p).as_bytes(), &mut leaks);
         places += 2;
         for c in p.spec.iter().flat_map(|s| s.containers.iter()) {
@@ -113,7 +154,12 @@ pub async fn find_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path
         }
     }
     for e in Api::<Event>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("Events", e))? {
-        scan(&r, format!("Event {}", e.metadata.name.clone().unwrap_or_default()), serde_json::to_string(&e).unwrap_or_default().as_bytes(), &mut leaks);
+        scan(
+            &r,
+            format!("Event {}", e.metadata.name.clone().unwrap_or_default()),
+            serde_json::to_string(&e).unwrap_or_default().as_bytes(),
+            &mut leaks,
+        );
         places += 1;
     }
     for s in Api::<Secret>::namespaced(ctx.client.clone(), ns).list(&lp).await.map_err(|e| err("Secrets", e))? {
@@ -128,7 +174,12 @@ pub async fn find_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path
                 places += 1;
             }
         } else if name != SECRET_NAME {
-            scan(&r, format!("Secret/{name} data"), serde_json::to_string(&s.data).unwrap_or_default().as_bytes(), &mut leaks);
+            scan(
+                &r,
+                format!("Secret/{name} data"),
+                serde_json::to_string(&s.data).unwrap_or_default().as_bytes(),
+                &mut leaks,
+            );
             places += 1;
         }
     }
@@ -160,7 +211,9 @@ pub async fn find_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path
 /// Decode a Helm release record (base64 of gzip of JSON) with `gzip -dc`.
 fn decode_release(data: &[u8]) -> Result<Vec<u8>, String> {
     use base64::Engine as _;
-    let gz = base64::engine::general_purpose::STANDARD.decode(data).map_err(|e| format!("release record not base64: {e}"))?;
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| format!("release record not base64: {e}"))?;
     let mut child = std::process::Command::new("gzip")
         .arg("-dc")
         .stdin(std::process::Stdio::piped())
@@ -205,7 +258,10 @@ pub async fn no_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path])
             format!("secret values found where they must not be:\n  {}", lines.join("\n  ")),
         ));
     }
-    Ok(Passed::note(format!("searched {places} places for the actual values of {:?}: none found", app.secrets.keys().collect::<Vec<_>>())))
+    Ok(Passed::note(format!(
+        "searched {places} places for the actual values of {:?}: none found",
+        app.secrets.keys().collect::<Vec<_>>()
+    )))
 }
 
 /// The app was deployed with a key missing from its Secret: the backend's
@@ -218,10 +274,17 @@ pub async fn missing_key_is_diagnosed(ctx: &LiveContext, app: &DeployedApp, key:
         Err(e) => {
             let f = CheckFailure::from_wait(app.path, e);
             match &f.dead_end {
-                Some(d) if d.kind == DeadEndKind::ContainerConfig && format!("{} {} {}", d.reason, d.message, d.hint).contains(key) => {
+                Some(d)
+                    if d.kind == DeadEndKind::ContainerConfig
+                        && format!("{} {} {}", d.reason, d.message, d.hint).contains(key) =>
+                {
                     Ok(Passed::note(format!("diagnosed: {}: {}", d.reason, d.message)))
                 }
-                _ => Err(CheckFailure::new(app.path, &obj, format!("want a CreateContainerConfigError naming {key}; the wait ended with: {f}"))),
+                _ => Err(CheckFailure::new(
+                    app.path,
+                    &obj,
+                    format!("want a CreateContainerConfigError naming {key}; the wait ended with: {f}"),
+                )),
             }
         }
     }
@@ -237,9 +300,17 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
     let old_token = mint_token(&old_secret, &user);
     {
         let t = Tunnel::to_service(ctx, app, "backend").await?;
-        let a = t.client().get("/api/tasks", Some(&old_token)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
+        let a = t
+            .client()
+            .get("/api/tasks", Some(&old_token))
+            .await
+            .map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         if a.status != 200 {
-            return Err(CheckFailure::new(app.path, &obj, format!("before rotation the current token answered {}", a.status)));
+            return Err(CheckFailure::new(
+                app.path,
+                &obj,
+                format!("before rotation the current token answered {}", a.status),
+            ));
         }
     }
     let mut rotated = app.secrets.clone();
@@ -252,16 +323,27 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
     app.secrets.set("JWT_SECRET_OLD", old_secret.as_str());
     let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
     deps.restart(&backend).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("rollout restart: {e}")))?;
-    let report = app.waiter(ctx).deployment_rolled_out(&backend).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let report =
+        app.waiter(ctx).deployment_rolled_out(&backend).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let new_token = mint_token(rotated.get("JWT_SECRET").unwrap_or_default(), &user);
     let t = Tunnel::to_service(ctx, app, "backend").await?;
     let c = t.client();
-    let n = c.get_until("/api/tasks", Some(&new_token), 200, std::time::Duration::from_secs(20)).await.map_err(|last| {
-        CheckFailure::new(app.path, &obj, format!("after rotation and restart a token signed with the new JWT_SECRET is refused: {last}"))
-    })?;
-    let o = c.get("/api/tasks", Some(&old_token)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
+    let n =
+        c.get_until("/api/tasks", Some(&new_token), 200, std::time::Duration::from_secs(20)).await.map_err(|last| {
+            CheckFailure::new(
+                app.path,
+                &obj,
+                format!("after rotation and restart a token signed with the new JWT_SECRET is refused: {last}"),
+            )
+        })?;
+    let o =
+        c.get("/api/tasks", Some(&old_token)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
     if o.status != 401 {
-        return Err(CheckFailure::new(app.path, &obj, format!("after rotation a token signed with the OLD JWT_SECRET answered {} (want 401)", o.status)));
+        return Err(CheckFailure::new(
+            app.path,
+            &obj,
+            format!("after rotation a token signed with the OLD JWT_SECRET answered {} (want 401)", o.status),
+        ));
     }
     let _ = n; // the 200 itself is the proof
     Ok(Passed::note(format!("rolled out in {:.1}s; new token 200, old token 401", report.took.as_secs_f64())))

@@ -2,10 +2,10 @@
 //! in-process port-forward ([`crate::access::PortForward`]), with an
 //! [`AppClient`] on its local address.
 
+use super::CheckFailure;
 use super::app::DeployedApp;
 use super::context::LiveContext;
 use super::http::AppClient;
-use super::CheckFailure;
 use crate::access::PortForward;
 use std::time::Duration;
 
@@ -23,9 +23,22 @@ impl Tunnel {
     /// Forward to `component`'s Service port; ready once `GET /health` answers 2xx.
     pub async fn to_service(ctx: &LiveContext, app: &DeployedApp, component: &str) -> Result<Self, CheckFailure> {
         let service = ctx.service(component);
-        let forward = PortForward::to_service(&ctx.client, &app.namespace, &service, ctx.service_port(component), "/health", TUNNEL_DEADLINE)
-            .await
-            .map_err(|e| CheckFailure::new(app.path, format!("Service/{service}"), format!("port-forward: {}", super::app::error_chain(&e))))?;
+        let forward = PortForward::to_service(
+            &ctx.client,
+            &app.namespace,
+            &service,
+            ctx.service_port(component),
+            "/health",
+            TUNNEL_DEADLINE,
+        )
+        .await
+        .map_err(|e| {
+            CheckFailure::new(
+                app.path,
+                format!("Service/{service}"),
+                format!("port-forward: {}", super::app::error_chain(&e)),
+            )
+        })?;
         let client = AppClient::new(forward.base_url());
         Ok(Tunnel { forward, client })
     }

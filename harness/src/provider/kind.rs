@@ -119,8 +119,9 @@ impl Kind {
 
     /// Write `kind get kubeconfig --name <name>` to [`Kind::kubeconfig_path`] (0600).
     fn write_kubeconfig(&self) -> Result<PathBuf, ProviderError> {
-        let out =
-            self.runner.run_ok(&Cmd::new("kind", ["get", "kubeconfig", "--name", self.name()]).timeout(QUICK_TIMEOUT))?;
+        let out = self
+            .runner
+            .run_ok(&Cmd::new("kind", ["get", "kubeconfig", "--name", self.name()]).timeout(QUICK_TIMEOUT))?;
         let path = self.kubeconfig_path();
         let io_err = |source: std::io::Error| ProviderError::Other {
             context: format!("writing kubeconfig {}", path.display()),
@@ -235,7 +236,9 @@ impl Provider for Kind {
         self.require_kind()?;
         self.stop_cloud_provider();
         let step = Step::start(format!("kind delete cluster --name {}", self.name()));
-        step.finish(self.runner.run_ok(&Cmd::new("kind", ["delete", "cluster", "--name", self.name()]).timeout(DELETE_TIMEOUT)))?;
+        step.finish(
+            self.runner.run_ok(&Cmd::new("kind", ["delete", "cluster", "--name", self.name()]).timeout(DELETE_TIMEOUT)),
+        )?;
         let _ = std::fs::remove_file(self.kubeconfig_path());
         let _ = std::fs::remove_file(super::ensure::state_file(&self.state_dir, ProviderKind::Kind));
         Ok(())

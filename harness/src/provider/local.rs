@@ -172,9 +172,7 @@ impl ClusterUsers {
     fn open(state_dir: &Path, kind: ProviderKind) -> Result<std::fs::File, ProviderError> {
         let path = Self::lock_path(state_dir, kind);
         std::fs::create_dir_all(state_dir)
-            .and_then(|()| {
-                std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
-            })
+            .and_then(|()| std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path))
             .map_err(|e| ProviderError::Other { context: format!("opening {}", path.display()), source: Box::new(e) })
     }
 
@@ -269,9 +267,10 @@ impl LocalProvider {
         // (the cluster's daemons start their own sessions and are not touched).
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| ProviderError::Other { context: format!("could not start `{command_text}`"), source: Box::new(e) })?;
+        let mut child = cmd.spawn().map_err(|e| ProviderError::Other {
+            context: format!("could not start `{command_text}`"),
+            source: Box::new(e),
+        })?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let out = stream_lines(child.stdout.take(), None);
         let err = stream_lines(child.stderr.take(), Some(stderr_tail.clone()));
@@ -499,8 +498,11 @@ mod tests {
     fn a_failing_script_reports_its_stderr_and_exit_code() {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("ci/k8s")).expect("mkdir");
-        std::fs::write(dir.path().join("ci/k8s/up.sh"), "echo '==> step'\necho 'kubegate-local: error: no etcd' >&2\nexit 2\n")
-            .expect("write script");
+        std::fs::write(
+            dir.path().join("ci/k8s/up.sh"),
+            "echo '==> step'\necho 'kubegate-local: error: no etcd' >&2\nexit 2\n",
+        )
+        .expect("write script");
         let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
         let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
         match provider.up() {
@@ -516,8 +518,11 @@ mod tests {
     fn exit_code_3_is_a_cluster_that_did_not_come_up() {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("ci/k8s")).expect("mkdir");
-        std::fs::write(dir.path().join("ci/k8s/up.sh"), "echo 'kubegate-local: error: node Ready: not within 90s' >&2\nexit 3\n")
-            .expect("write script");
+        std::fs::write(
+            dir.path().join("ci/k8s/up.sh"),
+            "echo 'kubegate-local: error: node Ready: not within 90s' >&2\nexit 3\n",
+        )
+        .expect("write script");
         let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
         let err = LocalProvider::with_paths(ProviderConfig::default(), paths).up().expect_err("exit 3");
         assert!(matches!(&err, ProviderError::NotReady { blocker, .. } if blocker.contains("node Ready")), "{err}");

@@ -42,7 +42,15 @@ pub(super) fn render(report: &Report) -> Result<String, RenderReportError> {
                     objects.dedup();
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_message(format!("{} finding(s) on {}", failing.len(), objects.join(", ")));
-                    s.set_type(format!("{} {}", case.check, severity_name(failing.first().map_or(check.map_or(crate::finding::Severity::Info, |c| c.severity), |f| f.severity))));
+                    s.set_type(format!(
+                        "{} {}",
+                        case.check,
+                        severity_name(
+                            failing
+                                .first()
+                                .map_or(check.map_or(crate::finding::Severity::Info, |c| c.severity), |f| f.severity)
+                        )
+                    ));
                     let mut text = String::new();
                     for m in merge_paths(failing) {
                         let f = m.finding;
@@ -65,7 +73,11 @@ pub(super) fn render(report: &Report) -> Result<String, RenderReportError> {
             let waived: Vec<String> = case
                 .findings
                 .iter()
-                .filter_map(|f| f.waived.as_ref().map(|r| format!("waived: {} {}: {r}", f.object, f.field.as_deref().unwrap_or("-"))))
+                .filter_map(|f| {
+                    f.waived
+                        .as_ref()
+                        .map(|r| format!("waived: {} {}: {r}", f.object, f.field.as_deref().unwrap_or("-")))
+                })
                 .collect();
             let mut out = waived.join("\n");
             if case.status != Status::Skipped

@@ -26,7 +26,11 @@ pub(super) fn render(report: &Report) -> String {
     }
 
     // Table: one row per family, one column per scope, "passed/total".
-    let _ = writeln!(out, "\n| family | {} |", report.scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        out,
+        "\n| family | {} |",
+        report.scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" | ")
+    );
     let _ = writeln!(out, "|---|{}", "---|".repeat(report.scopes.len()));
     for family in report.families() {
         let mut row = format!("| {family} |");
@@ -40,7 +44,8 @@ pub(super) fn render(report: &Report) -> String {
                 row.push_str(" – |");
                 continue;
             }
-            let failed: Vec<&str> = cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.check.as_str()).collect();
+            let failed: Vec<&str> =
+                cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.check.as_str()).collect();
             let ok = cases.iter().filter(|c| matches!(c.status, Status::Passed | Status::Waived)).count();
             let mark = if failed.is_empty() { "✅" } else { "❌" };
             let detail = if failed.is_empty() { String::new() } else { format!(" ({})", failed.join(", ")) };

@@ -228,7 +228,11 @@ impl Report {
         let mut scopes: Vec<ScopeSummary> = outcome
             .checked
             .iter()
-            .map(|c| ScopeSummary { name: c.path.to_string(), source: Some(c.source.clone()), objects: Some(c.objects) })
+            .map(|c| ScopeSummary {
+                name: c.path.to_string(),
+                source: Some(c.source.clone()),
+                objects: Some(c.objects),
+            })
             .collect();
         let parity_ran = outcome.checked.len() > 1;
         if parity_ran {
@@ -237,9 +241,8 @@ impl Report {
         let mut cases = Vec::new();
         for check in &checks {
             let is_parity = check.family == PARITY_FAMILY;
-            let in_scope = |f: &Finding, scope: &str| {
-                f.rule_id == check.id && (is_parity || f.path.to_string() == scope)
-            };
+            let in_scope =
+                |f: &Finding, scope: &str| f.rule_id == check.id && (is_parity || f.path.to_string() == scope);
             for scope in &scopes {
                 if is_parity != (scope.name == PARITY_SCOPE) {
                     continue;

@@ -101,17 +101,12 @@ pub(super) fn render(report: &Report) -> Result<String, RenderReportError> {
                 .default_configuration(
                     sarif::ReportingConfiguration::builder().level(serde_json::json!(level(c.severity))).build(),
                 )
-                .properties(props(
-                    [("severity", serde_json::json!(severity_name(c.severity)))],
-                    vec![c.family.clone()],
-                ))
+                .properties(props([("severity", serde_json::json!(severity_name(c.severity)))], vec![c.family.clone()]))
                 .build()
         })
         .collect();
-    let results: Vec<sarif::Result> = report
-        .findings()
-        .map(|f| result(f, report.checks.iter().position(|c| c.id == f.rule_id)))
-        .collect();
+    let results: Vec<sarif::Result> =
+        report.findings().map(|f| result(f, report.checks.iter().position(|c| c.id == f.rule_id))).collect();
     let driver = sarif::ToolComponent::builder()
         .name("kubegate")
         .version(env!("CARGO_PKG_VERSION"))
@@ -119,16 +114,10 @@ pub(super) fn render(report: &Report) -> Result<String, RenderReportError> {
         .rules(rules)
         .build();
     let invocation = sarif::Invocation::builder().execution_successful(true).build();
-    let run = sarif::Run::builder()
-        .tool(sarif::Tool::from(driver))
-        .results(results)
-        .invocations(vec![invocation])
-        .build();
-    let log = sarif::Sarif::builder()
-        .schema(sarif::SCHEMA_URL)
-        .version(serde_json::json!("2.1.0"))
-        .runs(vec![run])
-        .build();
+    let run =
+        sarif::Run::builder().tool(sarif::Tool::from(driver)).results(results).invocations(vec![invocation]).build();
+    let log =
+        sarif::Sarif::builder().schema(sarif::SCHEMA_URL).version(serde_json::json!("2.1.0")).runs(vec![run]).build();
     serde_json::to_string_pretty(&log)
         .map(|mut s| {
             s.push('\n');

@@ -17,7 +17,11 @@ fn finding(rule: &str, sev: Severity, path: DeployPath, name: &str, waived: Opti
         message: format!("container `backend` has no livenessProbe ({rule})"),
         fix: "add livenessProbe GET /health on port http".into(),
         source: Some(SourceLocation {
-            file: PathBuf::from(if path == DeployPath::Raw { "manifests/backend.yaml" } else { "charts/x/templates/backend.yaml" }),
+            file: PathBuf::from(if path == DeployPath::Raw {
+                "manifests/backend.yaml"
+            } else {
+                "charts/x/templates/backend.yaml"
+            }),
             line: Some(12),
         }),
         waived: waived.map(str::to_string),
@@ -41,7 +45,13 @@ fn failing_report() -> Report {
         &outcome(vec![
             finding("KG-PROBE-001", Severity::High, DeployPath::Raw, "todo-chatbot-backend", None),
             finding("KG-PROBE-001", Severity::High, DeployPath::Helm, "todo-chatbot-backend", None),
-            finding("KG-PROBE-003", Severity::Medium, DeployPath::Raw, "todo-chatbot-frontend", Some("frontend has no dependency")),
+            finding(
+                "KG-PROBE-003",
+                Severity::Medium,
+                DeployPath::Raw,
+                "todo-chatbot-frontend",
+                Some("frontend has no dependency"),
+            ),
             finding("KG-PARITY-001", Severity::High, DeployPath::Helm, "todo-chatbot-backend", None),
         ]),
         None,
@@ -51,7 +61,8 @@ fn failing_report() -> Report {
 #[test]
 fn cases_follow_findings_and_parity_has_its_own_scope() {
     let r = failing_report();
-    let status = |check: &str, scope: &str| r.cases.iter().find(|c| c.check == check && c.scope == scope).map(|c| c.status);
+    let status =
+        |check: &str, scope: &str| r.cases.iter().find(|c| c.check == check && c.scope == scope).map(|c| c.status);
     assert_eq!(status("KG-PROBE-001", "raw"), Some(Status::Failed));
     assert_eq!(status("KG-PROBE-001", "helm"), Some(Status::Failed));
     assert_eq!(status("KG-PROBE-003", "raw"), Some(Status::Waived));
@@ -83,12 +94,18 @@ fn text_groups_by_object_merges_paths_and_lists_waivers_apart() {
     let backend = text.find("\nDeployment/todo-chatbot-backend").expect("backend group");
     let waived = text.find("Waived (1)").expect("waived section");
     assert!(backend < waived);
-    assert!(text.contains("KG-PROBE-001  high      raw+helm  spec.template.spec.containers[0].livenessProbe"), "{text}");
+    assert!(
+        text.contains("KG-PROBE-001  high      raw+helm  spec.template.spec.containers[0].livenessProbe"),
+        "{text}"
+    );
     assert!(text.contains("fix: add livenessProbe"), "{text}");
     assert!(text.contains("at manifests/backend.yaml:12, charts/x/templates/backend.yaml:12"), "{text}");
     assert!(text.contains("reason: frontend has no dependency"), "{text}");
     let last = text.trim_end().lines().last().expect("summary");
-    assert!(last.starts_with("FAIL  3 findings (3 high) in 1 object; by scope: raw 1, helm 1, parity 1; 1 waived"), "{last}");
+    assert!(
+        last.starts_with("FAIL  3 findings (3 high) in 1 object; by scope: raw 1, helm 1, parity 1; 1 waived"),
+        "{last}"
+    );
     let coloured = failing_report().render(Format::Text, RenderOptions { color: true }).expect("text");
     assert!(coloured.contains("\x1b[1;31mFAIL"));
 }

@@ -140,7 +140,13 @@ fn summary(report: &Report, st: &Style) -> String {
         .scopes
         .iter()
         .map(|s| {
-            let n = report.cases.iter().filter(|c| c.scope == s.name).flat_map(|c| &c.findings).filter(|f| super::fails(f)).count();
+            let n = report
+                .cases
+                .iter()
+                .filter(|c| c.scope == s.name)
+                .flat_map(|c| &c.findings)
+                .filter(|f| super::fails(f))
+                .count();
             format!("{} {n}", s.name)
         })
         .collect();

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Probe;
 
-use super::{RuleContext, Sink, fmt_container_port, containers, fmt_port, resolve_port};
+use super::{RuleContext, Sink, containers, fmt_container_port, fmt_port, resolve_port};
 
 /// The probes of a container with their field names.
 pub(crate) fn probes(c: &k8s_openapi::api::core::v1::Container) -> [(&'static str, Option<&Probe>); 3] {
@@ -100,12 +100,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 && resolve_port(cv.c, &port).is_none()
             {
                 let declared: Vec<String> =
-                    cv.c.ports
-                        .as_deref()
-                        .unwrap_or(&[])
-                        .iter()
-                        .map(fmt_container_port)
-                        .collect();
+                    cv.c.ports.as_deref().unwrap_or(&[]).iter().map(fmt_container_port).collect();
                 sink.report(
                     "KG-PROBE-004",
                     cv.obj,

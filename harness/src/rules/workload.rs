@@ -21,7 +21,9 @@ pub struct RolloutStrategy {
 pub fn rollout_strategy(spec: &k8s_openapi::api::apps::v1::DeploymentSpec) -> RolloutStrategy {
     let strategy = spec.strategy.as_ref();
     let ru = strategy.and_then(|s| s.rolling_update.as_ref());
-    let or_default = |v: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| v.map(fmt_port).unwrap_or_else(|| "25% (default)".into());
+    let or_default = |v: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| {
+        v.map(fmt_port).unwrap_or_else(|| "25% (default)".into())
+    };
     RolloutStrategy {
         kind: strategy.and_then(|s| s.type_.clone()).unwrap_or_else(|| "RollingUpdate".into()),
         max_surge: or_default(ru.and_then(|r| r.max_surge.as_ref())),

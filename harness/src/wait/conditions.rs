@@ -70,17 +70,15 @@ pub fn none_ready(pods: &[Pod]) -> bool {
 
 /// Total container restarts across the set.
 pub fn restart_count(pods: &[Pod]) -> i32 {
-    pods.iter()
-        .filter_map(|p| p.status.as_ref()?.container_statuses.as_ref())
-        .flatten()
-        .map(|c| c.restart_count)
-        .sum()
+    pods.iter().filter_map(|p| p.status.as_ref()?.container_statuses.as_ref()).flatten().map(|c| c.restart_count).sum()
 }
 
 /// The LoadBalancer address (ip or hostname) of a Service, if provisioned.
 pub fn load_balancer_address(svc: &Service) -> Option<String> {
     let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;
-    ingress.iter().find_map(|i| i.ip.clone().filter(|s| !s.is_empty()).or_else(|| i.hostname.clone().filter(|s| !s.is_empty())))
+    ingress
+        .iter()
+        .find_map(|i| i.ip.clone().filter(|s| !s.is_empty()).or_else(|| i.hostname.clone().filter(|s| !s.is_empty())))
 }
 
 /// The Service has a LoadBalancer ingress address.
@@ -170,8 +168,9 @@ mod tests {
         assert!(!has_load_balancer_ingress().matches_object(Some(&pending)));
         assert!(!has_load_balancer_ingress().matches_object(None));
         let mut host = pending.clone();
-        host.status = serde_json::from_value(serde_json::json!({"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}))
-            .expect("status");
+        host.status =
+            serde_json::from_value(serde_json::json!({"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}))
+                .expect("status");
         assert_eq!(load_balancer_address(&host).as_deref(), Some("lb.example"));
     }
 

@@ -109,7 +109,10 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
             ),
             "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => (
                 DeadEndKind::ImagePull,
-                format!("image {} cannot be pulled: check its name and tag (no registry is used here: images are loaded into the node)", cs.image),
+                format!(
+                    "image {} cannot be pulled: check its name and tag (no registry is used here: images are loaded into the node)",
+                    cs.image
+                ),
             ),
             "CrashLoopBackOff" => (
                 DeadEndKind::CrashLoop,
@@ -120,12 +123,11 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
             // transient: it retries on its own. Anything else (a missing
             // Secret or key, runAsNonRoot with a root image) stays.
             "CreateContainerConfigError" if is_transient_config_error(&message) => continue,
-            "CreateContainerConfigError" => {
-                (DeadEndKind::ContainerConfig, missing_config_hint(&message))
-            }
+            "CreateContainerConfigError" => (DeadEndKind::ContainerConfig, missing_config_hint(&message)),
             "CreateContainerError" | "RunContainerError" => (
                 DeadEndKind::ContainerStart,
-                "the runtime cannot create or start the container: check command, securityContext and mounts".to_owned(),
+                "the runtime cannot create or start the container: check command, securityContext and mounts"
+                    .to_owned(),
             ),
             _ => continue,
         };
@@ -140,11 +142,10 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
             });
         }
     }
-    let unsched = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
+    let unsched =
+        status.conditions.iter().flatten().find(|c| {
+            c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+        })?;
     let since = unsched.last_transition_time.as_ref().map(|t| t.0).unwrap_or(now);
     let age = now.duration_since(since).unsigned_abs();
     if policy.allows(DeadEndKind::Unschedulable) && age >= policy.scheduling_grace {
@@ -173,14 +174,18 @@ pub fn missing_config_hint(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("couldn't find key ")
         && let Some((key, obj)) = rest.split_once(" in ")
     {
-        return format!("key {key} is missing from {obj}: add it to the Secret/ConfigMap (or mark the reference optional)");
+        return format!(
+            "key {key} is missing from {obj}: add it to the Secret/ConfigMap (or mark the reference optional)"
+        );
     }
     for kind in ["secret", "configmap"] {
         if let Some(rest) = message.strip_prefix(&format!("{kind} \""))
             && let Some((name, _)) = rest.split_once('"')
         {
             let what = if kind == "secret" { "Secret" } else { "ConfigMap" };
-            return format!("{what} {name} does not exist in the namespace: create it before deploying (the plan creates todo-chatbot-secrets from the CLI)");
+            return format!(
+                "{what} {name} does not exist in the namespace: create it before deploying (the plan creates todo-chatbot-secrets from the CLI)"
+            );
         }
     }
     "a referenced Secret, ConfigMap or key is missing (see the message)".into()
@@ -308,10 +313,8 @@ pub fn classify_load_balancer(svc: &Service, events: &[Event], ev: &LoadBalancer
         return None;
     }
     let progressing = about.iter().any(|e| LB_PROGRESS_REASONS.contains(&e.reason.as_deref().unwrap_or("")));
-    let provider_named = matches!(
-        ev.support,
-        Some(LoadBalancerSupport::MinikubeTunnel | LoadBalancerSupport::CloudProviderKind)
-    );
+    let provider_named =
+        matches!(ev.support, Some(LoadBalancerSupport::MinikubeTunnel | LoadBalancerSupport::CloudProviderKind));
     let none_declared = ev.support == Some(LoadBalancerSupport::None);
     if none_declared || (!progressing && !provider_named && ev.controller_pods == 0) {
         return Some(DeadEnd {
@@ -372,7 +375,11 @@ mod tests {
         assert_eq!(d.kind, DeadEndKind::ContainerConfig);
         assert!(d.hint.contains("Secret todo-chatbot-secrets does not exist"), "{}", d.hint);
         let d = pod_dead_end("pod-missing-key.yaml").expect("dead end");
-        assert!(d.hint.contains("key JWT_SECRET is missing from Secret kg-abc123-raw/todo-chatbot-secrets"), "{}", d.hint);
+        assert!(
+            d.hint.contains("key JWT_SECRET is missing from Secret kg-abc123-raw/todo-chatbot-secrets"),
+            "{}",
+            d.hint
+        );
     }
 
     #[test]
@@ -407,7 +414,11 @@ mod tests {
         let d = classify_event(&ev, 4, &pods, &p).expect("4 > failureThreshold 3");
         assert_eq!(d.kind, DeadEndKind::LivenessProbe);
         assert_eq!(d.container.as_deref(), Some("backend"));
-        assert_eq!(classify_event(&ev, 3, &pods, &p), None, "at the threshold the kubelet restarts: not yet a dead end");
+        assert_eq!(
+            classify_event(&ev, 3, &pods, &p),
+            None,
+            "at the threshold the kubelet restarts: not yet a dead end"
+        );
         assert_eq!(classify_event(&ev, 4, &[], &p), None, "pod gone");
         let allow = DeadEndPolicy { ignore: vec![DeadEndKind::LivenessProbe], ..Default::default() };
         assert_eq!(classify_event(&ev, 9, &pods, &allow), None);

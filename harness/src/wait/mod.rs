@@ -22,9 +22,9 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
 use kube::api::{Api, ListParams, LogParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Resource;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,7 +50,8 @@ where
     let mut stream = std::pin::pin!(watcher(api, config));
     let mut store: BTreeMap<String, K> = BTreeMap::new();
     let mut buffer: BTreeMap<String, K> = BTreeMap::new();
-    let key = |o: &K| format!("{}/{}", o.meta().namespace.as_deref().unwrap_or(""), o.meta().name.as_deref().unwrap_or(""));
+    let key =
+        |o: &K| format!("{}/{}", o.meta().namespace.as_deref().unwrap_or(""), o.meta().name.as_deref().unwrap_or(""));
     loop {
         let evaluate = match stream.next().await {
             Some(Ok(watcher::Event::Init)) => {
@@ -127,7 +128,11 @@ where
         .map(|o| {
             let v = serde_json::to_value(o).unwrap_or_default();
             let status = v.get("status").map(|s| s.to_string()).unwrap_or_else(|| "(no status)".into());
-            let status: String = if status.len() > 1500 { format!("{}...", status.chars().take(1500).collect::<String>()) } else { status };
+            let status: String = if status.len() > 1500 {
+                format!("{}...", status.chars().take(1500).collect::<String>())
+            } else {
+                status
+            };
             format!("{}/{}: {status}", K::kind(&Default::default()), o.meta().name.as_deref().unwrap_or("?"))
         })
         .collect::<Vec<_>>()
@@ -410,7 +415,13 @@ impl Waiter {
         let started_at = Timestamp::now();
         let fut = watch_object_until(api.clone(), &self.namespace, conditions::namespace_gone(), &seen);
         match tokio::time::timeout(self.deadline, fut).await {
-            Ok(_) => Ok(WaitReport { what, started_at, finished_at: Timestamp::now(), took: started.elapsed(), kubelet_ready_at: None }),
+            Ok(_) => Ok(WaitReport {
+                what,
+                started_at,
+                finished_at: Timestamp::now(),
+                took: started.elapsed(),
+                kubelet_ready_at: None,
+            }),
             Err(_) => {
                 let blockers = match api.get_opt(&self.namespace).await {
                     Ok(Some(ns)) => crate::deploy::namespace::namespace_blockers(&ns).join("\n"),
@@ -530,10 +541,10 @@ impl Waiter {
                 // Only the current ReplicaSet's failures count for a Deployment.
                 if let (Some(dep), Some(h)) = (&target.deployment, &current_hash)
                     && e.involved_object.kind.as_deref() == Some("ReplicaSet")
-                        && e.involved_object.name.as_deref() != Some(&format!("{dep}-{h}"))
-                    {
-                        continue;
-                    }
+                    && e.involved_object.name.as_deref() != Some(&format!("{dep}-{h}"))
+                {
+                    continue;
+                }
                 let new_count = e.count.unwrap_or(1) - baseline.get(key).copied().unwrap_or(0);
                 if let Some(d) = diagnose::classify_event(e, new_count, &live, &self.policy) {
                     return d;
@@ -552,7 +563,12 @@ impl Waiter {
                                 n
                             }
                         };
-                        let evidence = LoadBalancerEvidence { support: self.lb_support, controller_pods: count, waited, grace: self.lb_grace };
+                        let evidence = LoadBalancerEvidence {
+                            support: self.lb_support,
+                            controller_pods: count,
+                            waited,
+                            grace: self.lb_grace,
+                        };
                         let evs: Vec<Event> = events.values().cloned().collect();
                         if let Some(d) = diagnose::classify_load_balancer(&svc, &evs, &evidence) {
                             return d;
@@ -572,7 +588,8 @@ impl Waiter {
         let rss: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace);
         let list = rss.list(&ListParams::default().labels(&sel)).await.ok()?;
         list.items.into_iter().find_map(|rs| {
-            let owned = rs.metadata.owner_references.iter().flatten().any(|o| o.kind == "Deployment" && o.name == deployment);
+            let owned =
+                rs.metadata.owner_references.iter().flatten().any(|o| o.kind == "Deployment" && o.name == deployment);
             let same_rev = rs.metadata.annotations.as_ref()?.get("deployment.kubernetes.io/revision") == Some(&rev);
             (owned && same_rev).then(|| rs.metadata.labels.as_ref()?.get("pod-template-hash").cloned()).flatten()
         })
@@ -584,7 +601,11 @@ impl Waiter {
         let mut n = 0;
         for sel in ["app.kubernetes.io/name=metallb", "app=metallb"] {
             if let Ok(list) = api.list(&ListParams::default().labels(sel)).await {
-                n += list.items.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")).count();
+                n += list
+                    .items
+                    .iter()
+                    .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                    .count();
             }
         }
         n
@@ -602,10 +623,19 @@ impl Waiter {
         if let (Some(c), "Pod") = (&d.container, kind) {
             let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
             // A crashed container's useful output is in its previous instance.
-            let order = if matches!(d.kind, DeadEndKind::CrashLoop | DeadEndKind::LivenessProbe) { [true, false] } else { [false, true] };
+            let order = if matches!(d.kind, DeadEndKind::CrashLoop | DeadEndKind::LivenessProbe) {
+                [true, false]
+            } else {
+                [false, true]
+            };
             let mut got = false;
             for previous in order {
-                let lp = LogParams { container: Some(c.clone()), previous, tail_lines: Some(self.log_tail_lines), ..Default::default() };
+                let lp = LogParams {
+                    container: Some(c.clone()),
+                    previous,
+                    tail_lines: Some(self.log_tail_lines),
+                    ..Default::default()
+                };
                 if let Ok(text) = pods.logs(name, &lp).await
                     && !text.trim().is_empty()
                 {
@@ -616,7 +646,9 @@ impl Waiter {
                 }
             }
             if !got {
-                out.push_str(&format!("--- log tail of {name}/{c}: none (the container never started or wrote nothing) ---\n"));
+                out.push_str(&format!(
+                    "--- log tail of {name}/{c}: none (the container never started or wrote nothing) ---\n"
+                ));
             }
         }
         self.redactor.redact_str(&out).into_owned()
@@ -720,7 +752,10 @@ mod tests {
                 .expect("fixture"),
         )
         .expect("pod");
-        assert_eq!(pod_line(&p), "todo-chatbot-backend-7d9-fghij Pending ready=false restarts=0 [backend: ErrImageNeverPull]");
+        assert_eq!(
+            pod_line(&p),
+            "todo-chatbot-backend-7d9-fghij Pending ready=false restarts=0 [backend: ErrImageNeverPull]"
+        );
         let s = summarize_set(std::slice::from_ref(&p));
         assert!(s.starts_with("Pod/todo-chatbot-backend-7d9-fghij: {") && s.contains("ErrImageNeverPull"), "{s}");
         assert_eq!(summarize_set::<Pod>(&[]), "no Pod found");

@@ -19,18 +19,15 @@ pub const START_DOCKER: &str = "start Docker: ci/setup.sh docker";
 
 /// The repo root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("repo root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repo root exists")
 }
 
 /// kubegate.toml of this repo (or its defaults).
 pub fn config() -> kubegate::config::Config {
     let root = repo_root();
     let file = root.join("kubegate.toml");
-    let mut config = kubegate::config::Config::load(file.is_file().then_some(file.as_path()))
-        .expect("kubegate.toml loads");
+    let mut config =
+        kubegate::config::Config::load(file.is_file().then_some(file.as_path())).expect("kubegate.toml loads");
     config.base_dir = root;
     config
 }
@@ -44,14 +41,12 @@ pub fn images() -> &'static Vec<kubegate::images::BuiltImage> {
             // The error already ends with "start Docker: ci/setup.sh docker".
             panic!("the container suite needs a Docker engine: {e}");
         }
-        let host =
-            docker_api::docker_host().unwrap_or_else(|e| panic!("Docker API: {e}\n{START_DOCKER}"));
+        let host = docker_api::docker_host().unwrap_or_else(|e| panic!("Docker API: {e}\n{START_DOCKER}"));
         // SAFETY: set before testcontainers reads its configuration, from the
         // first test code that runs; no other thread reads DOCKER_HOST.
         unsafe { std::env::set_var("DOCKER_HOST", &host) };
         let config = config();
-        let recipes = kubegate::images::recipes(&config, &config.base_dir)
-            .expect("recipes for both components");
+        let recipes = kubegate::images::recipes(&config, &config.base_dir).expect("recipes for both components");
         kubegate::images::ensure_built(&config.base_dir, &recipes)
             .unwrap_or_else(|e| panic!("building the images failed: {e}"))
     })
@@ -59,19 +54,13 @@ pub fn images() -> &'static Vec<kubegate::images::BuiltImage> {
 
 /// `name:tag` of a component's image from the config.
 pub fn image_ref(component: &str) -> String {
-    config()
-        .component(component)
-        .unwrap_or_else(|| panic!("component {component} in kubegate.toml"))
-        .image
-        .clone()
+    config().component(component).unwrap_or_else(|| panic!("component {component} in kubegate.toml")).image.clone()
 }
 
 fn generic(component: &str, port: u16) -> GenericImage {
     images();
     let reference = image_ref(component);
-    let (name, tag) = reference
-        .rsplit_once(':')
-        .expect("image reference has a tag");
+    let (name, tag) = reference.rsplit_once(':').expect("image reference has a tag");
     GenericImage::new(name, tag).with_exposed_port(port.tcp())
 }
 
@@ -97,11 +86,7 @@ impl Running {
     pub async fn logs(&self) -> String {
         let out = self.container.stdout_to_vec().await.unwrap_or_default();
         let err = self.container.stderr_to_vec().await.unwrap_or_default();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&err)
-        )
+        format!("{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err))
     }
 }
 
@@ -123,8 +108,7 @@ pub struct BackendEnv {
 impl BackendEnv {
     /// Host database, a fresh random JWT secret, fallback mode, no faults.
     pub fn with_host_database() -> Self {
-        let database_url =
-            super::postgres::host_database_url_for_containers().unwrap_or_else(|e| panic!("{e}"));
+        let database_url = super::postgres::host_database_url_for_containers().unwrap_or_else(|e| panic!("{e}"));
         BackendEnv {
             database_url,
             jwt_secret: format!("kg-test-jwt-{:016x}", super::postgres::rand_u64()),
@@ -168,10 +152,7 @@ pub async fn start_backend_ready(env: &BackendEnv) -> Running {
         match get(&format!("{}/ready", backend.url), None).await {
             Ok(a) if a.status == 200 => return backend,
             last if Instant::now() > deadline => {
-                panic!(
-                    "backend /ready not 200 within 30s (last: {last:?}); log:\n{}",
-                    backend.logs().await
-                )
+                panic!("backend /ready not 200 within 30s (last: {last:?}); log:\n{}", backend.logs().await)
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -200,25 +181,14 @@ pub async fn start_frontend_with(backend_url: &str, extra_env: &[(&str, &str)]) 
 
 async fn start(request: testcontainers::ContainerRequest<GenericImage>, port: u16) -> Running {
     let started = Instant::now();
-    let container = request
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("container did not start: {e}\n{START_DOCKER}"));
-    let mapped = container
-        .get_host_port_ipv4(port)
-        .await
-        .expect("mapped port");
+    let container = request.start().await.unwrap_or_else(|e| panic!("container did not start: {e}\n{START_DOCKER}"));
+    let mapped = container.get_host_port_ipv4(port).await.expect("mapped port");
     // testcontainers' get_bridge_ip_address looks up the network "default",
     // which Docker 20.10 reports for the bridge; ask the engine directly.
-    let bridge_ip = docker(&[
-        "inspect",
-        "--format",
-        "{{.NetworkSettings.IPAddress}}",
-        container.id(),
-    ])
-    .trim()
-    .parse()
-    .expect("container has a bridge IP address");
+    let bridge_ip = docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", container.id()])
+        .trim()
+        .parse()
+        .expect("container has a bridge IP address");
     let url = format!("http://127.0.0.1:{mapped}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -229,29 +199,16 @@ async fn start(request: testcontainers::ContainerRequest<GenericImage>, port: u1
         }
         if Instant::now() > deadline {
             let out = container.stdout_to_vec().await.unwrap_or_default();
-            panic!(
-                "{url}/health did not answer 200 within 30s; container log:\n{}",
-                String::from_utf8_lossy(&out)
-            );
+            panic!("{url}/health did not answer 200 within 30s; container log:\n{}", String::from_utf8_lossy(&out));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Running {
-        container,
-        url,
-        bridge_ip,
-        ready_after: started.elapsed(),
-    }
+    Running { container, url, bridge_ip, ready_after: started.elapsed() }
 }
 
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client")
-    })
+    CLIENT.get_or_init(|| reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"))
 }
 
 /// Send one request; `token` becomes `Authorization: Bearer <token>`.
@@ -271,21 +228,9 @@ pub async fn send(
     }
     let res = req.send().await.map_err(|e| format!("{url}: {e}"))?;
     let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let body = res
-        .bytes()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?
-        .to_vec();
-    Ok(Answer {
-        status,
-        content_type,
-        body,
-    })
+    let content_type = res.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
+    let body = res.bytes().await.map_err(|e| format!("{url}: {e}"))?.to_vec();
+    Ok(Answer { status, content_type, body })
 }
 
 /// `GET url`.
@@ -295,10 +240,7 @@ pub async fn get(url: &str, token: Option<&str>) -> Result<Answer, String> {
 
 /// An HS256 bearer token for user `sub`, signed with `secret`, valid for an hour.
 pub fn token(secret: &str, sub: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &serde_json::json!({ "sub": sub, "exp": now + 3600, "iat": now }),
@@ -313,10 +255,6 @@ pub fn docker(args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("docker: {e}\n{START_DOCKER}"));
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

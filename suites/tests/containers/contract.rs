@@ -23,12 +23,8 @@ pub struct Answer {
 impl Answer {
     /// The body as JSON (panics with the body shown when it is not JSON).
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -47,78 +43,42 @@ impl Contract {
     /// Read and parse the contract (panics naming the file: a test setup error).
     pub fn load() -> Self {
         let file = contract_file();
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-        let doc: Value = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", file.display()));
-        Contract {
-            doc,
-            covered: Mutex::new(BTreeSet::new()),
-        }
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        let doc: Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", file.display()));
+        Contract { doc, covered: Mutex::new(BTreeSet::new()) }
     }
 
     /// Follow `$ref: "#/..."` pointers until a concrete object.
     fn resolve<'a>(&'a self, mut v: &'a Value) -> &'a Value {
         while let Some(r) = v.get("$ref").and_then(Value::as_str) {
-            let pointer = r
-                .strip_prefix('#')
-                .unwrap_or_else(|| panic!("only local $ref supported, got {r}"));
-            v = self
-                .doc
-                .pointer(pointer)
-                .unwrap_or_else(|| panic!("$ref {r} points nowhere"));
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("only local $ref supported, got {r}"));
+            v = self.doc.pointer(pointer).unwrap_or_else(|| panic!("$ref {r} points nowhere"));
         }
         v
     }
 
     /// Check `answer` of `service` to `method template` (e.g. `GET /api/tasks/{id}`)
     /// against the contract; records the operation as covered.
-    pub fn check(
-        &self,
-        service: &str,
-        method: &str,
-        template: &str,
-        answer: &Answer,
-    ) -> Result<(), String> {
+    pub fn check(&self, service: &str, method: &str, template: &str, answer: &Answer) -> Result<(), String> {
         let what = format!("{service}: {method} {template} -> {}", answer.status);
         let op = self
             .doc
-            .pointer(&format!(
-                "/paths/{}/{}",
-                template.replace('~', "~0").replace('/', "~1"),
-                method.to_lowercase()
-            ))
+            .pointer(&format!("/paths/{}/{}", template.replace('~', "~0").replace('/', "~1"), method.to_lowercase()))
             .ok_or_else(|| format!("{what}: the contract has no operation {method} {template}"))?;
-        self.covered.lock().expect("lock").insert((
-            service.into(),
-            method.to_uppercase(),
-            template.into(),
-        ));
+        self.covered.lock().expect("lock").insert((service.into(), method.to_uppercase(), template.into()));
 
         // Per-service status lists (x-kubegate-status) narrow the general list.
         let status = answer.status.to_string();
-        if let Some(allowed) = op
-            .get("x-kubegate-status")
-            .and_then(|s| s.get(service))
-            .and_then(Value::as_array)
+        if let Some(allowed) = op.get("x-kubegate-status").and_then(|s| s.get(service)).and_then(Value::as_array)
             && !allowed.iter().any(|s| s.as_str() == Some(&status))
         {
-            return Err(format!(
-                "{what}: status not in x-kubegate-status.{service} {allowed:?}"
-            ));
+            return Err(format!("{what}: status not in x-kubegate-status.{service} {allowed:?}"));
         }
-        let responses = op
-            .get("responses")
-            .ok_or_else(|| format!("{what}: operation has no responses"))?;
-        let response = responses
-            .get(&status)
-            .or_else(|| responses.get("default"))
-            .map(|r| self.resolve(r))
-            .ok_or_else(|| {
-                let listed: Vec<&String> = responses
-                    .as_object()
-                    .map(|o| o.keys().collect())
-                    .unwrap_or_default();
+        let responses = op.get("responses").ok_or_else(|| format!("{what}: operation has no responses"))?;
+        let response =
+            responses.get(&status).or_else(|| responses.get("default")).map(|r| self.resolve(r)).ok_or_else(|| {
+                let listed: Vec<&String> = responses.as_object().map(|o| o.keys().collect()).unwrap_or_default();
                 format!(
                     "{what}: status not in the contract (lists {listed:?}); body: {}",
                     String::from_utf8_lossy(&answer.body)
@@ -129,45 +89,28 @@ impl Contract {
             return if answer.body.is_empty() {
                 Ok(())
             } else {
-                Err(format!(
-                    "{what}: the contract documents no body, got {} bytes",
-                    answer.body.len()
-                ))
+                Err(format!("{what}: the contract documents no body, got {} bytes", answer.body.len()))
             };
         };
         let essence = answer
             .content_type
             .as_deref()
-            .map(|ct| {
-                ct.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
+            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
             .ok_or_else(|| format!("{what}: no Content-Type header"))?;
         let media = content.get(&essence).ok_or_else(|| {
-            format!(
-                "{what}: Content-Type {essence} not among {:?}",
-                content.keys().collect::<Vec<_>>()
-            )
+            format!("{what}: Content-Type {essence} not among {:?}", content.keys().collect::<Vec<_>>())
         })?;
         let Some(schema) = media.get("schema") else {
             return Ok(());
         };
         let instance = if essence == "application/json" || essence.ends_with("+json") {
-            serde_json::from_slice::<Value>(&answer.body).map_err(|e| {
-                format!(
-                    "{what}: body is not JSON ({e}): {}",
-                    String::from_utf8_lossy(&answer.body)
-                )
-            })?
+            serde_json::from_slice::<Value>(&answer.body)
+                .map_err(|e| format!("{what}: body is not JSON ({e}): {}", String::from_utf8_lossy(&answer.body)))?
         } else {
             Value::String(String::from_utf8_lossy(&answer.body).into_owned())
         };
-        self.validate(schema, &instance).map_err(|errors| {
-            format!("{what}: body does not match the schema:\n{errors}\nbody: {instance}")
-        })
+        self.validate(schema, &instance)
+            .map_err(|errors| format!("{what}: body does not match the schema:\n{errors}\nbody: {instance}"))
     }
 
     /// Validate `instance` against an OpenAPI schema object whose `$ref`s
@@ -175,17 +118,10 @@ impl Contract {
     fn validate(&self, schema: &Value, instance: &Value) -> Result<(), String> {
         let mut root = serde_json::json!({ "allOf": [schema] });
         root["components"] = self.doc.get("components").cloned().unwrap_or(Value::Null);
-        let validator = jsonschema::validator_for(&root)
-            .map_err(|e| format!("schema does not compile: {e}"))?;
-        let errors: Vec<String> = validator
-            .iter_errors(instance)
-            .map(|e| format!("  at '{}': {e}", e.instance_path()))
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n"))
-        }
+        let validator = jsonschema::validator_for(&root).map_err(|e| format!("schema does not compile: {e}"))?;
+        let errors: Vec<String> =
+            validator.iter_errors(instance).map(|e| format!("  at '{}': {e}", e.instance_path())).collect();
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
     }
 
     /// Every `(METHOD, path)` the contract says `service` answers, directly
@@ -199,20 +135,12 @@ impl Contract {
         };
         let lists = |v: Option<&Value>| -> Vec<String> {
             v.and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
         for (path, item) in paths {
-            let served = lists(item.get("x-kubegate-service"))
-                .iter()
-                .any(|s| s == service)
-                || lists(item.get("x-kubegate-proxied-by"))
-                    .iter()
-                    .any(|s| s == service);
+            let served = lists(item.get("x-kubegate-service")).iter().any(|s| s == service)
+                || lists(item.get("x-kubegate-proxied-by")).iter().any(|s| s == service);
             if !served {
                 continue;
             }
@@ -239,17 +167,9 @@ impl Contract {
             .filter(|(_, item)| item.get(method.to_lowercase()).is_some())
             .filter_map(|(template, _)| {
                 let segs: Vec<&str> = template.split('/').collect();
-                let fits = segs.len() == want.len()
-                    && segs
-                        .iter()
-                        .zip(&want)
-                        .all(|(t, w)| t == w || t.starts_with('{'));
-                fits.then(|| {
-                    (
-                        segs.iter().filter(|t| !t.starts_with('{')).count(),
-                        template,
-                    )
-                })
+                let fits =
+                    segs.len() == want.len() && segs.iter().zip(&want).all(|(t, w)| t == w || t.starts_with('{'));
+                fits.then(|| (segs.iter().filter(|t| !t.starts_with('{')).count(), template))
             })
             .max_by_key(|(literal, _)| *literal)
             .map(|(_, template)| template.clone())

@@ -48,10 +48,7 @@ fn start() -> Result<String, String> {
     std::thread::Builder::new()
         .name("docker-api-shim".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = ready_tx.send(Err(format!("runtime: {e}")));
@@ -62,8 +59,7 @@ fn start() -> Result<String, String> {
                 let listener = match UnixListener::bind(&path) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ =
-                            ready_tx.send(Err(format!("cannot listen on {}: {e}", path.display())));
+                        let _ = ready_tx.send(Err(format!("cannot listen on {}: {e}", path.display())));
                         return;
                     }
                 };
@@ -72,9 +68,7 @@ fn start() -> Result<String, String> {
             });
         })
         .map_err(|e| format!("cannot start the Docker API pass-through thread: {e}"))?;
-    ready_rx
-        .recv()
-        .map_err(|e| format!("pass-through thread died: {e}"))??;
+    ready_rx.recv().map_err(|e| format!("pass-through thread died: {e}"))??;
     Ok(format!("unix://{}", socket.display()))
 }
 
@@ -99,9 +93,7 @@ async fn serve(listener: UnixListener, engine: PathBuf, max: String) {
         let (engine, max) = (engine.clone(), max.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| forward(req, engine.clone(), max.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -122,31 +114,20 @@ async fn forward(
     engine: PathBuf,
     max: String,
 ) -> Result<Response<Incoming>, std::io::Error> {
-    let original = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
+    let original = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
     if let Some(lowered) = lower_version(&original, &max) {
         *req.uri_mut() = lowered.parse::<Uri>().map_err(std::io::Error::other)?;
     }
     let stream = UnixStream::connect(&engine).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(std::io::Error::other)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
     tokio::spawn(connection);
-    sender
-        .send_request(req)
-        .await
-        .map_err(std::io::Error::other)
+    sender.send_request(req).await.map_err(std::io::Error::other)
 }
 
 #[test]
 fn only_newer_versions_are_lowered() {
-    assert_eq!(
-        lower_version("/v1.49/containers/json?all=1", "1.41").as_deref(),
-        Some("/v1.41/containers/json?all=1")
-    );
+    assert_eq!(lower_version("/v1.49/containers/json?all=1", "1.41").as_deref(), Some("/v1.41/containers/json?all=1"));
     assert_eq!(lower_version("/v1.41/info", "1.41"), None);
     assert_eq!(lower_version("/v1.40/info", "1.41"), None);
     assert_eq!(lower_version("/_ping", "1.41"), None);

@@ -15,33 +15,20 @@ pub struct Endpoint<'a> {
 
 impl<'a> Endpoint<'a> {
     pub fn new(contract: &'a Contract, service: &'a str, base: &'a str) -> Self {
-        Endpoint {
-            contract,
-            service,
-            base,
-        }
+        Endpoint { contract, service, base }
     }
 
     /// Send `call` (`"METHOD /path?query"`), insist on the status this
     /// scenario expects, and check the answer against the contract's
     /// operation the path matches.
-    pub async fn expect(
-        &self,
-        call: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        status: u16,
-    ) -> Answer {
-        let (method, path) = call
-            .split_once(' ')
-            .unwrap_or_else(|| panic!("{call:?} is not \"METHOD /path\""));
+    pub async fn expect(&self, call: &str, token: Option<&str>, body: Option<Value>, status: u16) -> Answer {
+        let (method, path) = call.split_once(' ').unwrap_or_else(|| panic!("{call:?} is not \"METHOD /path\""));
         let service = self.service;
-        let template = self.contract.template_for(method, path).unwrap_or_else(|| {
-            panic!("{service}: the contract has no operation matching {method} {path}")
-        });
-        let answer = send(method, &format!("{}{path}", self.base), token, body)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let template = self
+            .contract
+            .template_for(method, path)
+            .unwrap_or_else(|| panic!("{service}: the contract has no operation matching {method} {path}"));
+        let answer = send(method, &format!("{}{path}", self.base), token, body).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             answer.status,
             status,

@@ -18,40 +18,26 @@ pub fn host_database_url_for_containers() -> Result<String, String> {
         Ok(url) if !url.is_empty() => url,
         _ => {
             let file = kubegate_cache().join("postgres/database_url");
-            std::fs::read_to_string(&file)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| {
-                    format!(
-                        "no database: {} unreadable ({e}); start PostgreSQL: ci/setup.sh postgres",
-                        file.display()
-                    )
-                })?
+            std::fs::read_to_string(&file).map(|s| s.trim().to_owned()).map_err(|e| {
+                format!("no database: {} unreadable ({e}); start PostgreSQL: ci/setup.sh postgres", file.display())
+            })?
         }
     };
     // postgres://user:password@HOST:port/db -> HOST replaced.
-    let (scheme_creds, rest) = url
-        .rsplit_once('@')
-        .ok_or("database URL has no '@host' part")?;
-    let (_host, port_db) = rest
-        .split_once(':')
-        .ok_or("database URL has no ':port' after the host")?;
+    let (scheme_creds, rest) = url.rsplit_once('@').ok_or("database URL has no '@host' part")?;
+    let (_host, port_db) = rest.split_once(':').ok_or("database URL has no ':port' after the host")?;
     Ok(format!("{scheme_creds}@{HOST_FROM_CONTAINER}:{port_db}"))
 }
 
 /// The password part of the host database URL (to look for in logs).
 pub fn host_database_password() -> Option<String> {
-    std::fs::read_to_string(kubegate_cache().join("postgres/password"))
-        .ok()
-        .map(|s| s.trim().to_owned())
+    std::fs::read_to_string(kubegate_cache().join("postgres/password")).ok().map(|s| s.trim().to_owned())
 }
 
 fn kubegate_cache() -> PathBuf {
-    std::env::var_os("KUBEGATE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/kubegate")
-        })
+    std::env::var_os("KUBEGATE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/kubegate")
+    })
 }
 
 /// A PostgreSQL server of its own, in a temporary directory, on a free port.
@@ -70,30 +56,17 @@ impl PrivatePostgres {
     /// server refuses to run as root) and start it.
     pub fn start_new() -> Result<Self, String> {
         let bin = server_bin_dir()?;
-        let dir = tempfile::Builder::new()
-            .prefix("kubegate-pg-")
-            .tempdir()
-            .map_err(|e| format!("tempdir: {e}"))?;
+        let dir = tempfile::Builder::new().prefix("kubegate-pg-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let password = format!("pw{:x}", rand_u64());
         std::fs::write(dir.path().join("pwfile"), &password).map_err(|e| format!("pwfile: {e}"))?;
         if is_root() {
-            run(Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path()))?;
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()))?;
         }
         let data = dir.path().join("data");
         run(as_postgres(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
-            .args([
-                "-U",
-                "kubegate",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ])
+            .args(["-U", "kubegate", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8"])
             .arg(format!("--pwfile={}", dir.path().join("pwfile").display())))?;
         // Containers connect from the Docker bridge network.
         let mut hba = std::fs::OpenOptions::new()
@@ -104,22 +77,14 @@ impl PrivatePostgres {
         writeln!(hba, "host all kubegate 172.16.0.0/12 scram-sha-256\nhost all kubegate 10.0.0.0/8 scram-sha-256\nhost all kubegate 192.168.0.0/16 scram-sha-256")
             .map_err(|e| format!("pg_hba.conf: {e}"))?;
         let port = free_port()?;
-        let pg = PrivatePostgres {
-            dir,
-            bin,
-            port,
-            password,
-        };
+        let pg = PrivatePostgres { dir, bin, port, password };
         pg.start()?;
         Ok(pg)
     }
 
     /// URL for a container (through [`HOST_FROM_CONTAINER`]), database `postgres`.
     pub fn url_for_containers(&self) -> String {
-        format!(
-            "postgres://kubegate:{}@{HOST_FROM_CONTAINER}:{}/postgres",
-            self.password, self.port
-        )
+        format!("postgres://kubegate:{}@{HOST_FROM_CONTAINER}:{}/postgres", self.password, self.port)
     }
 
     /// Start the server and wait until it accepts connections.
@@ -132,11 +97,7 @@ impl PrivatePostgres {
             .arg(self.dir.path().join("server.log"))
             .args(["-w", "-t", "60", "-o"])
             // pg_ctl hands these to a shell: quote the `*`.
-            .arg(format!(
-                "-p {} -c listen_addresses='*' -k {}",
-                self.port,
-                self.dir.path().display()
-            ))
+            .arg(format!("-p {} -c listen_addresses='*' -k {}", self.port, self.dir.path().display()))
             .arg("start"))
     }
 
@@ -179,23 +140,19 @@ fn server_bin_dir() -> Result<PathBuf, String> {
     }
     std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).find(|p| p.join("initdb").is_file()))
-        .ok_or_else(|| "PostgreSQL server binaries (initdb, pg_ctl) not found; install them: ci/setup.sh postgres".into())
+        .ok_or_else(|| {
+            "PostgreSQL server binaries (initdb, pg_ctl) not found; install them: ci/setup.sh postgres".into()
+        })
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
 fn as_postgres(program: &Path) -> Command {
     if is_root() {
         let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--"])
-            .arg(program)
-            .current_dir("/");
+        cmd.args(["-u", "postgres", "--"]).arg(program).current_dir("/");
         cmd
     } else {
         Command::new(program)
@@ -203,9 +160,7 @@ fn as_postgres(program: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -220,21 +175,13 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("0.0.0.0:0").map_err(|e| format!("no free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// A random number without a crate: the std hasher is randomly seeded.
 pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }

@@ -136,7 +136,12 @@ per_path!(
 async fn drifting_chart_value_breaks_parity_raw_helm() {
     let ctx = fresh_context().await;
     let raw = own(&ctx, DeployPath::Raw, &Variant::standard("drift").no_wait()).await;
-    let helm = own(&ctx, DeployPath::Helm, &Variant::standard("drift").no_wait().helm_set("resources.backend.limits.memory", "200Mi")).await;
+    let helm = own(
+        &ctx,
+        DeployPath::Helm,
+        &Variant::standard("drift").no_wait().helm_set("resources.backend.limits.memory", "200Mi"),
+    )
+    .await;
     let result = parity::objects_equal(&ctx, &raw, &helm).await;
     let _ = raw.teardown(&ctx).await;
     let _ = helm.teardown(&ctx).await;

@@ -39,7 +39,12 @@ fn malformed_yaml_names_file_and_line() {
 #[test]
 fn duplicate_key_is_rejected() {
     let dir = copy_of_repo();
-    edit(dir.path(), "manifests/31-backend-service.yaml", "  type: ClusterIP\n", "  type: ClusterIP\n  type: NodePort\n");
+    edit(
+        dir.path(),
+        "manifests/31-backend-service.yaml",
+        "  type: ClusterIP\n",
+        "  type: ClusterIP\n  type: NodePort\n",
+    );
     let run = check_raw(dir.path());
     assert_bad_input(&run, &["31-backend-service.yaml", "type"]);
 }

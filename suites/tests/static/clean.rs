@@ -7,7 +7,8 @@ fn assert_clean(run: &Run, scopes: &[&str]) {
     let json = run.json();
     assert_eq!(json["passed"], true, "{}", run.explain());
     assert_eq!(json["summary"]["findings"], 0, "{}", run.explain());
-    let checked: Vec<&str> = json["summary"]["by_scope"].as_object().expect("by_scope").keys().map(String::as_str).collect();
+    let checked: Vec<&str> =
+        json["summary"]["by_scope"].as_object().expect("by_scope").keys().map(String::as_str).collect();
     let mut want = scopes.to_vec();
     want.sort();
     assert_eq!(checked, want, "scopes checked\n{}", run.explain());

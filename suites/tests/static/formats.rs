@@ -10,7 +10,8 @@ use crate::support::*;
 /// A copy with the liveness probe removed on both paths (findings on raw and helm).
 fn broken_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let m = mutants::load(&mutants::mutants_dir().join("probe-liveness-removed/mutant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let m = mutants::load(&mutants::mutants_dir().join("probe-liveness-removed/mutant.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     m.build(&repo(), dir.path()).unwrap_or_else(|e| panic!("{e}"));
     dir
 }
@@ -39,7 +40,8 @@ fn json_findings_carry_the_stable_fields() {
     assert_eq!(f["object"]["kind"], "Deployment");
     assert!(f["object"]["name"].as_str().is_some_and(|n| n.starts_with("todo-chatbot-")));
     assert!(f["source"]["file"].as_str().is_some_and(|s| s.ends_with(".yaml") || s.ends_with(".tpl")), "{f}");
-    let paths: Vec<&str> = findings.iter().filter(|f| f["rule_id"] == "KG-PROBE-001").filter_map(|f| f["path"].as_str()).collect();
+    let paths: Vec<&str> =
+        findings.iter().filter(|f| f["rule_id"] == "KG-PROBE-001").filter_map(|f| f["path"].as_str()).collect();
     assert!(paths.contains(&"raw") && paths.contains(&"helm"), "{paths:?}");
 }
 
@@ -67,7 +69,8 @@ fn sarif_is_2_1_0_with_rules_and_located_results() {
 fn junit_is_well_formed_with_a_suite_per_path() {
     let dir = broken_copy();
     let run = check(dir.path(), "junit");
-    let report = quick_junit::Report::deserialize_from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.explain()));
+    let report =
+        quick_junit::Report::deserialize_from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.explain()));
     let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["kubegate check (raw)", "kubegate check (helm)", "kubegate check (parity)"]);
     for suite in &report.test_suites[..2] {
@@ -108,7 +111,8 @@ fn output_file_gets_the_report_and_stderr_the_verdict() {
     require_helm();
     let dir = broken_copy();
     let out = dir.path().join("report.sarif");
-    let mut args = vec!["check".to_string(), "--format".into(), "sarif".into(), "--output".into(), out.display().to_string()];
+    let mut args =
+        vec!["check".to_string(), "--format".into(), "sarif".into(), "--output".into(), out.display().to_string()];
     args.extend(config_args(dir.path()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = kubegate_in(dir.path(), &args, &[]);

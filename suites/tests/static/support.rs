@@ -44,7 +44,9 @@ fn tail(s: &str, lines: usize) -> String {
 /// Fail (never skip) when helm is missing: the static suites need it.
 pub fn require_helm() {
     if let Err(e) = kubegate::tools::find_tool("helm") {
-        panic!("this test renders the chart with helm, which is missing: {e}\nrun `ci/setup.sh tools` (then `source ci/env.sh`)");
+        panic!(
+            "this test renders the chart with helm, which is missing: {e}\nrun `ci/setup.sh tools` (then `source ci/env.sh`)"
+        );
     }
 }
 
@@ -156,7 +158,11 @@ pub fn assert_mutant_caught(name: &str) {
         assert_eq!(run.code, Some(mutant.spec.exit), "{what}: wrong exit code\n{}", run.explain());
         if mutant.spec.exit == 2 {
             for needle in &mutant.spec.error_contains {
-                assert!(run.stderr.contains(needle.as_str()), "{what}: the error does not name `{needle}`\n{}", run.explain());
+                assert!(
+                    run.stderr.contains(needle.as_str()),
+                    "{what}: the error does not name `{needle}`\n{}",
+                    run.explain()
+                );
             }
             continue;
         }
@@ -167,11 +173,21 @@ pub fn assert_mutant_caught(name: &str) {
             .unwrap_or_default()
             .iter()
             .filter(|f| f["waived"].is_null())
-            .map(|f| (f["rule_id"].as_str().unwrap_or_default().to_string(), f["path"].as_str().unwrap_or_default().to_string()))
+            .map(|f| {
+                (
+                    f["rule_id"].as_str().unwrap_or_default().to_string(),
+                    f["path"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
         for rule in &mutant.spec.expect {
             let caught = fired.iter().any(|(r, p)| r == rule && (inv.scope == "parity" || p == inv.scope));
-            assert!(caught, "{what}: {rule} did not fire on the {} path; fired: {fired:?}\n{}", inv.scope, run.explain());
+            assert!(
+                caught,
+                "{what}: {rule} did not fire on the {} path; fired: {fired:?}\n{}",
+                inv.scope,
+                run.explain()
+            );
         }
     }
 }
