@@ -109,6 +109,35 @@ impl AppClient {
         self.call(reqwest::Method::POST, path, token, Some(body)).await
     }
 
+    /// `GET path`, recorded for a [`SteadyLoad`] (`seq` and `at` are the caller's).
+    pub async fn get_recorded(&self, path: &str, token: Option<&str>, status: u16) -> RequestRecord {
+        let started = std::time::Instant::now();
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let (lost, detail, served_by) = match req.send().await {
+            Ok(resp) => {
+                let served_by: Vec<String> = resp
+                    .headers()
+                    .get_all(SERVED_BY_HEADER)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                let got = resp.status().as_u16();
+                match resp.text().await {
+                    Ok(_) if got == status => (None, String::new(), served_by),
+                    Ok(body) => (Some(Lost::Status(got)), format!("status {got} ({})", short(&body)), served_by),
+                    Err(e) => (Some(Lost::of(&e)), one_line_chain(&e), served_by),
+                }
+            }
+            Err(e) => (Some(Lost::of(&e)), one_line_chain(&e), Vec::new()),
+        };
+        RequestRecord { seq: 0, at: Duration::ZERO, took: started.elapsed(), lost, detail, served_by }
+    }
+
     /// `GET path` until it answers `status` (at most `deadline`); the last answer or error on failure.
     pub async fn get_until(
         &self,
@@ -134,25 +163,168 @@ impl AppClient {
     }
 }
 
+/// An error and its causes on one line (for a request's record).
+fn one_line_chain(e: &reqwest::Error) -> String {
+    super::app::error_chain(e).replace("\n  caused by: ", ": ")
+}
+
 /// At most 200 characters of `s`, on one line.
 pub fn short(s: &str) -> String {
     let one: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
     if one.chars().count() > 200 { format!("{}...", one.chars().take(200).collect::<String>()) } else { one }
 }
 
-/// Requests sent and failed by a [`SteadyLoad`].
+/// The response header through which an app may say which pod answered.
+/// Optional: apps that set it (the reference app does, and its frontend
+/// proxy adds its own pod after the backend's) let a lost request be laid
+/// beside the pods that served the requests around it.
+pub const SERVED_BY_HEADER: &str = "x-served-by";
+
+/// How one request of a [`SteadyLoad`] went wrong, by the hop it points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lost {
+    /// No TCP connection: nothing accepted it behind the address (refused, unreachable, connect timeout).
+    Connect,
+    /// Connected, then closed or reset before any answer: the pod that accepted it went away.
+    ClosedBeforeAnswer,
+    /// No answer within [`REQUEST_TIMEOUT`].
+    Timeout,
+    /// An answer with another status than expected (a 502 is the frontend saying its backend hop failed).
+    Status(u16),
+    /// Anything else (the error chain says what).
+    Other,
+}
+
+impl Lost {
+    /// Which hop this points at, for a request sent to a frontend that proxies to a backend.
+    pub fn hop(&self) -> &'static str {
+        match self {
+            Lost::Connect => {
+                "client -> address: no pod accepted the connection (kube-proxy still sent it to a pod that no longer listens, or none was there)"
+            }
+            Lost::ClosedBeforeAnswer => {
+                "client -> pod: a pod accepted the connection and closed it without answering (it was shutting down)"
+            }
+            Lost::Timeout => {
+                "no answer in time: a hop behind the address held the request (a connection to a pod that is gone)"
+            }
+            Lost::Status(502..=504) => {
+                "frontend -> backend: the frontend answered, but its request to the backend failed"
+            }
+            Lost::Status(_) => "the app answered with an unexpected status",
+            Lost::Other => "unclassified client error",
+        }
+    }
+
+    /// Classify a client error by walking its source chain.
+    pub fn of(e: &reqwest::Error) -> Lost {
+        if e.is_timeout() {
+            return Lost::Timeout;
+        }
+        if e.is_connect() {
+            return Lost::Connect;
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::*;
+                match io.kind() {
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                        return Lost::ClosedBeforeAnswer;
+                    }
+                    TimedOut => return Lost::Timeout,
+                    ConnectionRefused => return Lost::Connect,
+                    _ => {}
+                }
+            }
+            let text = s.to_string();
+            if text.contains("closed before message completed") || text.contains("connection reset") {
+                return Lost::ClosedBeforeAnswer;
+            }
+            source = s.source();
+        }
+        Lost::Other
+    }
+}
+
+/// One request of a [`SteadyLoad`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RequestRecord {
+    /// Its number in the load, from 1.
+    pub seq: u64,
+    /// When it was sent, since the load's origin.
+    #[serde(serialize_with = "millis")]
+    pub at: Duration,
+    /// How long it took.
+    #[serde(serialize_with = "millis")]
+    pub took: Duration,
+    /// `None` when it got the expected status.
+    pub lost: Option<Lost>,
+    /// The error chain or the unexpected answer, when lost.
+    pub detail: String,
+    /// The pods that answered, from [`SERVED_BY_HEADER`] (empty when the app does not say).
+    pub served_by: Vec<String>,
+}
+
+impl std::fmt::Display for RequestRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{} at +{:.2}s ({} ms)", self.seq, self.at.as_secs_f64(), self.took.as_millis())?;
+        match &self.lost {
+            None => write!(f, " ok")?,
+            Some(l) => write!(f, " lost ({l:?}): {}", self.detail)?,
+        }
+        if !self.served_by.is_empty() {
+            write!(f, " served by {}", self.served_by.join(" <- "))?;
+        }
+        Ok(())
+    }
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// Requests sent and lost by a [`SteadyLoad`], each one recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LoadCount {
     /// Requests sent.
     pub sent: u64,
-    /// Requests that failed (connection error, timeout, or a status other than the expected one).
+    /// Requests lost (connection error, timeout, or a status other than the expected one).
     pub failed: u64,
-    /// The first few failures, for the message.
-    pub samples: Vec<String>,
+    /// Every request, in order (not in reports: the lost ones are in `lost`).
+    #[serde(skip)]
+    pub records: Vec<RequestRecord>,
 }
 
-/// A bounded loop of requests, one after another with a short pause,
-/// counting failures, until stopped.
+impl LoadCount {
+    /// The lost requests.
+    pub fn lost(&self) -> impl Iterator<Item = &RequestRecord> {
+        self.records.iter().filter(|r| r.lost.is_some())
+    }
+
+    /// The last request before `seq` and the first after it that got an answer naming a pod.
+    pub fn neighbours(&self, seq: u64) -> (Option<&RequestRecord>, Option<&RequestRecord>) {
+        let answered = |r: &&RequestRecord| r.lost.is_none() && !r.served_by.is_empty();
+        let before = self.records.iter().rev().filter(|r| r.seq < seq).find(answered);
+        let after = self.records.iter().filter(|r| r.seq > seq).find(answered);
+        (before, after)
+    }
+
+    /// The last time each pod answered (from [`SERVED_BY_HEADER`]).
+    pub fn last_served(&self) -> std::collections::BTreeMap<String, Duration> {
+        let mut last = std::collections::BTreeMap::new();
+        for r in self.records.iter().filter(|r| r.lost.is_none()) {
+            for pod in &r.served_by {
+                last.insert(pod.clone(), r.at);
+            }
+        }
+        last
+    }
+}
+
+/// A bounded loop of requests, one after another with a short pause, each
+/// on a new connection (the client keeps none idle), recorded until stopped.
 pub struct SteadyLoad {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
@@ -160,8 +332,16 @@ pub struct SteadyLoad {
 }
 
 impl SteadyLoad {
-    /// Start `GET path` every `pause` against `client` (expects `status`).
-    pub fn start(client: AppClient, path: String, token: Option<String>, status: u16, pause: Duration) -> Self {
+    /// Start `GET path` every `pause` against `client` (expects `status`);
+    /// request times count from `origin`.
+    pub fn start(
+        client: AppClient,
+        path: String,
+        token: Option<String>,
+        status: u16,
+        pause: Duration,
+        origin: tokio::time::Instant,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let (s, n) = (stop.clone(), sent.clone());
@@ -170,17 +350,13 @@ impl SteadyLoad {
             while !s.load(Ordering::SeqCst) {
                 count.sent += 1;
                 n.fetch_add(1, Ordering::SeqCst);
-                let problem = match client.get(&path, token.as_deref()).await {
-                    Ok(a) if a.status == status => None,
-                    Ok(a) => Some(format!("status {} ({})", a.status, short(&a.body))),
-                    Err(e) => Some(format!("{e}")),
-                };
-                if let Some(p) = problem {
+                let at = origin.elapsed();
+                let record = client.get_recorded(&path, token.as_deref(), status).await;
+                let record = RequestRecord { seq: count.sent, at, ..record };
+                if record.lost.is_some() {
                     count.failed += 1;
-                    if count.samples.len() < 5 {
-                        count.samples.push(p);
-                    }
                 }
+                count.records.push(record);
                 tokio::time::sleep(pause).await;
             }
             count
@@ -197,9 +373,16 @@ impl SteadyLoad {
     pub async fn stop(self) -> LoadCount {
         self.stop.store(true, Ordering::SeqCst);
         self.handle.await.unwrap_or_else(|e| LoadCount {
-            sent: 0,
+            sent: 1,
             failed: 1,
-            samples: vec![format!("load task failed: {e}")],
+            records: vec![RequestRecord {
+                seq: 1,
+                at: Duration::ZERO,
+                took: Duration::ZERO,
+                lost: Some(Lost::Other),
+                detail: format!("load task failed: {e}"),
+                served_by: Vec::new(),
+            }],
         })
     }
 }

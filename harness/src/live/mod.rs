@@ -26,6 +26,7 @@ pub mod probes;
 pub mod rollout;
 pub mod run;
 pub mod secrets;
+pub mod timeline;
 pub mod tunnel;
 
 use crate::finding::{DeployPath, Finding, ObjectRef, Severity};

@@ -7,6 +7,7 @@ use super::app::{DeployedApp, error_chain};
 use super::context::LiveContext;
 use super::http::{AppClient, LoadCount, SteadyLoad, mint_token};
 use super::loadbalancer::{ADDRESS_DEADLINE, external_address};
+use super::timeline::{Change, ClusterEvent, Timeline, between};
 use super::{CheckFailure, CheckResult, Passed};
 use crate::deploy::raw;
 use crate::finding::DeployPath;
@@ -19,16 +20,21 @@ pub const UPGRADE_TAG: &str = "0.1.1";
 /// Pause between two requests of the load.
 pub const LOAD_PAUSE: Duration = Duration::from_millis(50);
 
-/// `todo-chatbot-<component>:<tag>` for every component, from kubegate.toml's image names.
-pub fn upgrade_images(ctx: &LiveContext) -> Vec<(String, String, String)> {
+/// `(component, built image, same repository at tag)` for every component, from kubegate.toml's image names.
+pub fn images_at(ctx: &LiveContext, tag: &str) -> Vec<(String, String, String)> {
     ctx.config
         .components
         .iter()
         .map(|c| {
             let repo = c.image.rsplit_once(':').map(|(r, _)| r.to_owned()).unwrap_or_else(|| c.image.clone());
-            (c.name.clone(), c.image.clone(), format!("{repo}:{UPGRADE_TAG}"))
+            (c.name.clone(), c.image.clone(), format!("{repo}:{tag}"))
         })
         .collect()
+}
+
+/// [`images_at`] the [`UPGRADE_TAG`].
+pub fn upgrade_images(ctx: &LiveContext) -> Vec<(String, String, String)> {
+    images_at(ctx, UPGRADE_TAG)
 }
 
 /// Re-tag the built images as [`UPGRADE_TAG`] in the local Docker engine
@@ -51,17 +57,37 @@ pub fn retag_images(ctx: &LiveContext) -> Result<Vec<String>, String> {
 /// The load's result and how the rollout went.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UpgradeOutcome {
-    /// Requests sent and lost.
+    /// Requests sent and lost, each one recorded.
     pub load: LoadCount,
     /// Seconds the upgrade took (command + rollouts).
     pub upgrade_secs: f64,
+    /// Pod deletions and endpoint changes during the load, on the load's clock.
+    pub events: Vec<ClusterEvent>,
+    /// The tag the upgrade moved to.
+    pub to_tag: String,
 }
+
+/// How long the load goes on after the rollout, at most, for the old pods to
+/// finish their shutdown (preStop, linger, drain) under it.
+pub const SETTLE_DEADLINE: Duration = Duration::from_secs(45);
 
 /// Upgrade both images to [`UPGRADE_TAG`] while a loop sends
 /// `GET /api/tasks` through the frontend's LoadBalancer address (frontend
 /// proxy -> backend); count failed requests, expect zero. The images must
 /// already be loaded into the cluster.
 pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Result<UpgradeOutcome, CheckFailure> {
+    upgrade_under_load_to(ctx, app, UPGRADE_TAG).await
+}
+
+/// [`upgrade_under_load`] to any loaded `tag` (the rollout bench goes back
+/// and forth between two). The load runs from 3 s before the upgrade until
+/// every old pod is gone (at most [`SETTLE_DEADLINE`] after the rollout),
+/// so the whole of their shutdown is measured.
+pub async fn upgrade_under_load_to(
+    ctx: &LiveContext,
+    app: &mut DeployedApp,
+    to_tag: &str,
+) -> Result<UpgradeOutcome, CheckFailure> {
     let obj = format!("Namespace/{}", app.namespace);
     let ep = external_address(ctx, app, &ctx.service("frontend"), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
@@ -71,14 +97,16 @@ pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Res
         .get_until("/api/tasks", Some(&token), 200, Duration::from_secs(30))
         .await
         .map_err(|last| CheckFailure::new(app.path, &obj, format!("no steady answer before the upgrade: {last}")))?;
-    let load = SteadyLoad::start(client, "/api/tasks".into(), Some(token), 200, LOAD_PAUSE);
+    let origin = tokio::time::Instant::now();
+    let timeline = Timeline::start(&ctx.client, &app.namespace, origin);
+    let load = SteadyLoad::start(client, "/api/tasks".into(), Some(token), 200, LOAD_PAUSE, origin);
     // A few seconds of load before, so a broken baseline shows as such.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let started = std::time::Instant::now();
     // The deployment's own variant plus the new tags (helm upgrade does not reuse values).
     let mut variant = app.variant.clone();
-    for (component, _, image) in upgrade_images(ctx) {
-        let (repo, tag) = image.rsplit_once(':').unwrap_or((&image, UPGRADE_TAG));
+    for (component, _, image) in images_at(ctx, to_tag) {
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((&image, to_tag));
         variant = variant.image(&component, repo, tag);
     }
     let upgraded = match app.path {
@@ -92,14 +120,16 @@ pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Res
     };
     let rolled = match upgraded {
         Ok(()) => app.wait_rolled_out(ctx).await,
-        Err(e) => Err(CheckFailure::new(app.path, &obj, format!("upgrade to {UPGRADE_TAG} failed: {e}"))),
+        Err(e) => Err(CheckFailure::new(app.path, &obj, format!("upgrade to {to_tag} failed: {e}"))),
     };
     let upgrade_secs = started.elapsed().as_secs_f64();
-    // A few seconds after, so late failures (old pods going away) count too.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Until the old pods are gone, so failures while they shut down count too.
+    timeline.settled(SETTLE_DEADLINE).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let count = load.stop().await;
+    let events = timeline.stop();
     rolled?;
-    Ok(UpgradeOutcome { load: count, upgrade_secs })
+    Ok(UpgradeOutcome { load: count, upgrade_secs, events, to_tag: to_tag.to_owned() })
 }
 
 /// [`upgrade_under_load`] as a check: zero lost requests.
@@ -108,16 +138,13 @@ pub async fn no_request_lost(ctx: &LiveContext, app: &mut DeployedApp) -> CheckR
     judge(ctx, app, &out).await
 }
 
-/// Zero lost requests passes; otherwise the failure counts them and names
-/// the likely cause: a live Deployment whose strategy lets pods go before
-/// their replacements are Ready (else readiness gating or graceful shutdown).
+/// Zero lost requests passes (with the requests sent and how late a pod
+/// still answered after it left the endpoints); otherwise the failure
+/// counts them, names the likely cause (a live Deployment whose strategy
+/// lets pods go before their replacements are Ready, else the hop each lost
+/// request points at) and carries each lost request beside the pod
+/// deletions and endpoint changes around it.
 pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -> CheckResult {
-    if out.load.failed == 0 && out.load.sent > 0 {
-        return Ok(Passed::note(format!(
-            "upgrade to {UPGRADE_TAG} in {:.1}s under load: {} requests, 0 lost",
-            out.upgrade_secs, out.load.sent
-        )));
-    }
     let obj = format!("Namespace/{}", app.namespace);
     if out.load.sent == 0 {
         return Err(CheckFailure::new(
@@ -126,26 +153,96 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
             "the load sent no request during the upgrade: nothing was measured",
         ));
     }
+    if out.load.failed == 0 {
+        let mut passed = Passed::note(format!(
+            "upgrade to {} in {:.1}s under load: {} requests sent, 0 lost",
+            out.to_tag, out.upgrade_secs, out.load.sent
+        ));
+        if let Some(line) = late_answers(&out.load, &out.events) {
+            passed = passed.and(line);
+        }
+        return Ok(passed);
+    }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
     let unsafe_strategies: Vec<String> = match api.list(&ListParams::default()).await {
         Ok(list) => list.items.iter().filter_map(unsafe_strategy).collect(),
         Err(e) => vec![format!("(cannot list Deployments: {e})")],
     };
     let cause = if unsafe_strategies.is_empty() {
-        "every Deployment surges before it removes (maxUnavailable 0): look at readiness gating and graceful shutdown (preStop, SIGTERM handling)".to_owned()
+        let mut hops: Vec<&str> = out.load.lost().filter_map(|r| r.lost.map(|l| l.hop())).collect();
+        hops.dedup();
+        format!(
+            "every Deployment surges before it removes (maxUnavailable 0), so the loss is in shutdown or routing: {}; \
+             look at the preStop pause against endpoint propagation, draining keep-alive connections, and the proxy's \
+             connections to pods that go away (docs/live.md, LIVE-ROLLOUT-UPGRADE)",
+            hops.join("; ")
+        )
     } else {
         format!(
             "old pods went before their replacements were Ready: {}; want RollingUpdate with maxUnavailable 0",
             unsafe_strategies.join("; ")
         )
     };
-    Err(CheckFailure::new(
+    let mut failure = CheckFailure::new(
         app.path,
         obj,
         format!(
-            "{} of {} requests failed during the upgrade to {UPGRADE_TAG} (want 0); cause: {cause}; first failures: {:?}",
-            out.load.failed, out.load.sent, out.load.samples
+            "{} of {} requests failed during the upgrade to {} (want 0); cause: {cause}",
+            out.load.failed, out.load.sent, out.to_tag
         ),
+    );
+    failure.evidence = Some(lost_requests_in_context(&out.load, &out.events));
+    Err(failure)
+}
+
+/// How many lost requests [`lost_requests_in_context`] lays out in full.
+const LOST_SHOWN: usize = 5;
+
+/// Each lost request (the first [`LOST_SHOWN`]) with the hop it points at,
+/// the requests answered just before and after it, and the pod and
+/// endpoint changes from 8 s before to 2 s after.
+pub fn lost_requests_in_context(load: &LoadCount, events: &[ClusterEvent]) -> String {
+    let mut out = String::new();
+    for r in load.lost().take(LOST_SHOWN) {
+        out.push_str(&format!("lost {r}\n"));
+        if let Some(l) = r.lost {
+            out.push_str(&format!("  hop: {}\n", l.hop()));
+        }
+        let (before, after) = load.neighbours(r.seq);
+        for (label, n) in [("answered before", before), ("answered after", after)] {
+            if let Some(n) = n {
+                out.push_str(&format!("  {label}: {n}\n"));
+            }
+        }
+        let from = r.at.saturating_sub(std::time::Duration::from_secs(8));
+        let near = between(events, from, r.at + r.took + std::time::Duration::from_secs(2));
+        if near.is_empty() {
+            out.push_str("  no pod or endpoint change within 8 s before it\n");
+        }
+        for e in near {
+            out.push_str(&format!("  {e}\n"));
+        }
+    }
+    let more = load.lost().count().saturating_sub(LOST_SHOWN);
+    if more > 0 {
+        out.push_str(&format!("... and {more} more lost requests\n"));
+    }
+    out
+}
+
+/// "a pod answered up to N s after it left the endpoints" (the endpoint
+/// propagation as the client saw it), when the app names its pods.
+pub fn late_answers(load: &LoadCount, events: &[ClusterEvent]) -> Option<String> {
+    let last = load.last_served();
+    let late = events
+        .iter()
+        .filter(|e| e.change == Change::EndpointRemoved || e.change == Change::EndpointNotReady)
+        .filter_map(|e| last.get(&e.pod).filter(|t| **t > e.at).map(|t| (*t - e.at, e.pod.as_str())))
+        .max();
+    let (by, pod) = late?;
+    Some(format!(
+        "endpoint propagation seen by the client: {pod} still answered {:.2}s after it left the endpoints",
+        by.as_secs_f64()
     ))
 }
 
