@@ -13,6 +13,7 @@ use crate::deploy::raw;
 use crate::finding::DeployPath;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ListParams};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The tag the upgrade moves to (the same image re-tagged and loaded).
@@ -164,9 +165,9 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
         return Ok(passed);
     }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
-    let unsafe_strategies: Vec<String> = match api.list(&ListParams::default()).await {
-        Ok(list) => list.items.iter().filter_map(unsafe_strategy).collect(),
-        Err(e) => vec![format!("(cannot list Deployments: {e})")],
+    let (unsafe_strategies, pre_stops) = match api.list(&ListParams::default()).await {
+        Ok(list) => (list.items.iter().filter_map(unsafe_strategy).collect(), pre_stop_pauses(&list.items)),
+        Err(e) => (vec![format!("(cannot list Deployments: {e})")], BTreeMap::new()),
     };
     let cause = if unsafe_strategies.is_empty() {
         let mut hops: Vec<&str> = out.load.lost().filter_map(|r| r.lost.map(|l| l.hop())).collect();
@@ -191,7 +192,7 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
             out.load.failed, out.load.sent, out.to_tag
         ),
     );
-    failure.evidence = Some(lost_requests_in_context(&out.load, &out.events));
+    failure.evidence = Some(lost_requests_in_context(&out.load, &out.events, &pre_stops));
     Err(failure)
 }
 
@@ -201,12 +202,19 @@ const LOST_SHOWN: usize = 5;
 /// Each lost request (the first [`LOST_SHOWN`]) with the hop it points at,
 /// the requests answered just before and after it, and the pod and
 /// endpoint changes from 8 s before to 2 s after.
-pub fn lost_requests_in_context(load: &LoadCount, events: &[ClusterEvent]) -> String {
+pub fn lost_requests_in_context(
+    load: &LoadCount,
+    events: &[ClusterEvent],
+    pre_stops: &BTreeMap<String, Duration>,
+) -> String {
     let mut out = String::new();
     for r in load.lost().take(LOST_SHOWN) {
         out.push_str(&format!("lost {r}\n"));
         if let Some(l) = r.lost {
             out.push_str(&format!("  hop: {}\n", l.hop()));
+        }
+        if let Some(line) = at_a_sigterm(r.at, events, pre_stops) {
+            out.push_str(&format!("  {line}\n"));
         }
         let (before, after) = load.neighbours(r.seq);
         for (label, n) in [("answered before", before), ("answered after", after)] {
@@ -228,6 +236,51 @@ pub fn lost_requests_in_context(load: &LoadCount, events: &[ClusterEvent]) -> St
         out.push_str(&format!("... and {more} more lost requests\n"));
     }
     out
+}
+
+/// The preStop sleep of each Deployment's pods (the longest of its containers; 0 without one).
+pub fn pre_stop_pauses(deployments: &[Deployment]) -> BTreeMap<String, Duration> {
+    deployments
+        .iter()
+        .map(|d| {
+            let containers = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|s| s.containers.as_slice());
+            let secs = containers
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| c.lifecycle.as_ref()?.pre_stop.as_ref()?.sleep.as_ref().map(|s| s.seconds))
+                .max()
+                .unwrap_or(0);
+            (d.metadata.name.clone().unwrap_or_default(), Duration::from_secs(secs.max(0) as u64))
+        })
+        .collect()
+}
+
+/// How close a lost request at `at` came to an old pod's SIGTERM (its
+/// deletion plus its Deployment's preStop pause): within a second, the loss
+/// is the app's shutdown (a connection it closed under the request), not
+/// endpoint propagation, which the preStop pause already covers.
+pub fn at_a_sigterm(at: Duration, events: &[ClusterEvent], pre_stops: &BTreeMap<String, Duration>) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e.change == Change::PodDeleting)
+        .filter_map(|e| {
+            let (_, pause) =
+                pre_stops.iter().filter(|(d, _)| e.pod.starts_with(&format!("{d}-"))).max_by_key(|(d, _)| d.len())?;
+            let sigterm = e.at + *pause;
+            let off = at.as_secs_f64() - sigterm.as_secs_f64();
+            (off.abs() <= 1.0).then(|| {
+                format!(
+                    "{:+.2}s from the SIGTERM of {} (deletion at +{:.2}s, preStop {}s): the pod's shutdown closed a \
+                     connection under the request (drain keep-alive connections with Connection: close before \
+                     closing them; a proxy sends idempotent requests again)",
+                    off,
+                    e.pod,
+                    e.at.as_secs_f64(),
+                    pause.as_secs()
+                )
+            })
+        })
+        .next()
 }
 
 /// "a pod answered up to N s after it left the endpoints" (the endpoint
@@ -268,6 +321,32 @@ mod tests {
         serde_json::from_value(serde_json::json!({"metadata": {"name": "web"}, "spec": {
             "selector": {}, "template": {}, "strategy": strategy}}))
         .expect("deployment")
+    }
+
+    #[test]
+    fn a_loss_at_an_old_pods_sigterm_is_named() {
+        use super::super::timeline::{Change, ClusterEvent};
+        let events = vec![
+            ClusterEvent {
+                at: Duration::from_millis(20_340),
+                pod: "app-backend-86-jgz".into(),
+                change: Change::PodDeleting,
+            },
+            ClusterEvent {
+                at: Duration::from_millis(20_100),
+                pod: "app-frontend-7d-q74".into(),
+                change: Change::PodDeleting,
+            },
+        ];
+        let pauses: BTreeMap<String, Duration> =
+            [("app-backend".to_owned(), Duration::from_secs(5)), ("app-frontend".to_owned(), Duration::from_secs(0))]
+                .into();
+        let line = at_a_sigterm(Duration::from_millis(25_330), &events, &pauses).expect("named");
+        assert!(
+            line.starts_with("-0.01s from the SIGTERM of app-backend-86-jgz (deletion at +20.34s, preStop 5s)"),
+            "{line}"
+        );
+        assert_eq!(at_a_sigterm(Duration::from_millis(23_000), &events, &pauses), None);
     }
 
     #[test]
