@@ -375,7 +375,7 @@ impl Config {
             }
         }
         for w in &self.waivers {
-            if crate::rules::rule(&w.rule).is_none() {
+            if w.rule.parse::<crate::rule_id::RuleId>().is_err() {
                 return Err(invalid(format!(
                     "[[waiver]] names unknown rule `{}` (see docs/rules.md for the rule ids)",
                     w.rule

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod provider;
 pub mod redact;
 pub mod report;
+pub mod rule_id;
 pub mod rules;
 pub mod sweep;
 pub mod tools;

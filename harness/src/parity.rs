@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::finding::{DeployPath, Finding, ObjectRef, SourceLocation};
 use crate::model::{Model, Object, join_index, join_key};
+use crate::rules::{PARITY_FIELDS, PARITY_OBJECTS};
 
 /// Labels Helm (or the chart convention) adds that raw manifests do not carry.
 pub const IGNORED_LABELS: &[&str] = &["helm.sh/chart", "app.kubernetes.io/managed-by"];
@@ -89,36 +90,25 @@ pub fn findings(diffs: &[ParityDiff], raw: &Model, helm: &Model) -> Vec<Finding>
         .map(|d| {
             let (rule, path, source, fix) = match (&d.field, &d.raw) {
                 (Some(f), _) => (
-                    "KG-PARITY-001",
+                    &PARITY_FIELDS,
                     DeployPath::Helm,
                     source_of(helm, &d.object, Some(f)),
                     format!("Make the chart render `{f}` as the manifest has it (or change the manifest), so both paths deploy the same thing."),
                 ),
                 (None, Some(_)) => (
-                    "KG-PARITY-002",
+                    &PARITY_OBJECTS,
                     DeployPath::Raw,
                     source_of(raw, &d.object, None),
                     "Add a template for this object to the chart, or remove it from manifests/.".into(),
                 ),
                 (None, None) => (
-                    "KG-PARITY-002",
+                    &PARITY_OBJECTS,
                     DeployPath::Helm,
                     source_of(helm, &d.object, None),
                     "Add this object to manifests/, or stop the chart rendering it.".into(),
                 ),
             };
-            let rule_meta = crate::rules::rule(rule).expect("parity rules are in the catalog");
-            Finding {
-                rule_id: rule.into(),
-                severity: rule_meta.severity,
-                path,
-                object: d.object.clone(),
-                field: d.field.clone(),
-                message: d.to_string(),
-                fix,
-                source,
-                waived: None,
-            }
+            rule.finding(path, d.object.clone(), d.field.clone(), d.to_string(), Some(fix), source)
         })
         .collect()
 }

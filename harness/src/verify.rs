@@ -446,7 +446,7 @@ mod tests {
     #[test]
     fn every_rule_family_maps_to_a_principle_of_the_plan() {
         for r in crate::rules::catalog() {
-            assert!(["P3", "P5", "P11", "P12", "P14"].contains(&principle_of_family(r.family)), "{}", r.id);
+            assert!(["P3", "P5", "P11", "P12", "P14"].contains(&principle_of_family(r.family())), "{}", r.id);
         }
         assert_eq!(principle_of_family("PROBE"), "P12");
         assert_eq!(principle_of_family("SECRET"), "P5");

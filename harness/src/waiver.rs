@@ -86,7 +86,7 @@ pub fn invalid_annotations(model: &Model) -> Vec<(String, String)> {
                     Err(e) => {
                         bad.push((obj.object_ref().to_string(), format!("`{e}` has no reason (write RULE=reason)")))
                     }
-                    Ok((rule, _)) if crate::rules::rule(&rule).is_none() => {
+                    Ok((rule, _)) if rule.parse::<crate::rule_id::RuleId>().is_err() => {
                         bad.push((obj.object_ref().to_string(), format!("unknown rule `{rule}`")))
                     }
                     Ok(_) => {}

@@ -97,7 +97,7 @@ impl From<&crate::rules::Rule> for CheckInfo {
     fn from(r: &crate::rules::Rule) -> Self {
         CheckInfo {
             id: r.id.into(),
-            family: r.family.into(),
+            family: r.family().into(),
             severity: r.severity,
             title: r.title.into(),
             rationale: r.rationale.into(),

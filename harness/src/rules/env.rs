@@ -3,8 +3,38 @@
 
 use std::collections::BTreeSet;
 
-use super::{ContainerView, RuleContext, Sink, containers};
+use super::{Check, ContainerView, Rule, RuleContext, RuleId, Sink, containers};
+use crate::finding::Severity;
 use crate::model::{Model, Typed};
+
+pub(super) const RULES: &[Rule] = &[NO_DUPLICATES, REFERENCES_RESOLVE, REQUIRED_KEYS_WIRED];
+
+const NO_DUPLICATES: Rule = Rule {
+    id: RuleId::Env001,
+    severity: Severity::Low,
+    title: "no duplicate env var names",
+    rationale: "The last one silently wins; the first is dead configuration.",
+    fix: "Remove the duplicate entry.",
+    check: Check::Model(no_duplicates),
+};
+
+const REFERENCES_RESOLVE: Rule = Rule {
+    id: RuleId::Env002,
+    severity: Severity::High,
+    title: "every secretKeyRef / configMapKeyRef names a key the plan provides",
+    rationale: "A missing key stops the pod in CreateContainerConfigError.",
+    fix: "Fix the key or Secret/ConfigMap name, or add the key ([secret].keys / the ConfigMap).",
+    check: Check::Model(references_resolve),
+};
+
+const REQUIRED_KEYS_WIRED: Rule = Rule {
+    id: RuleId::Env003,
+    severity: Severity::Medium,
+    title: "the container reads every key its component requires",
+    rationale: "A required setting that is not wired in makes the app fail at start (or fall back silently).",
+    fix: "Add an env entry with secretKeyRef/configMapKeyRef, or envFrom.",
+    check: Check::Model(required_keys_wired),
+};
 
 /// Keys a ConfigMap in the model provides (`None` when it is not in the model).
 fn config_map_keys(model: &Model, name: &str) -> Option<BTreeSet<String>> {
@@ -27,22 +57,19 @@ fn secret_keys(ctx: &RuleContext<'_>, name: &str) -> Option<BTreeSet<String>> {
     })
 }
 
+/// KG-ENV-002 for one container.
 fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>) {
     let name = &cv.c.name;
     for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
         let Some(from) = &e.value_from else { continue };
         if let Some(r) = &from.secret_key_ref {
             match secret_keys(ctx, &r.name) {
-                None => sink.report(
-                    "KG-ENV-002",
-                    cv.obj,
+                None => sink.report(cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.secretKeyRef.name")),
                     format!("container `{name}`: env `{}` reads Secret `{}`, which is neither [secret].name in kubegate.toml nor in the tree", e.name, r.name),
                     None,
                 ),
-                Some(keys) if !keys.contains(&r.key) => sink.report(
-                    "KG-ENV-002",
-                    cv.obj,
+                Some(keys) if !keys.contains(&r.key) => sink.report(cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.secretKeyRef.key")),
                     format!("container `{name}`: env `{}` reads key `{}` of Secret `{}`, which provides only {}", e.name, r.key, r.name, list(&keys)),
                     None,
@@ -53,7 +80,6 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
         if let Some(r) = &from.config_map_key_ref {
             match config_map_keys(ctx.model, &r.name) {
                 None => sink.report(
-                    "KG-ENV-002",
                     cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.configMapKeyRef.name")),
                     format!(
@@ -63,7 +89,6 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
                     None,
                 ),
                 Some(keys) if !keys.contains(&r.key) => sink.report(
-                    "KG-ENV-002",
                     cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.configMapKeyRef.key")),
                     format!(
@@ -85,7 +110,6 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
             && config_map_keys(ctx.model, &r.name).is_none()
         {
             sink.report(
-                "KG-ENV-002",
                 cv.obj,
                 cv.at(&format!("envFrom[{i}].configMapRef.name")),
                 format!("container `{name}`: envFrom ConfigMap `{}` is not in the tree", r.name),
@@ -97,7 +121,6 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
             && secret_keys(ctx, &r.name).is_none()
         {
             sink.report(
-                "KG-ENV-002",
                 cv.obj,
                 cv.at(&format!("envFrom[{i}].secretRef.name")),
                 format!("container `{name}`: envFrom Secret `{}` is neither [secret].name nor in the tree", r.name),
@@ -137,13 +160,12 @@ fn wired_keys(ctx: &RuleContext<'_>, cv: &ContainerView<'_>) -> (BTreeSet<String
     (secret, config)
 }
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+fn no_duplicates(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for cv in containers(ctx.model) {
         let mut seen = BTreeSet::new();
         for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
             if !seen.insert(e.name.as_str()) {
                 sink.report(
-                    "KG-ENV-001",
                     cv.obj,
                     cv.at(&format!("env[{i}]")),
                     format!("container `{}`: env `{}` is defined more than once", cv.c.name, e.name),
@@ -151,7 +173,17 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 );
             }
         }
+    }
+}
+
+fn references_resolve(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in containers(ctx.model) {
         check_refs(ctx, sink, &cv);
+    }
+}
+
+fn required_keys_wired(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in containers(ctx.model) {
         let Some(comp) = ctx.config.component_for_deployment(&cv.obj.name) else { continue };
         if cv.obj.kind != "Deployment" || comp.container != cv.c.name {
             continue;
@@ -163,7 +195,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             comp.config_keys.iter().filter(|k| !config.contains(*k)).map(String::as_str).collect();
         if !missing_secret.is_empty() {
             sink.report(
-                "KG-ENV-003",
                 cv.obj,
                 cv.at("env"),
                 format!(
@@ -177,7 +208,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }
         if !missing_config.is_empty() {
             sink.report(
-                "KG-ENV-003",
                 cv.obj,
                 cv.at("env"),
                 format!("container `{}` does not read ConfigMap key(s) {}", cv.c.name, missing_config.join(", ")),

@@ -1,52 +1,118 @@
 //! KG-HPA: an autoscaling/v2 HPA per component Deployment, with usable bounds.
 
-use super::{RuleContext, Sink};
-use crate::finding::ObjectRef;
-use crate::model::Typed;
+use k8s_openapi::api::apps::v1::Deployment;
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
-    for obj in &ctx.model.objects {
+use super::{Check, Rule, RuleContext, RuleId, Sink};
+use crate::finding::{ObjectRef, Severity};
+use crate::model::{Object, Typed};
+
+pub(super) const RULES: &[Rule] = &[TARGETS_DEPLOYMENT, USABLE_BOUNDS];
+
+const TARGETS_DEPLOYMENT: Rule = Rule {
+    id: RuleId::Hpa001,
+    severity: Severity::Low,
+    title: "an autoscaling/v2 HPA targets each component Deployment",
+    rationale: "P12 asks for an autoscaler; one pointing at a missing Deployment does nothing.",
+    fix: "Add an HPA whose scaleTargetRef names the Deployment.",
+    check: Check::Model(targets_deployment),
+};
+
+const USABLE_BOUNDS: Rule = Rule {
+    id: RuleId::Hpa002,
+    severity: Severity::Low,
+    title: "HPA bounds and metrics are usable",
+    rationale: "CPU utilisation needs CPU requests; minReplicas above maxReplicas is rejected.",
+    fix: "Set cpu requests on the target and minReplicas <= maxReplicas.",
+    check: Check::Model(usable_bounds),
+};
+
+/// An HPA of either version: target kind and name, minReplicas (default 1), maxReplicas.
+struct Hpa<'a> {
+    obj: &'a Object,
+    kind: &'a str,
+    name: &'a str,
+    min: i32,
+    max: i32,
+}
+
+/// Every HPA with a spec, autoscaling/v2 or v1.
+fn hpas<'a>(ctx: &'a RuleContext<'_>) -> impl Iterator<Item = Hpa<'a>> {
+    ctx.model.objects.iter().filter_map(|obj| {
         let (kind, name, min, max) = match &obj.typed {
-            Typed::Hpa(h) => match &h.spec {
-                Some(s) => {
-                    (&s.scale_target_ref.kind, &s.scale_target_ref.name, s.min_replicas.unwrap_or(1), s.max_replicas)
-                }
-                None => continue,
-            },
-            Typed::HpaV1(h) => {
-                sink.report(
-                    "KG-HPA-001",
-                    obj,
-                    "apiVersion".to_string(),
-                    "HPA uses autoscaling/v1, the plan asks for autoscaling/v2".into(),
-                    Some("Use apiVersion autoscaling/v2 with a Resource cpu metric.".into()),
-                );
-                match &h.spec {
-                    Some(s) => (
-                        &s.scale_target_ref.kind,
-                        &s.scale_target_ref.name,
-                        s.min_replicas.unwrap_or(1),
-                        s.max_replicas,
-                    ),
-                    None => continue,
-                }
-            }
-            _ => continue,
+            Typed::Hpa(h) => h.spec.as_ref().map(|s| {
+                (s.scale_target_ref.kind.as_str(), s.scale_target_ref.name.as_str(), s.min_replicas, s.max_replicas)
+            })?,
+            Typed::HpaV1(h) => h.spec.as_ref().map(|s| {
+                (s.scale_target_ref.kind.as_str(), s.scale_target_ref.name.as_str(), s.min_replicas, s.max_replicas)
+            })?,
+            _ => return None,
         };
-        let target = if kind == "Deployment" { ctx.model.deployments().find(|(o, _)| &o.name == name) } else { None };
-        let Some((_, dep)) = target else {
+        Some(Hpa { obj, kind, name, min: min.unwrap_or(1), max })
+    })
+}
+
+/// The Deployment an HPA scales, when it is in the model.
+fn target<'a>(ctx: &'a RuleContext<'_>, hpa: &Hpa<'_>) -> Option<&'a Deployment> {
+    if hpa.kind != "Deployment" {
+        return None;
+    }
+    ctx.model.deployments().find(|(o, _)| o.name == hpa.name).map(|(_, d)| d)
+}
+
+fn targets_deployment(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for obj in &ctx.model.objects {
+        let Typed::HpaV1(_) = &obj.typed else { continue };
+        sink.report(
+            obj,
+            "apiVersion".to_string(),
+            "HPA uses autoscaling/v1, the plan asks for autoscaling/v2".into(),
+            Some("Use apiVersion autoscaling/v2 with a Resource cpu metric.".into()),
+        );
+    }
+    for hpa in hpas(ctx) {
+        if target(ctx, &hpa).is_none() {
             sink.report(
-                "KG-HPA-001",
-                obj,
+                hpa.obj,
                 "spec.scaleTargetRef".to_string(),
-                format!("HPA targets {kind}/{name}, which is not in the tree"),
+                format!("HPA targets {}/{}, which is not in the tree", hpa.kind, hpa.name),
                 None,
             );
-            continue;
-        };
+        }
+    }
+    if !ctx.config.policy.require_hpa {
+        return;
+    }
+    for comp in &ctx.config.components {
+        let Some((dep, _)) = ctx.model.deployments().find(|(o, _)| o.name == comp.deployment) else { continue };
+        let has = ctx.model.objects.iter().any(|o| match &o.typed {
+            Typed::Hpa(h) => h
+                .spec
+                .as_ref()
+                .is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == comp.deployment),
+            _ => false,
+        });
+        if !has {
+            sink.report_ref(
+                ObjectRef {
+                    kind: "Deployment".into(),
+                    name: comp.deployment.clone(),
+                    namespace: dep.namespace.clone(),
+                },
+                None,
+                format!("no autoscaling/v2 HPA targets Deployment `{}`", comp.deployment),
+                None,
+                Some(dep.source.clone()),
+            );
+        }
+    }
+}
+
+fn usable_bounds(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for hpa in hpas(ctx) {
+        let Some(dep) = target(ctx, &hpa) else { continue };
+        let Hpa { obj, kind, name, min, max } = hpa;
         if min > max {
             sink.report(
-                "KG-HPA-002",
                 obj,
                 "spec.minReplicas".to_string(),
                 format!("minReplicas {min} above maxReplicas {max}"),
@@ -56,7 +122,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         let replicas = dep.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         if min < replicas {
             sink.report(
-                "KG-HPA-002",
                 obj,
                 "spec.minReplicas".to_string(),
                 format!("minReplicas {min} is below the Deployment's {replicas} replicas: the autoscaler would scale below the plan"),
@@ -80,7 +145,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             .collect();
         if uses_cpu && !without.is_empty() {
             sink.report(
-                "KG-HPA-002",
                 obj,
                 "spec.metrics".to_string(),
                 format!(
@@ -89,31 +153,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 ),
                 None,
             );
-        }
-    }
-    if ctx.config.policy.require_hpa {
-        for comp in &ctx.config.components {
-            let Some((dep, _)) = ctx.model.deployments().find(|(o, _)| o.name == comp.deployment) else { continue };
-            let has = ctx.model.objects.iter().any(|o| match &o.typed {
-                Typed::Hpa(h) => h.spec.as_ref().is_some_and(|s| {
-                    s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == comp.deployment
-                }),
-                _ => false,
-            });
-            if !has {
-                sink.report_ref(
-                    "KG-HPA-001",
-                    ObjectRef {
-                        kind: "Deployment".into(),
-                        name: comp.deployment.clone(),
-                        namespace: dep.namespace.clone(),
-                    },
-                    None,
-                    format!("no autoscaling/v2 HPA targets Deployment `{}`", comp.deployment),
-                    None,
-                    Some(dep.source.clone()),
-                );
-            }
         }
     }
 }

@@ -1,6 +1,36 @@
 //! KG-IMG: explicit tags, the planned pull policy, the configured images.
 
-use super::{RuleContext, Sink, containers};
+use super::{Check, Rule, RuleContext, RuleId, Sink, containers};
+use crate::finding::Severity;
+
+pub(super) const RULES: &[Rule] = &[EXPLICIT_TAG, PULL_POLICY, CONFIGURED_IMAGE];
+
+const EXPLICIT_TAG: Rule = Rule {
+    id: RuleId::Img001,
+    severity: Severity::Medium,
+    title: "image has an explicit tag (not latest)",
+    rationale: "A floating tag makes the deployment irreproducible.",
+    fix: "Use an explicit version tag, e.g. `todo-chatbot-backend:0.1.0`.",
+    check: Check::Model(explicit_tag),
+};
+
+const PULL_POLICY: Rule = Rule {
+    id: RuleId::Img002,
+    severity: Severity::Medium,
+    title: "imagePullPolicy is what the plan says (Never)",
+    rationale: "AD-4: images are built locally and loaded into the cluster; any pull fails.",
+    fix: "Set imagePullPolicy: Never (or change [policy].pull_policy).",
+    check: Check::Model(pull_policy),
+};
+
+const CONFIGURED_IMAGE: Rule = Rule {
+    id: RuleId::Img003,
+    severity: Severity::Medium,
+    title: "image is the one kubegate.toml names",
+    rationale: "The images suite builds and loads exactly that reference.",
+    fix: "Use the component's configured image, or update kubegate.toml.",
+    check: Check::Model(configured_image),
+};
 
 /// The tag of an image reference (`None` when untagged; digests count as pinned).
 pub(crate) fn image_tag(image: &str) -> Option<&str> {
@@ -11,48 +41,62 @@ pub(crate) fn image_tag(image: &str) -> Option<&str> {
     last.split_once(':').map(|(_, t)| t)
 }
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
-    let policy = &ctx.config.policy;
+fn explicit_tag(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    if ctx.config.policy.allow_latest_tag {
+        return;
+    }
     for cv in containers(ctx.model) {
-        let name = &cv.c.name;
         let image = cv.c.image.as_deref().unwrap_or("");
         let tag = image_tag(image);
-        if !policy.allow_latest_tag && matches!(tag, None | Some("latest")) {
+        if matches!(tag, None | Some("latest")) {
             sink.report(
-                "KG-IMG-001",
                 cv.obj,
                 cv.at("image"),
                 format!(
-                    "container `{name}` uses image `{image}` ({})",
+                    "container `{}` uses image `{image}` ({})",
+                    cv.c.name,
                     if tag.is_none() { "no tag: means latest" } else { "latest tag" }
                 ),
                 None,
             );
         }
-        if !policy.pull_policy.is_empty() && cv.c.image_pull_policy.as_deref() != Some(policy.pull_policy.as_str()) {
+    }
+}
+
+fn pull_policy(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    let want = &ctx.config.policy.pull_policy;
+    if want.is_empty() {
+        return;
+    }
+    for cv in containers(ctx.model) {
+        if cv.c.image_pull_policy.as_deref() != Some(want.as_str()) {
             sink.report(
-                "KG-IMG-002",
                 cv.obj,
                 cv.at("imagePullPolicy"),
                 format!(
-                    "container `{name}`: imagePullPolicy is {}, the plan says {}",
+                    "container `{}`: imagePullPolicy is {}, the plan says {want}",
+                    cv.c.name,
                     cv.c.image_pull_policy.clone().unwrap_or_else(|| "unset".into()),
-                    policy.pull_policy
                 ),
-                Some(format!("Set imagePullPolicy: {}.", policy.pull_policy)),
+                Some(format!("Set imagePullPolicy: {want}.")),
             );
         }
+    }
+}
+
+fn configured_image(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in containers(ctx.model) {
+        let image = cv.c.image.as_deref().unwrap_or("");
         if let Some(comp) = ctx.config.component_for_deployment(&cv.obj.name)
             && cv.obj.kind == "Deployment"
-            && comp.container == *name
+            && comp.container == cv.c.name
             && !comp.image.is_empty()
             && image != comp.image
         {
             sink.report(
-                "KG-IMG-003",
                 cv.obj,
                 cv.at("image"),
-                format!("container `{name}` runs `{image}`, kubegate.toml names `{}`", comp.image),
+                format!("container `{}` runs `{image}`, kubegate.toml names `{}`", cv.c.name, comp.image),
                 None,
             );
         }

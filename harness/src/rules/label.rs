@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{RuleContext, Sink};
+use super::{Check, Rule, RuleContext, RuleId, Sink};
+use crate::finding::Severity;
 use crate::model::Object;
 
 const NAME: &str = "app.kubernetes.io/name";
@@ -22,7 +23,18 @@ fn majority<'a>(objs: &[&'a Object], key: &str) -> Option<&'a str> {
     counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(v, _)| v)
 }
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+pub(super) const RULES: &[Rule] = &[RECOMMENDED_LABELS];
+
+const RECOMMENDED_LABELS: Rule = Rule {
+    id: RuleId::Label001,
+    severity: Severity::Low,
+    title: "app.kubernetes.io/* labels present and consistent",
+    rationale: "Tools and selectors rely on the recommended labels; inconsistent values split the app.",
+    fix: "Set app.kubernetes.io/{name,instance,component,part-of,version} consistently.",
+    check: Check::Model(recommended_labels),
+};
+
+fn recommended_labels(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let objs: Vec<&Object> = ctx.model.objects.iter().filter(|o| o.kind != "Namespace" && !o.is_helm_hook()).collect();
     let app = majority(&objs, NAME);
     let part_of = majority(&objs, PART_OF);
@@ -31,13 +43,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         let missing: Vec<&str> =
             ctx.config.policy.required_labels.iter().filter(|k| !labels.contains_key(*k)).map(String::as_str).collect();
         if !missing.is_empty() {
-            sink.report(
-                "KG-LABEL-001",
-                obj,
-                "metadata.labels".to_string(),
-                format!("missing label(s) {}", missing.join(", ")),
-                None,
-            );
+            sink.report(obj, "metadata.labels".to_string(), format!("missing label(s) {}", missing.join(", ")), None);
         }
         let mut expected: Vec<(&str, String)> = Vec::new();
         if let Some(a) = app {
@@ -54,7 +60,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
         }) {
             if !labels.contains_key(COMPONENT) {
                 sink.report(
-                    "KG-LABEL-001",
                     obj,
                     "metadata.labels".to_string(),
                     format!("missing label {COMPONENT} (component `{}`)", comp.name),
@@ -73,7 +78,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 && have != want
             {
                 sink.report(
-                    "KG-LABEL-001",
                     obj,
                     crate::model::join_key("metadata.labels", key),
                     format!("label {key}={have}, expected {want} (as the rest of the application / kubegate.toml)"),
@@ -92,7 +96,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     && tpl.get(key) != Some(v)
                 {
                     sink.report(
-                        "KG-LABEL-001",
                         obj,
                         crate::model::join_key(&tpl_field, key),
                         format!(

@@ -1,11 +1,23 @@
 //! KG-NET: a NetworkPolicy isolates each component that lists `ingress_from`,
 //! admitting only the listed components.
 
-use super::{RuleContext, Sink, fmt_labels, label_selector_selects, pod_labels};
+use super::{Check, Rule, RuleContext, RuleId, Sink, fmt_labels, label_selector_selects, pod_labels};
 use crate::finding::ObjectRef;
+use crate::finding::Severity;
 use crate::model::Typed;
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+pub(super) const RULES: &[Rule] = &[ISOLATED];
+
+const ISOLATED: Rule = Rule {
+    id: RuleId::Net001,
+    severity: Severity::Low,
+    title: "a NetworkPolicy isolates each component that lists ingress_from",
+    rationale: "Without one every pod in the cluster can reach the backend.",
+    fix: "Add a NetworkPolicy selecting the pods, policyTypes [Ingress], from the allowed components only.",
+    check: Check::Model(isolated),
+};
+
+fn isolated(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for comp in &ctx.config.components {
         let Some(allowed) = &comp.ingress_from else { continue };
         let Some((dep_obj, pod)) = ctx.model.pods().find(|(o, _)| o.kind == "Deployment" && o.name == comp.deployment)
@@ -34,9 +46,7 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             })
             .collect();
         if policies.is_empty() {
-            sink.report_ref(
-                "KG-NET-001",
-                ObjectRef { kind: "Deployment".into(), name: comp.deployment.clone(), namespace: dep_obj.namespace.clone() },
+            sink.report_ref(ObjectRef { kind: "Deployment".into(), name: comp.deployment.clone(), namespace: dep_obj.namespace.clone() },
                 Some("spec.template.metadata.labels".into()),
                 format!("no NetworkPolicy with an Ingress policy selects the `{}` pods {}: any pod in the cluster can reach them", comp.name, fmt_labels(&labels)),
                 None,
@@ -49,7 +59,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 let peers = rule.from.as_deref().unwrap_or(&[]);
                 if peers.is_empty() {
                     sink.report(
-                        "KG-NET-001",
                         obj,
                         format!("spec.ingress[{i}]"),
                         "an ingress rule without `from` admits every source".into(),
@@ -61,7 +70,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                     let open_ip = peer.ip_block.as_ref().is_some_and(|b| b.cidr == "0.0.0.0/0" || b.cidr == "::/0");
                     if open_ns || open_ip {
                         sink.report(
-                            "KG-NET-001",
                             obj,
                             format!("spec.ingress[{i}].from[{j}]"),
                             "peer admits whole namespaces or every address".into(),
@@ -80,7 +88,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             });
             if !admits_allowed {
                 sink.report(
-                    "KG-NET-001",
                     obj,
                     "spec.ingress".to_string(),
                     format!(

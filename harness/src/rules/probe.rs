@@ -3,7 +3,57 @@
 
 use k8s_openapi::api::core::v1::Probe;
 
-use super::{RuleContext, Sink, containers, fmt_container_port, fmt_port, resolve_port};
+use super::{
+    Check, ContainerView, Rule, RuleContext, RuleId, Sink, containers, fmt_container_port, fmt_port, resolve_port,
+};
+use crate::finding::Severity;
+
+pub(super) const RULES: &[Rule] = &[LIVENESS, READINESS, DISTINCT, PORT_DECLARED, TIMINGS];
+
+const LIVENESS: Rule = Rule {
+    id: RuleId::Probe001,
+    severity: Severity::High,
+    title: "liveness probe present",
+    rationale: "Without it a hung process is never restarted.",
+    fix: "Add livenessProbe (httpGet on the contract's liveness path).",
+    check: Check::Model(liveness),
+};
+
+const READINESS: Rule = Rule {
+    id: RuleId::Probe002,
+    severity: Severity::High,
+    title: "readiness probe present",
+    rationale: "Without it traffic reaches pods that cannot serve yet.",
+    fix: "Add readinessProbe (httpGet on the contract's readiness path).",
+    check: Check::Model(readiness),
+};
+
+const DISTINCT: Rule = Rule {
+    id: RuleId::Probe003,
+    severity: Severity::Medium,
+    title: "liveness and readiness probes differ",
+    rationale: "Identical probes restart a pod whose dependency is down instead of just taking it out of rotation.",
+    fix: "Point readiness at the readiness endpoint, or waive with a reason.",
+    check: Check::Model(distinct),
+};
+
+const PORT_DECLARED: Rule = Rule {
+    id: RuleId::Probe004,
+    severity: Severity::High,
+    title: "probe port is a declared containerPort",
+    rationale: "A probe on an undeclared port or unknown port name always fails.",
+    fix: "Use the container port's name (e.g. `http`) or its number.",
+    check: Check::Model(port_declared),
+};
+
+const TIMINGS: Rule = Rule {
+    id: RuleId::Probe005,
+    severity: Severity::Medium,
+    title: "probe timings fit the plan's 60 s / 90 s success criteria",
+    rationale: "The plan wants pods Running within 60 s and probes passing within 90 s; slower timings fail it by construction.",
+    fix: "Lower initialDelaySeconds/periodSeconds, keep timeoutSeconds below periodSeconds.",
+    check: Check::Model(timings),
+};
 
 /// The probes of a container with their field names.
 pub(crate) fn probes(c: &k8s_openapi::api::core::v1::Container) -> [(&'static str, Option<&Probe>); 3] {
@@ -50,32 +100,26 @@ fn timing(p: &Probe) -> Timing {
     }
 }
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
-    let policy = &ctx.config.policy;
-    for cv in containers(ctx.model) {
-        // Probes are a Deployment concern; test pods and init containers run to completion.
-        if cv.init || cv.obj.kind != "Deployment" {
-            continue;
-        }
-        let name = &cv.c.name;
-        if cv.c.liveness_probe.is_none() {
-            sink.report(
-                "KG-PROBE-001",
-                cv.obj,
-                cv.field.clone(),
-                format!("container `{name}` has no livenessProbe"),
-                None,
-            );
-        }
-        if cv.c.readiness_probe.is_none() {
-            sink.report(
-                "KG-PROBE-002",
-                cv.obj,
-                cv.field.clone(),
-                format!("container `{name}` has no readinessProbe"),
-                None,
-            );
-        }
+/// Containers probes apply to: a Deployment's app containers (test pods and
+/// init containers run to completion).
+fn probed<'a>(ctx: &'a RuleContext<'_>) -> impl Iterator<Item = ContainerView<'a>> {
+    containers(ctx.model).into_iter().filter(|cv| !cv.init && cv.obj.kind == "Deployment")
+}
+
+fn liveness(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in probed(ctx).filter(|cv| cv.c.liveness_probe.is_none()) {
+        sink.report(cv.obj, cv.field.clone(), format!("container `{}` has no livenessProbe", cv.c.name), None);
+    }
+}
+
+fn readiness(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in probed(ctx).filter(|cv| cv.c.readiness_probe.is_none()) {
+        sink.report(cv.obj, cv.field.clone(), format!("container `{}` has no readinessProbe", cv.c.name), None);
+    }
+}
+
+fn distinct(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in probed(ctx) {
         if let (Some(l), Some(r)) = (&cv.c.liveness_probe, &cv.c.readiness_probe)
             && handler(l) == handler(r)
         {
@@ -84,39 +128,50 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 .as_ref()
                 .map(|h| format!("GET {} on port {}", h.path.as_deref().unwrap_or("/"), fmt_port(&h.port)));
             sink.report(
-                "KG-PROBE-003",
                 cv.obj,
                 cv.at("readinessProbe"),
                 format!(
-                    "container `{name}`: readiness and liveness probes are identical ({})",
+                    "container `{}`: readiness and liveness probes are identical ({})",
+                    cv.c.name,
                     what.unwrap_or_else(|| "same handler".into())
                 ),
                 None,
             );
         }
+    }
+}
+
+fn port_declared(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in probed(ctx) {
         for (field, probe) in probes(cv.c) {
-            let Some(p) = probe else { continue };
-            if let Some(port) = probe_port(p)
-                && resolve_port(cv.c, &port).is_none()
-            {
-                let declared: Vec<String> =
-                    cv.c.ports.as_deref().unwrap_or(&[]).iter().map(fmt_container_port).collect();
-                sink.report(
-                    "KG-PROBE-004",
-                    cv.obj,
-                    cv.at(field),
-                    format!(
-                        "container `{name}`: {field} port `{}` is not a declared containerPort (declared: {})",
-                        fmt_port(&port),
-                        if declared.is_empty() { "none".into() } else { declared.join(", ") }
-                    ),
-                    None,
-                );
+            let Some(port) = probe.and_then(probe_port) else { continue };
+            if resolve_port(cv.c, &port).is_some() {
+                continue;
             }
-            let t = timing(p);
+            let declared: Vec<String> = cv.c.ports.as_deref().unwrap_or(&[]).iter().map(fmt_container_port).collect();
+            sink.report(
+                cv.obj,
+                cv.at(field),
+                format!(
+                    "container `{}`: {field} port `{}` is not a declared containerPort (declared: {})",
+                    cv.c.name,
+                    fmt_port(&port),
+                    if declared.is_empty() { "none".into() } else { declared.join(", ") }
+                ),
+                None,
+            );
+        }
+    }
+}
+
+fn timings(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    let policy = &ctx.config.policy;
+    for cv in probed(ctx) {
+        let name = &cv.c.name;
+        for (field, probe) in probes(cv.c) {
+            let Some(t) = probe.map(timing) else { continue };
             if t.timeout > t.period {
                 sink.report(
-                    "KG-PROBE-005",
                     cv.obj,
                     cv.at(&format!("{field}.timeoutSeconds")),
                     format!(
@@ -135,7 +190,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             let first = rt.initial.max(startup_first) as i64;
             if first > policy.running_within_secs {
                 sink.report(
-                    "KG-PROBE-005",
                     cv.obj,
                     cv.at("readinessProbe.initialDelaySeconds"),
                     format!(
@@ -148,7 +202,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             let noticed = first.max(policy.running_within_secs) + rt.period as i64;
             if noticed > policy.ready_within_secs {
                 sink.report(
-                    "KG-PROBE-005",
                     cv.obj,
                     cv.at("readinessProbe.periodSeconds"),
                     format!(
@@ -166,7 +219,6 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             let window = st.initial as i64 + st.period as i64 * st.failures as i64;
             if window > policy.ready_within_secs {
                 sink.report(
-                    "KG-PROBE-005",
                     cv.obj,
                     cv.at("startupProbe"),
                     format!(

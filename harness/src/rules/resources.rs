@@ -1,6 +1,36 @@
 //! KG-RES: CPU and memory requests and limits.
 
-use super::{RuleContext, Sink, containers};
+use super::{Check, Rule, RuleContext, RuleId, Sink, containers};
+use crate::finding::Severity;
+
+pub(super) const RULES: &[Rule] = &[CPU_SET, MEMORY_SET, REQUESTS_WITHIN_LIMITS];
+
+const CPU_SET: Rule = Rule {
+    id: RuleId::Res001,
+    severity: Severity::High,
+    title: "CPU requests and limits are set",
+    rationale: "Without them the scheduler overcommits the node and one pod can starve the others.",
+    fix: "Set resources.requests.cpu and resources.limits.cpu on every container.",
+    check: Check::Model(cpu_set),
+};
+
+const MEMORY_SET: Rule = Rule {
+    id: RuleId::Res002,
+    severity: Severity::High,
+    title: "memory requests and limits are set",
+    rationale: "Without a memory limit one leaking pod gets the node OOM-killed.",
+    fix: "Set resources.requests.memory and resources.limits.memory on every container.",
+    check: Check::Model(memory_set),
+};
+
+const REQUESTS_WITHIN_LIMITS: Rule = Rule {
+    id: RuleId::Res003,
+    severity: Severity::Medium,
+    title: "requests do not exceed limits",
+    rationale: "The API server rejects a request above its limit; the pod never starts.",
+    fix: "Lower the request or raise the limit.",
+    check: Check::Model(requests_within_limits),
+};
 
 /// A Kubernetes quantity (`100m`, `0.5`, `128Mi`, `1G`, `1e3`) as a number.
 pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
@@ -28,47 +58,59 @@ pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
     q.parse::<f64>().ok()
 }
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+/// `resources.<which>.<name>` of a container (`which`: requests or limits).
+fn quantity(c: &k8s_openapi::api::core::v1::Container, which: &str, name: &str) -> Option<String> {
+    let res = c.resources.as_ref();
+    res.and_then(|r| if which == "requests" { r.requests.as_ref() } else { r.limits.as_ref() })
+        .and_then(|m| m.get(name))
+        .map(|q| q.0.clone())
+}
+
+fn cpu_set(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    requests_and_limits_set(ctx, sink, "cpu");
+}
+
+fn memory_set(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    requests_and_limits_set(ctx, sink, "memory");
+}
+
+/// Both `resources.requests.<name>` and `resources.limits.<name>` are set.
+fn requests_and_limits_set(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, name: &str) {
     for cv in containers(ctx.model) {
-        let res = cv.c.resources.as_ref();
-        let get = |which: &str, name: &str| {
-            res.and_then(|r| if which == "requests" { r.requests.as_ref() } else { r.limits.as_ref() })
-                .and_then(|m| m.get(name))
-                .map(|q| q.0.clone())
-        };
-        for (rule, name) in [("KG-RES-001", "cpu"), ("KG-RES-002", "memory")] {
-            let missing: Vec<&str> = ["requests", "limits"].into_iter().filter(|w| get(w, name).is_none()).collect();
-            if !missing.is_empty() {
-                let fields: Vec<String> = missing.iter().map(|w| format!("resources.{w}.{name}")).collect();
-                sink.report(
-                    rule,
+        let missing: Vec<&str> =
+            ["requests", "limits"].into_iter().filter(|w| quantity(cv.c, w, name).is_none()).collect();
+        if !missing.is_empty() {
+            let fields: Vec<String> = missing.iter().map(|w| format!("resources.{w}.{name}")).collect();
+            sink.report(
+                cv.obj,
+                cv.at("resources"),
+                format!("container `{}` has no {}", cv.c.name, fields.join(" and ")),
+                None,
+            );
+        }
+    }
+}
+
+fn requests_within_limits(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for cv in containers(ctx.model) {
+        for name in ["cpu", "memory"] {
+            let (Some(req), Some(lim)) = (quantity(cv.c, "requests", name), quantity(cv.c, "limits", name)) else {
+                continue;
+            };
+            match (parse_quantity(&req), parse_quantity(&lim)) {
+                (Some(r), Some(l)) if r > l => sink.report(
                     cv.obj,
-                    cv.at("resources"),
-                    format!("container `{}` has no {}", cv.c.name, fields.join(" and ")),
+                    cv.at(&format!("resources.requests.{name}")),
+                    format!("container `{}` requests {name} {req} above its limit {lim}", cv.c.name),
                     None,
-                );
-            }
-            if let (Some(req), Some(lim)) = (get("requests", name), get("limits", name)) {
-                match (parse_quantity(&req), parse_quantity(&lim)) {
-                    (Some(r), Some(l)) if r > l => sink.report(
-                        "KG-RES-003",
-                        cv.obj,
-                        cv.at(&format!("resources.requests.{name}")),
-                        format!("container `{}` requests {name} {req} above its limit {lim}", cv.c.name),
-                        None,
-                    ),
-                    (None, _) | (_, None) => sink.report(
-                        "KG-RES-003",
-                        cv.obj,
-                        cv.at(&format!("resources.requests.{name}")),
-                        format!(
-                            "container `{}` has an unparsable {name} quantity (request {req}, limit {lim})",
-                            cv.c.name
-                        ),
-                        Some("Use Kubernetes quantities like 100m, 0.5, 128Mi.".into()),
-                    ),
-                    _ => {}
-                }
+                ),
+                (None, _) | (_, None) => sink.report(
+                    cv.obj,
+                    cv.at(&format!("resources.requests.{name}")),
+                    format!("container `{}` has an unparsable {name} quantity (request {req}, limit {lim})", cv.c.name),
+                    Some("Use Kubernetes quantities like 100m, 0.5, 128Mi.".into()),
+                ),
+                _ => {}
             }
         }
     }

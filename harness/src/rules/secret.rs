@@ -4,9 +4,11 @@
 
 use serde_json::Value;
 
-use super::{RuleContext, Sink, containers};
-use crate::finding::{ObjectRef, SourceLocation};
-use crate::model::{Typed, join_key};
+use std::collections::BTreeMap;
+
+use super::{Check, Rule, RuleContext, RuleId, Sink, containers};
+use crate::finding::{ObjectRef, Severity, SourceLocation};
+use crate::model::{Object, Typed, join_key};
 
 /// Whether a setting's key names a secret (matches a pattern) rather than a
 /// reference to one (`existingSecret`, `secretName`, `...Ref`, `..._FILE`).
@@ -78,14 +80,61 @@ fn tool_metadata_key(k: &str) -> bool {
         || k.starts_with("checksum/")
 }
 
-pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+pub(super) const RULES: &[Rule] =
+    &[NO_ENV_LITERAL, NO_CONFIG_MAP_SECRET, NO_COMMITTED_SECRET, NO_METADATA_SECRET, NO_CHART_DEFAULT];
+
+const NO_ENV_LITERAL: Rule = Rule {
+    id: RuleId::Secret001,
+    severity: Severity::Critical,
+    title: "no secret literal in env values",
+    rationale: "A literal in a manifest is committed to git and readable by anyone with get on the object.",
+    fix: "Read it through env.valueFrom.secretKeyRef.",
+    check: Check::Model(no_env_literal),
+};
+
+const NO_CONFIG_MAP_SECRET: Rule = Rule {
+    id: RuleId::Secret002,
+    severity: Severity::Critical,
+    title: "no secret-looking keys or values in ConfigMaps",
+    rationale: "ConfigMaps are neither encrypted nor access-restricted like Secrets (P3).",
+    fix: "Move the setting to the Secret and read it with secretKeyRef.",
+    check: Check::Model(no_config_map_secret),
+};
+
+const NO_COMMITTED_SECRET: Rule = Rule {
+    id: RuleId::Secret003,
+    severity: Severity::Critical,
+    title: "no committed Secret with data",
+    rationale: "AD-5: secrets are created from the command line, never committed.",
+    fix: "Delete the Secret manifest; document `kubectl create secret generic ...`.",
+    check: Check::Model(no_committed_secret),
+};
+
+const NO_METADATA_SECRET: Rule = Rule {
+    id: RuleId::Secret004,
+    severity: Severity::High,
+    title: "no secret-looking annotations or labels",
+    rationale: "Annotations are readable by anyone who can list the object.",
+    fix: "Remove the value; keep secrets in the Secret.",
+    check: Check::Model(no_metadata_secret),
+};
+
+const NO_CHART_DEFAULT: Rule = Rule {
+    id: RuleId::Secret005,
+    severity: Severity::Critical,
+    title: "chart values carry no secret defaults",
+    rationale: "A default in values.yaml is committed and lands in every release record.",
+    fix: "Leave secret values empty and reference secrets.existingSecret.",
+    check: Check::Model(no_chart_default),
+};
+
+fn no_env_literal(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let patterns = &ctx.config.policy.secret_key_patterns;
     for cv in containers(ctx.model) {
         for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
             let Some(v) = e.value.as_deref() else { continue };
             if !v.is_empty() && (secret_key(&e.name, patterns) || secret_value(v)) {
                 sink.report(
-                    "KG-SECRET-001",
                     cv.obj,
                     cv.at(&format!("env[{i}].value")),
                     format!(
@@ -97,75 +146,80 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             }
         }
     }
+}
+
+fn no_config_map_secret(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    let patterns = &ctx.config.policy.secret_key_patterns;
+    for (obj, cm) in ctx.model.config_maps() {
+        for (k, v) in cm.data.iter().flatten() {
+            if secret_key(k, patterns) || secret_value(v) {
+                sink.report(
+                    obj,
+                    join_key("data", k),
+                    format!("ConfigMap key `{k}` looks like a secret setting (value redacted)"),
+                    None,
+                );
+            }
+        }
+        for k in cm.binary_data.iter().flat_map(|b| b.keys()) {
+            if secret_key(k, patterns) {
+                sink.report(
+                    obj,
+                    join_key("binaryData", k),
+                    format!("ConfigMap binary key `{k}` looks like a secret"),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+fn no_committed_secret(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for obj in &ctx.model.objects {
-        match &obj.typed {
-            Typed::ConfigMap(cm) => {
-                for (k, v) in cm.data.iter().flatten() {
-                    if secret_key(k, patterns) || secret_value(v) {
-                        sink.report(
-                            "KG-SECRET-002",
-                            obj,
-                            join_key("data", k),
-                            format!("ConfigMap key `{k}` looks like a secret setting (value redacted)"),
-                            None,
-                        );
-                    }
-                }
-                for k in cm.binary_data.iter().flat_map(|b| b.keys()) {
-                    if secret_key(k, patterns) {
-                        sink.report(
-                            "KG-SECRET-002",
-                            obj,
-                            join_key("binaryData", k),
-                            format!("ConfigMap binary key `{k}` looks like a secret"),
-                            None,
-                        );
-                    }
-                }
-            }
-            Typed::Secret(s) => {
-                let mut keys: Vec<&String> =
-                    s.data.iter().flatten().filter(|(_, v)| !v.0.is_empty()).map(|(k, _)| k).collect();
-                keys.extend(s.string_data.iter().flatten().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k));
-                if !keys.is_empty() {
-                    let list: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
-                    sink.report(
-                        "KG-SECRET-003",
-                        obj,
-                        Some(if s.data.is_some() { "data".to_string() } else { "stringData".to_string() }),
-                        format!(
-                            "Secret `{}` is committed with values for {} (values redacted)",
-                            obj.name,
-                            list.join(", ")
-                        ),
-                        None,
-                    );
-                }
-            }
-            _ => {}
+        let Typed::Secret(s) = &obj.typed else { continue };
+        let mut keys: Vec<&String> = s.data.iter().flatten().filter(|(_, v)| !v.0.is_empty()).map(|(k, _)| k).collect();
+        keys.extend(s.string_data.iter().flatten().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k));
+        if !keys.is_empty() {
+            let list: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+            sink.report(
+                obj,
+                Some(if s.data.is_some() { "data".to_string() } else { "stringData".to_string() }),
+                format!("Secret `{}` is committed with values for {} (values redacted)", obj.name, list.join(", ")),
+                None,
+            );
         }
-        let mut metadata: Vec<(String, &std::collections::BTreeMap<String, String>)> =
-            vec![("metadata.annotations".into(), obj.annotations()), ("metadata.labels".into(), obj.labels())];
-        if let Some(pod) = obj.pod()
-            && pod.prefix != "spec"
-            && let Some(m) = pod.meta
-        {
-            let tpl = pod.prefix.trim_end_matches(".spec");
-            if let Some(a) = &m.annotations {
-                metadata.push((format!("{tpl}.metadata.annotations"), a));
-            }
-            if let Some(l) = &m.labels {
-                metadata.push((format!("{tpl}.metadata.labels"), l));
-            }
+    }
+}
+
+/// An object's annotations and labels, and its pod template's, with their field paths.
+fn metadata_maps(obj: &Object) -> Vec<(String, &BTreeMap<String, String>)> {
+    let mut metadata: Vec<(String, &BTreeMap<String, String>)> =
+        vec![("metadata.annotations".into(), obj.annotations()), ("metadata.labels".into(), obj.labels())];
+    if let Some(pod) = obj.pod()
+        && pod.prefix != "spec"
+        && let Some(m) = pod.meta
+    {
+        let tpl = pod.prefix.trim_end_matches(".spec");
+        if let Some(a) = &m.annotations {
+            metadata.push((format!("{tpl}.metadata.annotations"), a));
         }
-        for (at, map) in metadata {
+        if let Some(l) = &m.labels {
+            metadata.push((format!("{tpl}.metadata.labels"), l));
+        }
+    }
+    metadata
+}
+
+fn no_metadata_secret(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    let patterns = &ctx.config.policy.secret_key_patterns;
+    for obj in &ctx.model.objects {
+        for (at, map) in metadata_maps(obj) {
             for (k, v) in map {
                 if tool_metadata_key(k) {
                     continue;
                 }
                 if (!v.is_empty() && secret_key(k, patterns)) || secret_value(v) {
                     sink.report(
-                        "KG-SECRET-004",
                         obj,
                         join_key(&at, k),
                         format!("`{k}` in {at} carries a secret-looking value (redacted)"),
@@ -175,20 +229,21 @@ pub(super) fn check(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             }
         }
     }
-    if let Some(values) = ctx.chart_values {
-        let mut hits = Vec::new();
-        walk_values(values, "", patterns, &mut hits);
-        let file = ctx.model.root.join("values.yaml");
-        for field in hits {
-            sink.report_ref(
-                "KG-SECRET-005",
-                ObjectRef { kind: "HelmValues".into(), name: "values.yaml".into(), namespace: None },
-                Some(field.clone()),
-                format!("chart value `{field}` has a secret-looking default (redacted)"),
-                None,
-                Some(SourceLocation { file: file.clone(), line: None }),
-            );
-        }
+}
+
+fn no_chart_default(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    let Some(values) = ctx.chart_values else { return };
+    let mut hits = Vec::new();
+    walk_values(values, "", &ctx.config.policy.secret_key_patterns, &mut hits);
+    let file = ctx.model.root.join("values.yaml");
+    for field in hits {
+        sink.report_ref(
+            ObjectRef { kind: "HelmValues".into(), name: "values.yaml".into(), namespace: None },
+            Some(field.clone()),
+            format!("chart value `{field}` has a secret-looking default (redacted)"),
+            None,
+            Some(SourceLocation { file: file.clone(), line: None }),
+        );
     }
 }
 
