@@ -492,7 +492,7 @@ fn template_error_location(message: &str) -> Option<(String, u32)> {
 }
 
 /// The pod template spec of a workload, if the kind has one.
-fn pod_spec<'a>(o: &'a Object) -> Option<&'a Value> {
+fn pod_spec(o: &Object) -> Option<&Value> {
     match o.kind.as_str() {
         "Pod" => o.value.get("spec"),
         "CronJob" => at(&o.value, &["spec", "jobTemplate", "spec", "template", "spec"]),

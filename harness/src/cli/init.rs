@@ -113,12 +113,19 @@ fn is_frontend(c: &ComponentFound) -> bool {
     ["front", "web", "ui"].iter().any(|w| c.name.contains(w) || c.container.contains(w))
 }
 
-/// The Secret `[secret]` describes: the one created outside the tree that the pods read most keys of.
+/// The Secret `[secret]` describes: the one the plan creates from the command line (AD-5), i.e. one the README
+/// creates, else one created outside the tree; among those, the one the pods read most keys of.
 fn cli_secret(d: &Discovery) -> Option<&KeyedObject> {
+    let rank = |s: &KeyedObject| (!s.readme_keys.is_empty(), s.defined_in.is_empty(), all_keys(s).len());
     d.secrets
         .iter()
-        .filter(|s| s.defined_in.is_empty())
-        .max_by_key(|s| (s.keys.len() + s.readme_keys.len(), std::cmp::Reverse(s.name.clone())))
+        .filter(|s| !s.readme_keys.is_empty() || s.defined_in.is_empty())
+        .max_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| b.name.cmp(&a.name)))
+}
+
+/// Keys the pods read and keys the README creates.
+fn all_keys(s: &KeyedObject) -> std::collections::BTreeSet<&String> {
+    s.keys.iter().chain(&s.readme_keys).collect()
 }
 
 /// The commented kubegate.toml describing `d`.
@@ -154,19 +161,19 @@ pub fn config_text(d: &Discovery) -> String {
         let _ = writeln!(t, "# also a chart: {}", quoted(&c.path));
     }
 
-    if let Some(s) = cli_secret(d) {
-        let keys: std::collections::BTreeSet<&String> = s.keys.iter().chain(&s.readme_keys).collect();
+    let secret = cli_secret(d);
+    if let Some(s) = secret {
         t.push_str("\n# Created from the command line, never committed (AD-5).\n");
-        let _ = writeln!(t, "[secret]\nname = {}\nkeys = {}", quoted(&s.name), list(keys));
+        let _ = writeln!(t, "[secret]\nname = {}\nkeys = {}", quoted(&s.name), list(all_keys(s)));
+        if !s.defined_in.is_empty() {
+            t.push_str(
+                "# The chart renders a Secret of this name too: helm install clashes with the CLI-created one.\n",
+            );
+        }
     }
-    for s in d.secrets.iter().filter(|s| Some(&s.name) != cli_secret(d).map(|c| &c.name)) {
-        let where_ = if s.defined_in.is_empty() {
-            "created outside the tree".to_string()
-        } else {
-            "defined in the tree".to_string()
-        };
-        let keys: Vec<&String> = s.keys.iter().chain(&s.readme_keys).collect();
-        let _ = writeln!(t, "# also read: Secret {} ({where_}), keys {}", quoted(&s.name), list(keys));
+    for s in d.secrets.iter().filter(|s| Some(&s.name) != secret.map(|c| &c.name)) {
+        let where_ = if s.defined_in.is_empty() { "created outside the tree" } else { "defined in the tree" };
+        let _ = writeln!(t, "# also read: Secret {} ({where_}), keys {}", quoted(&s.name), list(all_keys(s)));
     }
 
     // One source's components: the chart's (what gets installed), else the first manifest directory's.
