@@ -14,6 +14,7 @@ pub mod config;
 pub mod contract;
 pub mod deploy;
 pub mod diagnostics;
+pub mod discover;
 pub mod exit;
 pub mod finding;
 pub mod helm;

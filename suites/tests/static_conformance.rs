@@ -112,3 +112,6 @@ mod bad_input;
 
 #[path = "static/formats.rs"]
 mod formats;
+
+#[path = "static/repos.rs"]
+mod repos;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod cluster;
 pub mod images;
+pub mod init;
 pub mod sweep;
 pub mod verify;
 
@@ -21,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Check manifests and chart without a cluster: rules, contract, parity.
     Check(check::CheckArgs),
+    /// Write a commented kubegate.toml describing the repository in DIR (charts, manifests, components, Secrets).
+    Init(init::InitArgs),
     /// Build the chatbot's images, or load them into a cluster.
     Images(images::ImagesArgs),
     /// Start, stop or inspect a cluster (local, minikube, kind, existing).
@@ -55,6 +58,7 @@ pub fn main_impl() -> i32 {
     };
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Init(args) => init::run(args),
         Command::Images(args) => images::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Verify(args) => verify::run(args),
