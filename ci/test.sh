@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# README's test command: set up everything on a fresh machine, then run every
-# suite with nextest (static, containers, local cluster, live, both paths).
+# README's test command: gate on fmt and clippy (ci/lint.sh), set up everything
+# on a fresh machine, then run every suite with nextest (static, containers,
+# local cluster, live, both paths).
 # Extra arguments go to nextest (e.g. `ci/test.sh -E 'binary(live)'`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Formatting and clippy first: a failure there stops the run before the
+# set-up (which may build Kubernetes) and the suites.
+bash ci/lint.sh
 bash ci/setup.sh
 source ci/env.sh
 

@@ -63,7 +63,9 @@ pub enum CollectDiagnosticsError {
     /// The bundle directory could not be written.
     #[error("cannot write diagnostics to {dir}")]
     Write {
+        /// The bundle directory.
         dir: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -518,7 +518,7 @@ impl<'de> serde::Deserialize<'de> for Node {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Node;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("any YAML value")
             }
             fn visit_unit<E>(self) -> Result<Node, E> {
@@ -809,7 +809,7 @@ fn typed_from_json<T: DeserializeOwned>(json: &Value, unknown: &mut Vec<String>)
     let de = serde_ignored::Deserializer::new(json.clone(), &mut record);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let mut field = String::new();
-        for seg in e.path().iter() {
+        for seg in e.path() {
             field = match seg {
                 serde_path_to_error::Segment::Seq { index } => join_index(&field, *index),
                 serde_path_to_error::Segment::Map { key } => join_key(&field, key),

@@ -63,7 +63,7 @@ pub fn compare(raw: &Model, helm: &Model, config: &Config) -> Vec<ParityDiff> {
                 }));
             }
             None => {
-                diffs.push(ParityDiff { object: r.object_ref(), field: None, raw: Some("present".into()), helm: None })
+                diffs.push(ParityDiff { object: r.object_ref(), field: None, raw: Some("present".into()), helm: None });
             }
         }
     }

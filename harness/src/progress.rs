@@ -39,9 +39,9 @@ impl Step {
     /// a call site reads `step.finish(run(&cmd))?`.
     pub fn finish<T, E>(self, result: Result<T, E>) -> Result<T, E> {
         if result.is_ok() {
-            self.ok()
+            self.ok();
         } else {
-            self.failed()
+            self.failed();
         }
         result
     }

@@ -24,13 +24,20 @@ pub enum AcquireRunLockError {
     /// The lock file could not be created or locked.
     #[error("cannot create run lock {path}")]
     Io {
+        /// The lock file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Another live process holds this run id.
     #[error("run {run} is already live (lock {path} held)")]
-    Held { run: String, path: PathBuf },
+    Held {
+        /// The run id.
+        run: String,
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 /// Marks a run as live for as long as it exists (an exclusive `flock` on

@@ -84,10 +84,10 @@ pub fn invalid_annotations(model: &Model) -> Vec<(String, String)> {
             for entry in parse_annotation(v) {
                 match entry {
                     Err(e) => {
-                        bad.push((obj.object_ref().to_string(), format!("`{e}` has no reason (write RULE=reason)")))
+                        bad.push((obj.object_ref().to_string(), format!("`{e}` has no reason (write RULE=reason)")));
                     }
                     Ok((rule, _)) if rule.parse::<crate::rule_id::RuleId>().is_err() => {
-                        bad.push((obj.object_ref().to_string(), format!("unknown rule `{rule}`")))
+                        bad.push((obj.object_ref().to_string(), format!("unknown rule `{rule}`")));
                     }
                     Ok(_) => {}
                 }

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use containers::app::{self, BackendEnv, Running, docker, get, send, token};
 use containers::contract::Contract;
 use containers::endpoint::Endpoint;
-use containers::postgres::{PrivatePostgres, rand_u64};
+use containers::postgres::PrivatePostgres;
 use serde_json::{Value, json};
 
 fn user() -> String {
-    format!("kg-test-user-{:x}", rand_u64())
+    format!("kg-test-user-{:x}", rand::random::<u64>())
 }
 
 #[tokio::test]
@@ -258,7 +258,7 @@ async fn images_hold_only_their_binary_and_stay_within_budget() {
 async fn no_secret_in_image_config_history_or_logs() {
     app::images();
     // Recognisable values: if one shows up anywhere, it leaked.
-    let canary = format!("{:016x}", rand_u64());
+    let canary = format!("{:016x}", rand::random::<u64>());
     let env = BackendEnv {
         jwt_secret: format!("kgcanary-jwt-{canary}"),
         openai_api_key: Some(format!("sk-kgcanary-{canary}")),

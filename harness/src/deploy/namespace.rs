@@ -311,7 +311,7 @@ impl NamespaceGuard {
 
     /// True when `KUBEGATE_KEEP=1` (or `true`) is set.
     pub fn keep_requested() -> bool {
-        matches!(std::env::var(KEEP_ENV).as_deref(), Ok("1") | Ok("true") | Ok("yes"))
+        matches!(std::env::var(KEEP_ENV).as_deref(), Ok("1" | "true" | "yes"))
     }
 
     /// Delete the namespace now and wait until it is gone (at most
@@ -401,7 +401,7 @@ impl Drop for NamespaceGuard {
                     Ok(Ok(_)) => {}
                     Ok(Err(kube::Error::Api(s))) if s.code == 404 => {}
                     Ok(Err(e)) => {
-                        eprintln!("    warning: deleting namespace {name} failed: {e} (run `kubegate sweep`)")
+                        eprintln!("    warning: deleting namespace {name} failed: {e} (run `kubegate sweep`)");
                     }
                     Err(_) => eprintln!("    warning: deleting namespace {name} timed out (run `kubegate sweep`)"),
                 }

@@ -165,7 +165,7 @@ impl TestDatabase {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let tail: Vec<&str> = text.lines().collect();
         Err(TestDatabaseError::Command {
-            command: format!("{tool} {}", args.iter().take(2).cloned().collect::<Vec<_>>().join(" ")),
+            command: format!("{tool} {}", args.iter().take(2).copied().collect::<Vec<_>>().join(" ")),
             status: out.status.to_string(),
             // The password never appears in initdb/pg_ctl output (it is read from a file).
             output: tail[tail.len().saturating_sub(8)..].join("\n"),

@@ -347,11 +347,7 @@ fn path_of(scope: &str) -> DeployPath {
 }
 
 /// Time `fut` and record its outcome as a [`CheckRun`].
-pub async fn timed(
-    id: &str,
-    scope: impl Into<String>,
-    fut: impl std::future::Future<Output = CheckResult>,
-) -> CheckRun {
+pub async fn timed(id: &str, scope: impl Into<String>, fut: impl Future<Output = CheckResult>) -> CheckRun {
     let started = std::time::Instant::now();
     let result = fut.await;
     CheckRun { check: check_info(id).unwrap_or(&CHECKS[0]), scope: scope.into(), result, took: started.elapsed() }

@@ -222,8 +222,8 @@ pub fn lost_requests_in_context(
                 out.push_str(&format!("  {label}: {n}\n"));
             }
         }
-        let from = r.at.saturating_sub(std::time::Duration::from_secs(8));
-        let near = between(events, from, r.at + r.took + std::time::Duration::from_secs(2));
+        let from = r.at.saturating_sub(Duration::from_secs(8));
+        let near = between(events, from, r.at + r.took + Duration::from_secs(2));
         if near.is_empty() {
             out.push_str("  no pod or endpoint change within 8 s before it\n");
         }

@@ -66,9 +66,9 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
         }
     }
     if raw.is_ok() && helm.is_ok() {
-        step.ok()
+        step.ok();
     } else {
-        step.failed()
+        step.failed();
     }
 
     for (path, app) in [(DeployPath::Raw, &raw), (DeployPath::Helm, &helm)] {
@@ -195,7 +195,7 @@ async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Opt
                 }
                 Err(f) => Err(f),
             };
-            runs.push(super::CheckRun {
+            runs.push(CheckRun {
                 check: super::check_info("LIVE-ROLLOUT-UPGRADE").expect("known"),
                 scope: scope.clone(),
                 result,

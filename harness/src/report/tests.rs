@@ -1,7 +1,9 @@
 //! Renderers over a hand-built outcome: each format parses and carries
 //! what the finding says; waived findings stay apart; no colour unless asked.
+//! Then snapshots of every format's whole output.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::*;
 use crate::check::{CheckOutcome, CheckedPath};
@@ -180,4 +182,120 @@ fn markdown_has_table_details_and_waivers() {
     assert!(md.contains("| PARITY | – | – | ❌ 1/2 (KG-PARITY-001) |"), "{md}");
     assert!(md.contains("## Waived"));
     assert!(md.contains("frontend has no dependency"));
+}
+
+// Snapshots: the whole output of every renderer over fixed reports (no clock,
+// no machine path, no random id), committed in report/snapshots/. After an
+// intended change: `INSTA_UPDATE=always cargo nextest run -p kubegate report::`,
+// then read the `git diff` of the .snap files (or use `cargo insta review`).
+
+/// `failing_report()` trimmed to the PROBE and PARITY families (a few catalog
+/// rows rather than all), plus an info finding, a finding with neither field
+/// nor source, and a fixed duration.
+fn snapshot_check_report() -> Report {
+    let mut bare = finding("KG-PROBE-002", Severity::Low, DeployPath::Helm, "todo-chatbot-frontend", None);
+    bare.field = None;
+    bare.source = None;
+    let mut findings = failing_report().findings().cloned().collect::<Vec<_>>();
+    findings.push(bare);
+    findings.push(finding("KG-PROBE-004", Severity::Info, DeployPath::Raw, "todo-chatbot-frontend", None));
+    let mut r = Report::from_check(&outcome(findings), Some(Duration::from_millis(1234)));
+    r.checks.retain(|c| c.family == "PROBE" || c.family == "PARITY");
+    let kept: Vec<String> = r.checks.iter().map(|c| c.id.clone()).collect();
+    r.cases.retain(|c| kept.contains(&c.check));
+    r
+}
+
+/// A passing run: one waived finding and one note, nothing failing.
+fn snapshot_passing_report() -> Report {
+    let mut r = Report::from_check(
+        &outcome(vec![
+            finding("KG-PROBE-003", Severity::Medium, DeployPath::Raw, "todo-chatbot-frontend", Some("no dependency")),
+            finding("KG-PROBE-004", Severity::Info, DeployPath::Helm, "todo-chatbot-frontend", None),
+        ]),
+        None,
+    );
+    r.checks.retain(|c| c.family == "PROBE");
+    let kept: Vec<String> = r.checks.iter().map(|c| c.id.clone()).collect();
+    r.cases.retain(|c| kept.contains(&c.check));
+    r
+}
+
+/// A live suite's report, built from cases as `verify` does: checks grouped
+/// by principle, timed cases, a note, a skipped case, a failure.
+fn snapshot_live_report() -> Report {
+    let check = |id: &str, family: &str, title: &str| CheckInfo {
+        id: id.into(),
+        family: family.into(),
+        severity: Severity::High,
+        title: title.into(),
+        rationale: format!("{family} of the constitution"),
+        fix: "see docs/live.md".into(),
+    };
+    let timed = |mut case: Case, ms: u64| {
+        case.duration = Some(Duration::from_millis(ms));
+        case
+    };
+    let mut failure = finding("LIVE-PROBE-ROLLOUT", Severity::High, DeployPath::Helm, "todo-chatbot-backend", None);
+    failure.field = None;
+    failure.source = None;
+    failure.message = "pods not Ready within 90 s: readiness probe failed (HTTP 503)".into();
+    failure.fix = "look at the backend's /ready and its database".into();
+    let mut noted = Case::from_findings("LIVE-CONST-DRYRUN", "raw", Vec::new());
+    noted.note = Some("12 objects accepted".into());
+    Report {
+        title: "kubegate verify".into(),
+        checks: vec![
+            check("LIVE-CONST-DRYRUN", "P3", "a server-side dry run accepts every object"),
+            check("LIVE-LB-ADDRESS", "P3", "the frontend Service gets an external address"),
+            check("LIVE-PROBE-ROLLOUT", "P12", "pods Running within 60 s and Ready within 90 s"),
+        ],
+        scopes: vec![
+            ScopeSummary { name: "raw".into(), source: Some("manifests".into()), objects: Some(12) },
+            ScopeSummary { name: "helm".into(), source: Some("charts/todo-chatbot".into()), objects: Some(13) },
+        ],
+        cases: vec![
+            timed(noted, 850),
+            timed(Case::from_findings("LIVE-CONST-DRYRUN", "helm", Vec::new()), 910),
+            Case::skipped("LIVE-LB-ADDRESS", "raw", "the provider has no LoadBalancer controller"),
+            timed(Case::from_findings("LIVE-LB-ADDRESS", "helm", Vec::new()), 4_020),
+            timed(Case::from_findings("LIVE-PROBE-ROLLOUT", "raw", Vec::new()), 31_500),
+            timed(Case::from_findings("LIVE-PROBE-ROLLOUT", "helm", vec![failure]), 90_000),
+        ],
+        duration: Some(Duration::from_secs(185)),
+    }
+}
+
+/// `report` in `format`, without colour; SARIF's tool version is masked so a
+/// version bump does not touch the snapshots.
+fn rendered(report: &Report, format: Format) -> String {
+    let out = report.render(format, RenderOptions { color: false }).expect("renders");
+    out.replace(&format!("\"version\": \"{}\"", env!("CARGO_PKG_VERSION")), "\"version\": \"[kubegate version]\"")
+}
+
+/// One snapshot test per report and format, named after both.
+macro_rules! snapshots {
+    ($($test:ident: $report:ident as $format:ident,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                insta::assert_snapshot!(rendered(&$report(), Format::$format));
+            }
+        )*
+    };
+}
+
+snapshots! {
+    snapshot_check_text: snapshot_check_report as Text,
+    snapshot_check_json: snapshot_check_report as Json,
+    snapshot_check_sarif: snapshot_check_report as Sarif,
+    snapshot_check_junit: snapshot_check_report as Junit,
+    snapshot_check_markdown: snapshot_check_report as Markdown,
+    snapshot_passing_text: snapshot_passing_report as Text,
+    snapshot_passing_markdown: snapshot_passing_report as Markdown,
+    snapshot_live_text: snapshot_live_report as Text,
+    snapshot_live_json: snapshot_live_report as Json,
+    snapshot_live_sarif: snapshot_live_report as Sarif,
+    snapshot_live_junit: snapshot_live_report as Junit,
+    snapshot_live_markdown: snapshot_live_report as Markdown,
 }

@@ -446,7 +446,7 @@ impl Waiter {
         what: String,
         target: &Target,
         seen: &LastSeen,
-        fut: impl std::future::Future<Output = T>,
+        fut: impl Future<Output = T>,
     ) -> Result<(T, WaitReport), WaitError> {
         let started = Instant::now();
         let started_at = Timestamp::now();
@@ -504,7 +504,7 @@ impl Waiter {
                         pods.remove(p.metadata.name.as_deref().unwrap_or_default());
                     }
                     Some(Ok(watcher::Event::Init)) => pods.clear(),
-                    Some(Ok(watcher::Event::InitDone)) | Some(Err(_)) => {}
+                    Some(Ok(watcher::Event::InitDone) | Err(_)) => {}
                     None => tokio::time::sleep(Duration::from_secs(1)).await,
                 },
                 ev = ev_stream.next() => match ev {
@@ -516,7 +516,7 @@ impl Waiter {
                         });
                         events.insert(key, e);
                     }
-                    Some(Ok(_)) | Some(Err(_)) => {}
+                    Some(Ok(_) | Err(_)) => {}
                     None => tokio::time::sleep(Duration::from_secs(1)).await,
                 },
                 _ = tick.tick() => {

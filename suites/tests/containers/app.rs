@@ -111,7 +111,7 @@ impl BackendEnv {
         let database_url = super::postgres::host_database_url_for_containers().unwrap_or_else(|e| panic!("{e}"));
         BackendEnv {
             database_url,
-            jwt_secret: format!("kg-test-jwt-{:016x}", super::postgres::rand_u64()),
+            jwt_secret: format!("kg-test-jwt-{:016x}", rand::random::<u64>()),
             openai_api_key: None,
             openai_base_url: None,
             fault_injection: false,

@@ -57,7 +57,7 @@ impl PrivatePostgres {
     pub fn start_new() -> Result<Self, String> {
         let bin = server_bin_dir()?;
         let dir = tempfile::Builder::new().prefix("kubegate-pg-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
-        let password = format!("pw{:x}", rand_u64());
+        let password = format!("pw{:x}", rand::random::<u64>());
         std::fs::write(dir.path().join("pwfile"), &password).map_err(|e| format!("pwfile: {e}"))?;
         if is_root() {
             run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()))?;
@@ -176,12 +176,4 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("0.0.0.0:0").map_err(|e| format!("no free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-/// A random number without a crate: the std hasher is randomly seeded.
-pub fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    h.finish()
 }

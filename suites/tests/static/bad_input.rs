@@ -3,18 +3,19 @@
 
 use std::path::Path;
 
+use predicates::prelude::*;
+
 use crate::support::*;
 
-/// Exit 2, short, no panic, naming every `needle`.
-fn assert_bad_input(run: &Run, needles: &[&str]) {
-    assert_eq!(run.code, Some(2), "bad input must exit 2\n{}", run.explain());
-    assert!(!run.stderr.contains("panicked"), "kubegate panicked\n{}", run.explain());
-    let lines = run.stderr.lines().count();
-    assert!((1..=24).contains(&lines), "the error should fit one screen, got {lines} lines\n{}", run.explain());
+/// Exit 2, no panic, short, naming every `needle`, no report.
+fn assert_bad_input(cmd: &mut assert_cmd::Command, needles: &[&str]) {
+    let fits_one_screen = predicate::function(|e: &str| (1..=24).contains(&e.lines().count()))
+        .fn_name("the error fits one screen (1 to 24 lines)");
+    let mut run = cmd.assert().code(2).stderr(predicate::str::contains("panicked").not()).stderr(fits_one_screen);
     for n in needles {
-        assert!(run.stderr.contains(n), "the error does not name `{n}`\n{}", run.explain());
+        run = run.stderr(predicate::str::contains(*n));
     }
-    assert!(run.stdout.is_empty(), "no report on bad input\n{}", run.explain());
+    run.stdout(predicate::str::is_empty());
 }
 
 fn edit(root: &Path, file: &str, find: &str, replace: &str) {
@@ -24,16 +25,17 @@ fn edit(root: &Path, file: &str, find: &str, replace: &str) {
     std::fs::write(&path, text.replacen(find, replace, 1)).expect("write");
 }
 
-fn check_raw(root: &Path) -> Run {
-    kubegate_in(root, &["check", "--manifests", "manifests"], &[])
+fn check_raw(root: &Path) -> assert_cmd::Command {
+    let mut cmd = kubegate(root);
+    cmd.args(["check", "--manifests", "manifests"]);
+    cmd
 }
 
 #[test]
 fn malformed_yaml_names_file_and_line() {
     let dir = copy_of_repo();
     edit(dir.path(), "manifests/31-backend-service.yaml", "  selector:\n", "  selector: [unclosed\n");
-    let run = check_raw(dir.path());
-    assert_bad_input(&run, &["31-backend-service.yaml:"]);
+    assert_bad_input(&mut check_raw(dir.path()), &["31-backend-service.yaml:"]);
 }
 
 #[test]
@@ -45,16 +47,17 @@ fn duplicate_key_is_rejected() {
         "  type: ClusterIP\n",
         "  type: ClusterIP\n  type: NodePort\n",
     );
-    let run = check_raw(dir.path());
-    assert_bad_input(&run, &["31-backend-service.yaml", "type"]);
+    assert_bad_input(&mut check_raw(dir.path()), &["31-backend-service.yaml", "type"]);
 }
 
 #[test]
 fn unknown_field_names_file_object_and_field() {
     let dir = copy_of_repo();
     edit(dir.path(), "manifests/30-backend-deployment.yaml", "          livenessProbe:\n", "          livenesProbe:\n");
-    let run = check_raw(dir.path());
-    assert_bad_input(&run, &["30-backend-deployment.yaml", "livenesProbe", "todo-chatbot-backend"]);
+    assert_bad_input(
+        &mut check_raw(dir.path()),
+        &["30-backend-deployment.yaml", "livenesProbe", "todo-chatbot-backend"],
+    );
 }
 
 #[test]
@@ -67,8 +70,10 @@ fn chart_that_does_not_render() {
         "replicas: {{ .Values.replicaCount.backend }}",
         "replicas: {{ .Values.replicaCount.backend",
     );
-    let run = kubegate_in(dir.path(), &["check", "--chart", "charts/todo-chatbot"], &[]);
-    assert_bad_input(&run, &["cannot render the Helm chart", "backend-deployment.yaml"]);
+    assert_bad_input(
+        kubegate(dir.path()).args(["check", "--chart", "charts/todo-chatbot"]),
+        &["cannot render the Helm chart", "backend-deployment.yaml"],
+    );
 }
 
 #[test]
@@ -76,12 +81,13 @@ fn helm_missing_from_path() {
     let empty = tempfile::tempdir().expect("tempdir");
     let empty_path = empty.path().display().to_string();
     // No helm on PATH nor in the tool cache (XDG_CACHE_HOME points at an empty dir).
-    let run = kubegate_in(
-        &repo(),
-        &["check", "--chart", "charts/todo-chatbot"],
-        &[("PATH", &empty_path), ("XDG_CACHE_HOME", &empty_path)],
+    assert_bad_input(
+        kubegate(&repo())
+            .args(["check", "--chart", "charts/todo-chatbot"])
+            .env("PATH", &empty_path)
+            .env("XDG_CACHE_HOME", &empty_path),
+        &["`helm` not found", "ci/setup.sh tools"],
     );
-    assert_bad_input(&run, &["`helm` not found", "ci/setup.sh tools"]);
 }
 
 #[test]
@@ -91,18 +97,21 @@ fn unknown_config_key_names_line() {
     let mut text = std::fs::read_to_string(&file).unwrap_or_default();
     text.insert_str(0, "namspace = \"typo\"\n");
     std::fs::write(&file, text).expect("write");
-    let run = kubegate_in(dir.path(), &["check", "--config", "kubegate.toml", "--manifests", "manifests"], &[]);
-    assert_bad_input(&run, &["kubegate.toml:1", "namspace"]);
+    assert_bad_input(
+        kubegate(dir.path()).args(["check", "--config", "kubegate.toml", "--manifests", "manifests"]),
+        &["kubegate.toml:1", "namspace"],
+    );
 }
 
 #[test]
 fn missing_manifests_directory() {
-    let run = kubegate_in(&repo(), &["check", "--manifests", "no-such-dir"], &[]);
-    assert_bad_input(&run, &["no-such-dir"]);
+    assert_bad_input(kubegate(&repo()).args(["check", "--manifests", "no-such-dir"]), &["no-such-dir"]);
 }
 
 #[test]
 fn values_without_chart_is_a_usage_error() {
-    let run = kubegate_in(&repo(), &["check", "--manifests", "manifests", "--values", "x.yaml"], &[]);
-    assert_bad_input(&run, &["--values needs a chart"]);
+    assert_bad_input(
+        kubegate(&repo()).args(["check", "--manifests", "manifests", "--values", "x.yaml"]),
+        &["--values needs a chart"],
+    );
 }

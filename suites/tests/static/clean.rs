@@ -2,40 +2,37 @@
 
 use crate::support::*;
 
-fn assert_clean(run: &Run, scopes: &[&str]) {
-    assert_eq!(run.code, Some(0), "the clean tree must pass\n{}", run.explain());
-    let json = run.json();
-    assert_eq!(json["passed"], true, "{}", run.explain());
-    assert_eq!(json["summary"]["findings"], 0, "{}", run.explain());
+fn assert_clean(cmd: &mut assert_cmd::Command, scopes: &[&str]) {
+    let run = cmd.assert().append_context("expected", "the clean tree passes").code(0);
+    let json = json(&run);
+    assert_eq!(json["passed"], true, "{run}");
+    assert_eq!(json["summary"]["findings"], 0, "{run}");
     let checked: Vec<&str> =
         json["summary"]["by_scope"].as_object().expect("by_scope").keys().map(String::as_str).collect();
     let mut want = scopes.to_vec();
     want.sort();
-    assert_eq!(checked, want, "scopes checked\n{}", run.explain());
+    assert_eq!(checked, want, "scopes checked\n{run}");
     for scope in scopes.iter().filter(|s| **s != "parity") {
         let objects = json["summary"]["by_scope"][scope]["objects"].as_u64().unwrap_or(0);
-        assert!(objects >= 10, "{scope}: only {objects} objects read\n{}", run.explain());
+        assert!(objects >= 10, "{scope}: only {objects} objects read\n{run}");
     }
 }
 
 #[test]
 fn clean_tree_passes_on_both_paths_and_parity() {
     require_helm();
-    let run = kubegate_in(&repo(), &["check", "--format", "json"], &[]);
-    assert_clean(&run, &["raw", "helm", "parity"]);
+    assert_clean(kubegate(&repo()).args(["check", "--format", "json"]), &["raw", "helm", "parity"]);
 }
 
 #[test]
 fn clean_manifests_alone_pass() {
-    let run = kubegate_in(&repo(), &["check", "--format", "json", "--manifests", "manifests"], &[]);
-    assert_clean(&run, &["raw"]);
+    assert_clean(kubegate(&repo()).args(["check", "--format", "json", "--manifests", "manifests"]), &["raw"]);
 }
 
 #[test]
 fn clean_chart_alone_passes() {
     require_helm();
-    let run = kubegate_in(&repo(), &["check", "--format", "json", "--chart", "charts/todo-chatbot"], &[]);
-    assert_clean(&run, &["helm"]);
+    assert_clean(kubegate(&repo()).args(["check", "--format", "json", "--chart", "charts/todo-chatbot"]), &["helm"]);
 }
 
 /// The mutant builder rewrites patched YAML files; a rewrite that changes
@@ -88,9 +85,8 @@ fn rewritten_but_unchanged_copy_passes() {
     let original = std::fs::read_to_string(repo().join("manifests/30-backend-deployment.yaml")).expect("read");
     let rewritten = std::fs::read_to_string(built.path().join("manifests/30-backend-deployment.yaml")).expect("read");
     assert_ne!(original, rewritten, "the round trip should have rewritten the file (comments dropped)");
-    let mut args = vec!["check".to_string(), "--format".into(), "json".into()];
-    args.extend(config_args(built.path()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = kubegate_in(built.path(), &args, &[]);
-    assert_clean(&run, &["raw", "helm", "parity"]);
+    assert_clean(
+        kubegate(built.path()).args(["check", "--format", "json"]).args(config_args(built.path())),
+        &["raw", "helm", "parity"],
+    );
 }

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
+use assert_cmd::assert::Assert;
 use kubegate_suites::mutants;
+use predicates::prelude::*;
 
 use crate::support::*;
 
@@ -16,20 +18,20 @@ fn broken_copy() -> tempfile::TempDir {
     dir
 }
 
-fn check(root: &Path, format: &str) -> Run {
+fn check(root: &Path, format: &str) -> Assert {
     require_helm();
-    let mut args = vec!["check".to_string(), "--format".into(), format.into()];
-    args.extend(config_args(root));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = kubegate_in(root, &args, &[]);
-    assert_eq!(run.code, Some(1), "findings expected\n{}", run.explain());
-    run
+    kubegate(root)
+        .args(["check", "--format", format])
+        .args(config_args(root))
+        .assert()
+        .append_context("expected", "findings")
+        .code(1)
 }
 
 #[test]
 fn json_findings_carry_the_stable_fields() {
     let dir = broken_copy();
-    let json = check(dir.path(), "json").json();
+    let json = json(&check(dir.path(), "json"));
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["passed"], false);
     let findings = json["findings"].as_array().expect("findings");
@@ -49,7 +51,7 @@ fn json_findings_carry_the_stable_fields() {
 fn sarif_is_2_1_0_with_rules_and_located_results() {
     let dir = broken_copy();
     let run = check(dir.path(), "sarif");
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.explain()));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap_or_else(|e| panic!("{e}\n{run}"));
     assert_eq!(v["version"], "2.1.0");
     assert!(v["$schema"].as_str().is_some_and(|s| s.contains("sarif")));
     let run0 = &v["runs"][0];
@@ -69,8 +71,7 @@ fn sarif_is_2_1_0_with_rules_and_located_results() {
 fn junit_is_well_formed_with_a_suite_per_path() {
     let dir = broken_copy();
     let run = check(dir.path(), "junit");
-    let report =
-        quick_junit::Report::deserialize_from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.explain()));
+    let report = quick_junit::Report::deserialize_from_str(&stdout(&run)).unwrap_or_else(|e| panic!("{e}\n{run}"));
     let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["kubegate check (raw)", "kubegate check (helm)", "kubegate check (parity)"]);
     for suite in &report.test_suites[..2] {
@@ -88,7 +89,7 @@ fn junit_is_well_formed_with_a_suite_per_path() {
 #[test]
 fn markdown_has_the_family_table() {
     let dir = broken_copy();
-    let md = check(dir.path(), "markdown").stdout;
+    let md = stdout(&check(dir.path(), "markdown"));
     assert!(md.starts_with("# kubegate check: ❌ FAIL"), "{md}");
     assert!(md.contains("| family | raw | helm | parity |"), "{md}");
     assert!(md.lines().any(|l| l.starts_with("| PROBE | ❌")), "{md}");
@@ -98,7 +99,7 @@ fn markdown_has_the_family_table() {
 #[test]
 fn text_is_plain_when_piped_and_ends_with_the_verdict() {
     let dir = broken_copy();
-    let text = check(dir.path(), "text").stdout;
+    let text = stdout(&check(dir.path(), "text"));
     assert!(!text.contains('\x1b'), "no colour codes when stdout is not a terminal:\n{text}");
     assert!(text.contains("KG-PROBE-001"), "{text}");
     assert!(text.contains("fix:"), "{text}");
@@ -111,14 +112,14 @@ fn output_file_gets_the_report_and_stderr_the_verdict() {
     require_helm();
     let dir = broken_copy();
     let out = dir.path().join("report.sarif");
-    let mut args =
-        vec!["check".to_string(), "--format".into(), "sarif".into(), "--output".into(), out.display().to_string()];
-    args.extend(config_args(dir.path()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = kubegate_in(dir.path(), &args, &[]);
-    assert_eq!(run.code, Some(1), "{}", run.explain());
-    assert!(run.stdout.is_empty(), "{}", run.explain());
-    assert!(run.stderr.starts_with("FAIL"), "{}", run.explain());
+    kubegate(dir.path())
+        .args(["check", "--format", "sarif", "--output"])
+        .arg(&out)
+        .args(config_args(dir.path()))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::starts_with("FAIL"));
     let written = std::fs::read_to_string(&out).expect("report written");
     assert!(written.contains("\"2.1.0\""));
 }

@@ -1,45 +1,14 @@
-//! Running the real `kubegate` binary over the repo or a built mutant, and
-//! failing with everything needed to see why (command, directory, exit
-//! status, stdout, stderr).
+//! Running the real `kubegate` binary (assert_cmd over the binary that
+//! `kubegate_suites::kubegate_bin` located) over the repo or a built mutant.
+//! A failed assertion prints the command, its directory and environment,
+//! the exit status, stdout and stderr.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use assert_cmd::assert::Assert;
 use kubegate_suites::kubegate_bin::kubegate_bin;
 use kubegate_suites::mutants::{self, Mutant, MutantPath};
-
-/// What one `kubegate` run gave.
-pub struct Run {
-    pub command: String,
-    pub dir: PathBuf,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// Everything about the run, for a failure message.
-    pub fn explain(&self) -> String {
-        format!(
-            "command: {}\ndirectory: {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.command,
-            self.dir.display(),
-            self.code,
-            tail(&self.stdout, 80),
-            tail(&self.stderr, 40)
-        )
-    }
-
-    /// stdout as JSON (the run used `--format json`).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.explain()))
-    }
-}
-
-fn tail(s: &str, lines: usize) -> String {
-    let all: Vec<&str> = s.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
+use predicates::prelude::*;
 
 /// Fail (never skip) when helm is missing: the static suites need it.
 pub fn require_helm() {
@@ -50,22 +19,22 @@ pub fn require_helm() {
     }
 }
 
-/// Run `kubegate <args>` in `dir` with extra environment.
-pub fn kubegate_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let bin = kubegate_bin().unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = Command::new(&bin);
-    cmd.args(args).current_dir(dir).env_remove("NO_COLOR");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
-    Run {
-        command: format!("kubegate {}", args.join(" ")),
-        dir: dir.to_path_buf(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// `kubegate`, to run in `dir` (`NO_COLOR` unset: the tests see what a user
+/// piping the output sees).
+pub fn kubegate(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(kubegate_bin().unwrap_or_else(|e| panic!("{e}")));
+    cmd.current_dir(dir).env_remove("NO_COLOR");
+    cmd
+}
+
+/// stdout of a run.
+pub fn stdout(run: &Assert) -> String {
+    String::from_utf8_lossy(&run.get_output().stdout).into_owned()
+}
+
+/// stdout as JSON (the run used `--format json`).
+pub fn json(run: &Assert) -> serde_json::Value {
+    serde_json::from_str(&stdout(run)).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{run}"))
 }
 
 /// The repository root.
@@ -152,21 +121,16 @@ pub fn assert_mutant_caught(name: &str) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let values = mutant.build(&repo(), dir.path()).unwrap_or_else(|e| panic!("{e}"));
     for inv in invocations(dir.path(), mutant.spec.path, values.as_deref()) {
-        let args: Vec<&str> = inv.args.iter().map(String::as_str).collect();
-        let run = kubegate_in(dir.path(), &args, &[]);
         let what = format!("mutant `{name}` ({}), {} scope", mutant.spec.description, inv.scope);
-        assert_eq!(run.code, Some(mutant.spec.exit), "{what}: wrong exit code\n{}", run.explain());
+        let mut run =
+            kubegate(dir.path()).args(&inv.args).assert().append_context("case", what.clone()).code(mutant.spec.exit);
         if mutant.spec.exit == 2 {
             for needle in &mutant.spec.error_contains {
-                assert!(
-                    run.stderr.contains(needle.as_str()),
-                    "{what}: the error does not name `{needle}`\n{}",
-                    run.explain()
-                );
+                run = run.stderr(predicate::str::contains(needle.as_str()));
             }
             continue;
         }
-        let json = run.json();
+        let json = json(&run);
         let fired: Vec<(String, String)> = json["findings"]
             .as_array()
             .map(|a| a.as_slice())
@@ -182,12 +146,7 @@ pub fn assert_mutant_caught(name: &str) {
             .collect();
         for rule in &mutant.spec.expect {
             let caught = fired.iter().any(|(r, p)| r == rule && (inv.scope == "parity" || p == inv.scope));
-            assert!(
-                caught,
-                "{what}: {rule} did not fire on the {} path; fired: {fired:?}\n{}",
-                inv.scope,
-                run.explain()
-            );
+            assert!(caught, "{what}: {rule} did not fire on the {} path; fired: {fired:?}\n{run}", inv.scope);
         }
     }
 }
