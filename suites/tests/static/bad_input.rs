@@ -75,11 +75,11 @@ fn chart_that_does_not_render() {
 fn helm_missing_from_path() {
     let empty = tempfile::tempdir().expect("tempdir");
     let empty_path = empty.path().display().to_string();
-    // No helm on PATH nor in the tool cache (XDG_CACHE_HOME points at an empty dir).
+    // No helm on PATH nor in the tool cache (KUBEGATE_CACHE and XDG_CACHE_HOME point at an empty dir).
     let run = kubegate_in(
         &repo(),
         &["check", "--chart", "charts/todo-chatbot"],
-        &[("PATH", &empty_path), ("XDG_CACHE_HOME", &empty_path)],
+        &[("PATH", &empty_path), ("KUBEGATE_CACHE", &empty_path), ("XDG_CACHE_HOME", &empty_path)],
     );
     assert_bad_input(&run, &["`helm` not found", "ci/setup.sh tools"]);
 }
