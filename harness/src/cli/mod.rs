@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod cluster;
 pub mod images;
+pub mod provider;
 pub mod sweep;
 pub mod verify;
 
