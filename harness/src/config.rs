@@ -25,6 +25,8 @@ pub struct Config {
     pub secret: SecretConfig,
     /// Policy knobs: the plan's decisions that generic linters get wrong.
     pub policy: PolicyConfig,
+    /// `[cluster]`: which provider the live suites and `verify` use and how to start it.
+    pub cluster: crate::provider::ProviderConfig,
     /// One entry per Deployment of the application.
     #[serde(rename = "component")]
     pub components: Vec<Component>,
@@ -88,6 +90,19 @@ pub struct PolicyConfig {
     pub required_labels: Vec<String>,
     /// Key-name fragments that mark a setting as secret (case-insensitive).
     pub secret_key_patterns: Vec<String>,
+}
+
+impl PolicyConfig {
+    /// [`PolicyConfig::running_within_secs`] as a duration (negative = zero).
+    pub fn running_within(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.running_within_secs.max(0).unsigned_abs())
+    }
+
+    /// [`PolicyConfig::ready_within_secs`] as a duration (negative = zero); also
+    /// the deadline of the live suites' rollout waits.
+    pub fn ready_within(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.ready_within_secs.max(0).unsigned_abs())
+    }
 }
 
 /// `[[component]]`: one Deployment + Service of the application.
@@ -158,6 +173,7 @@ impl Default for Config {
             contract: Some("fixtures/contracts/openapi.yaml".into()),
             secret: SecretConfig::default(),
             policy: PolicyConfig::default(),
+            cluster: crate::provider::ProviderConfig::default(),
             components: vec![Component::default_backend(), Component::default_frontend()],
             waivers: Vec::new(),
             base_dir: PathBuf::from("."),
@@ -443,6 +459,25 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+    }
+
+    #[test]
+    fn cluster_section_is_read_and_absent_section_means_defaults() {
+        use crate::provider::{ProviderConfig, ProviderKind};
+        let path = Path::new("kubegate.toml");
+        let c = Config::parse("[cluster]\nprovider = \"kind\"\nname = \"ci\"\n", path).expect("valid");
+        assert_eq!(c.cluster.provider, ProviderKind::Kind);
+        assert_eq!(c.cluster.name, "ci");
+        let c = Config::parse("namespace = \"x\"\n", path).expect("valid");
+        assert_eq!(c.cluster, ProviderConfig::default());
+    }
+
+    #[test]
+    fn a_bad_cluster_field_is_bad_input_naming_the_file() {
+        let err = Config::parse("[cluster]\nprovider = \"k3d\"\n", Path::new("conf/kubegate.toml"))
+            .expect_err("unknown provider");
+        assert!(err.to_string().contains("conf/kubegate.toml"), "{err}");
         assert_eq!(err.exit_code(), ExitCode::BadInput);
     }
 

@@ -5,8 +5,8 @@
 //! rendered manifests and the Helm release status. Everything passes through
 //! the [`Redactor`]; of a Secret only the key names are written.
 
-use crate::deploy::RunId;
 use crate::deploy::helm::Helm;
+use crate::deploy::run_id::RunId;
 use crate::finding::DeployPath;
 use crate::redact::Redactor;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -17,19 +17,6 @@ use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Env override of the artifacts root (default `<workspace>/target/kubegate`).
-pub const ARTIFACTS_ENV: &str = "KUBEGATE_ARTIFACTS_DIR";
-
-/// Where kubegate writes artifacts: `$KUBEGATE_ARTIFACTS_DIR`, else the
-/// shared state directory ([`crate::provider::ensure::state_dir`]:
-/// `target/kubegate` of the workspace, whatever the working directory).
-pub fn artifacts_dir() -> PathBuf {
-    match std::env::var_os(ARTIFACTS_ENV).filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => crate::provider::ensure::state_dir(),
-    }
-}
 
 /// A Helm release to include in the bundle.
 #[derive(Debug, Clone)]
@@ -73,7 +60,7 @@ pub enum CollectDiagnosticsError {
 
 /// The bundle directory of one path of one run.
 pub fn bundle_dir(run: &RunId, path: DeployPath) -> PathBuf {
-    artifacts_dir().join(run.as_str()).join(path.to_string())
+    crate::dirs::artifacts_dir().join(run.as_str()).join(path.to_string())
 }
 
 struct Writer<'a> {

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::exit::{ExitCode, HasExitCode};
-use crate::tools::{FindToolError, find_tool, run_with_timeout};
+use crate::process::{Cmd, CommandRunner, RunCommandError, SystemRunner};
+use crate::tools::{FindToolError, find_tool};
 
 /// How long `helm template` may take before it is killed.
 pub const RENDER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -82,14 +83,16 @@ pub fn template(release: &str, chart: &Path, namespace: &str, values: &[PathBuf]
         args.push(v.display().to_string());
     }
     let command = format!("helm {}", args.join(" "));
-    let mut cmd = std::process::Command::new(&helm);
-    cmd.args(&args);
-    let out = run_with_timeout(cmd, RENDER_TIMEOUT).map_err(|e| match e {
-        Some(source) => RenderChartError::Spawn { helm: helm.clone(), source },
-        None => RenderChartError::Timeout { command: command.clone(), timeout: RENDER_TIMEOUT },
+    let cmd = Cmd::new(helm.display().to_string(), args).timeout(RENDER_TIMEOUT);
+    let out = SystemRunner.run(&cmd).map_err(|e| match e {
+        RunCommandError::TimedOut { .. } => {
+            RenderChartError::Timeout { command: command.clone(), timeout: RENDER_TIMEOUT }
+        }
+        RunCommandError::Spawn { source, .. } => RenderChartError::Spawn { helm: helm.clone(), source },
+        other => RenderChartError::Spawn { helm: helm.clone(), source: std::io::Error::other(other.to_string()) },
     })?;
-    if out.status != Some(0) {
-        return Err(RenderChartError::Failed { command, status: out.status, stderr_tail: tail(&out.stderr, 20) });
+    if out.code != Some(0) {
+        return Err(RenderChartError::Failed { command, status: out.code, stderr_tail: tail(&out.stderr, 20) });
     }
     Ok(out.stdout)
 }

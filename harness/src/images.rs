@@ -14,12 +14,11 @@
 //! processes build once and then reuse the result.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::exit::{ExitCode, HasExitCode};
+use crate::process::{Cmd, CommandRunner, Output, RunCommandError, tail};
 use crate::progress::Step;
 
 /// Rust target of the static binaries.
@@ -28,6 +27,12 @@ pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 pub const START_DOCKER_HINT: &str = "start Docker: ci/setup.sh docker";
 /// Lines of a failed command's output kept as evidence.
 const TAIL_LINES: usize = 30;
+/// Deadline of a quick query (`docker version`, `docker image inspect`, `git`, `cargo metadata`).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Deadline of `cargo build --release` of the binaries.
+const CARGO_BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Deadline of one `docker build`.
+const DOCKER_BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// How to build one image of this repo's chatbot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,46 +168,43 @@ pub fn recipes(config: &crate::config::Config, root: &Path) -> Result<Vec<ImageR
 }
 
 /// Fail early, with the fix, when Docker is missing or its engine is down.
-pub fn check_docker() -> Result<String, BuildImagesError> {
-    let out = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BuildImagesError::DockerMissing,
-            _ => BuildImagesError::Io { action: "cannot run", path: "docker".into(), source: e },
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+pub fn check_docker(runner: &dyn CommandRunner) -> Result<String, BuildImagesError> {
+    let cmd = Cmd::new("docker", ["version", "--format", "{{.Server.Version}}"]).timeout(QUERY_TIMEOUT);
+    let out = runner.run(&cmd).map_err(|e| run_error(e, "docker"))?;
+    if out.success() {
+        Ok(out.stdout.trim().to_owned())
     } else {
-        Err(BuildImagesError::DockerDown { stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3) })
+        Err(BuildImagesError::DockerDown { stderr_tail: tail(&out.stderr, 3) })
     }
 }
 
 /// Build the binaries and then the images of `recipes`, printing progress.
-pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
+pub fn build(
+    runner: &dyn CommandRunner,
+    root: &Path,
+    recipes: &[ImageRecipe],
+) -> Result<Vec<BuiltImage>, BuildImagesError> {
     let step = Step::start("checking the Docker engine");
-    let version = check_docker();
+    let version = check_docker(runner);
     if let Ok(v) = &version {
         step.note(format!("engine {v}"));
     }
     step.finish(version)?;
 
-    let target_dir = cargo_target_dir(root)?;
-    let mut cargo = cargo_command();
-    cargo.current_dir(root).args(["build", "--release", "--target", MUSL_TARGET]);
-    for r in recipes {
-        cargo.args(["-p", &r.package]);
-    }
+    let target_dir = cargo_target_dir(runner, root)?;
+    let cargo = cargo_command(root)
+        .args(["build", "--release", "--target", MUSL_TARGET])
+        .args(recipes.iter().flat_map(|r| ["-p".to_string(), r.package.clone()]))
+        .timeout(CARGO_BUILD_TIMEOUT);
     let step = Step::start(format!("building the static binaries ({MUSL_TARGET}, release)"));
-    let (status, output_tail) = run_streamed(&mut cargo)?;
-    if !status.success() {
+    let (out, output_tail) = run_echoed(runner, &cargo)?;
+    if !out.success() {
         step.failed();
-        return Err(BuildImagesError::Cargo { command: describe(&cargo), status: status.to_string(), output_tail });
+        return Err(BuildImagesError::Cargo { command: cargo.to_string(), status: exit_text(&out), output_tail });
     }
     step.ok();
 
-    let revision = git_revision(root);
+    let revision = git_revision(runner, root);
     let mut built = Vec::new();
     for r in recipes {
         let binary = target_dir.join(MUSL_TARGET).join("release").join(&r.package);
@@ -220,19 +222,18 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
         std::fs::rename(&tmp, &staged).map_err(io("cannot stage", &staged))?;
 
         let step = Step::start(format!("docker build -t {} {}", r.image, r.context.display()));
-        let mut docker = Command::new("docker");
-        docker.args(["build", "--tag", &r.image, "--build-arg", &format!("REVISION={revision}")]).arg(&r.context);
-        let (status, output_tail) = run_streamed(&mut docker)?;
-        if !status.success() {
+        let docker = docker_build(r, &revision);
+        let (out, output_tail) = run_echoed(runner, &docker)?;
+        if !out.success() {
             step.failed();
             return Err(BuildImagesError::DockerBuild {
                 image: r.image.clone(),
-                command: describe(&docker),
-                status: status.to_string(),
+                command: docker.to_string(),
+                status: exit_text(&out),
                 output_tail,
             });
         }
-        let image = inspect(&r.image)?;
+        let image = inspect(runner, &r.image)?;
         step.note(format!("{} {} ({:.1} MB)", image.image, short_id(&image.id), image.size_bytes as f64 / 1e6));
         step.ok();
         built.push(image);
@@ -240,11 +241,22 @@ pub fn build(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, Bu
     Ok(built)
 }
 
+/// `docker build --tag <image> --build-arg REVISION=<rev> <context>`.
+fn docker_build(r: &ImageRecipe, revision: &str) -> Cmd {
+    Cmd::new("docker", ["build", "--tag", &r.image, "--build-arg", &format!("REVISION={revision}")])
+        .arg(r.context.display().to_string())
+        .timeout(DOCKER_BUILD_TIMEOUT)
+}
+
 /// [`build`] under a file lock in the cargo target directory, so parallel
 /// callers (one process per test under nextest) build one at a time; cargo
 /// and Docker's layer cache make the later builds quick no-ops.
-pub fn ensure_built(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
-    let lock_path = cargo_target_dir(root)?.join("kubegate-images.lock");
+pub fn ensure_built(
+    runner: &dyn CommandRunner,
+    root: &Path,
+    recipes: &[ImageRecipe],
+) -> Result<Vec<BuiltImage>, BuildImagesError> {
+    let lock_path = cargo_target_dir(runner, root)?.join("kubegate-images.lock");
     let io = |source| BuildImagesError::Io { action: "cannot lock", path: lock_path.clone(), source };
     if let Some(dir) = lock_path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -252,51 +264,45 @@ pub fn ensure_built(root: &Path, recipes: &[ImageRecipe]) -> Result<Vec<BuiltIma
     let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
     let mut lock = fd_lock::RwLock::new(file);
     let _guard = lock.write().map_err(io)?;
-    build(root, recipes)
+    build(runner, root, recipes)
 }
 
 /// Id and size of a local image.
-pub fn inspect(image: &str) -> Result<BuiltImage, BuildImagesError> {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", image])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| BuildImagesError::Io { action: "cannot run", path: "docker".into(), source })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut fields = stdout.split_whitespace();
-    match (out.status.success(), fields.next(), fields.next().and_then(|s| s.parse().ok())) {
+pub fn inspect(runner: &dyn CommandRunner, image: &str) -> Result<BuiltImage, BuildImagesError> {
+    let cmd = Cmd::new("docker", ["image", "inspect", "--format", "{{.Id}} {{.Size}}", image]).timeout(QUERY_TIMEOUT);
+    let out = runner.run(&cmd).map_err(|e| match e {
+        RunCommandError::NotFound { .. } => BuildImagesError::DockerMissing,
+        other => run_error(other, "docker"),
+    })?;
+    let mut fields = out.stdout.split_whitespace();
+    match (out.success(), fields.next(), fields.next().and_then(|s| s.parse().ok())) {
         (true, Some(id), Some(size_bytes)) => Ok(BuiltImage { image: image.to_owned(), id: id.to_owned(), size_bytes }),
-        _ => Err(BuildImagesError::Inspect {
-            image: image.to_owned(),
-            stderr_tail: tail(&String::from_utf8_lossy(&out.stderr), 3),
-        }),
+        _ => Err(BuildImagesError::Inspect { image: image.to_owned(), stderr_tail: tail(&out.stderr, 3) }),
     }
 }
 
 /// Cargo's target directory for the workspace at `root` (honours
 /// `CARGO_TARGET_DIR` and `.cargo/config.toml`).
-fn cargo_target_dir(root: &Path) -> Result<PathBuf, BuildImagesError> {
-    let mut cmd = cargo_command();
-    cmd.current_dir(root).args(["metadata", "--format-version", "1", "--no-deps"]).stdin(Stdio::null());
-    let out =
-        cmd.output().map_err(|source| BuildImagesError::Io { action: "cannot run", path: "cargo".into(), source })?;
-    let parsed = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok();
+fn cargo_target_dir(runner: &dyn CommandRunner, root: &Path) -> Result<PathBuf, BuildImagesError> {
+    let cmd = cargo_command(root).args(["metadata", "--format-version", "1", "--no-deps"]).timeout(QUERY_TIMEOUT);
+    let out = runner.run(&cmd).map_err(|e| run_error(e, "cargo"))?;
+    let parsed = serde_json::from_str::<serde_json::Value>(&out.stdout).ok();
     match parsed.as_ref().and_then(|v| v.get("target_directory")).and_then(|v| v.as_str()) {
-        Some(dir) if out.status.success() => Ok(PathBuf::from(dir)),
+        Some(dir) if out.success() => Ok(PathBuf::from(dir)),
         _ => Err(BuildImagesError::Cargo {
-            command: describe(&cmd),
-            status: out.status.to_string(),
-            output_tail: tail(&String::from_utf8_lossy(&out.stderr), TAIL_LINES),
+            command: cmd.to_string(),
+            status: exit_text(&out),
+            output_tail: tail(&out.stderr, TAIL_LINES),
         }),
     }
 }
 
-/// `cargo` without the variables cargo sets for a crate's own tests and build
-/// scripts (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...). Called
-/// from a test, they would differ from a shell's environment, and build
-/// scripts that declare `rerun-if-env-changed` on them (ring does) would
-/// rebuild the whole dependency tree on every alternation.
-fn cargo_command() -> Command {
+/// `cargo` in `root` without the variables cargo sets for a crate's own
+/// tests and build scripts (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`,
+/// ...). Called from a test, they would differ from a shell's environment,
+/// and build scripts that declare `rerun-if-env-changed` on them (ring does)
+/// would rebuild the whole dependency tree on every alternation.
+fn cargo_command(root: &Path) -> Cmd {
     const SET_FOR_CRATES: [&str; 8] = [
         "CARGO_PKG_",
         "CARGO_MANIFEST_",
@@ -307,80 +313,77 @@ fn cargo_command() -> Command {
         "CARGO_TARGET_TMPDIR",
         "OUT_DIR",
     ];
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd =
+        Cmd::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), Vec::<String>::new()).current_dir(root);
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
             && SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix))
         {
-            cmd.env_remove(k);
+            cmd = cmd.env_remove(k);
         }
     }
     cmd
 }
 
 /// Short git revision of `root` for the OCI revision label; `unknown` outside git.
-fn git_revision(root: &Path) -> String {
-    Command::new("git")
-        .current_dir(root)
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
+fn git_revision(runner: &dyn CommandRunner, root: &Path) -> String {
+    let cmd = Cmd::new("git", ["rev-parse", "--short=12", "HEAD"]).current_dir(root).timeout(QUERY_TIMEOUT);
+    runner
+        .run_ok(&cmd)
+        .map(|o| o.stdout.trim().to_owned())
         .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Run `cmd`, echoing its stdout and stderr under the step as they come, and
-/// keep the last lines as evidence for an error.
-fn run_streamed(cmd: &mut Command) -> Result<(std::process::ExitStatus, String), BuildImagesError> {
-    let program = PathBuf::from(cmd.get_program());
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound if program.as_os_str() == "docker" => BuildImagesError::DockerMissing,
-            _ => BuildImagesError::Io { action: "cannot run", path: program.clone(), source: e },
-        })?;
-    let kept = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-    let pump = |stream: Box<dyn std::io::Read + Send>| {
-        let kept = Arc::clone(&kept);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                eprintln!("    | {line}");
-                let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
-                if kept.len() == TAIL_LINES {
-                    kept.pop_front();
-                }
-                kept.push_back(line);
-            }
-        })
-    };
-    let threads = [child.stdout.take().map(|s| pump(Box::new(s))), child.stderr.take().map(|s| pump(Box::new(s)))];
-    let status =
-        child.wait().map_err(|source| BuildImagesError::Io { action: "cannot wait for", path: program, source })?;
-    for t in threads.into_iter().flatten() {
-        let _ = t.join();
+/// Run `cmd`, echoing its output under the step as it comes, and keep the
+/// last lines as evidence for an error.
+fn run_echoed(runner: &dyn CommandRunner, cmd: &Cmd) -> Result<(Output, String), BuildImagesError> {
+    let mut kept = VecDeque::with_capacity(TAIL_LINES);
+    let out = runner.run_streamed(cmd, &mut |line| {
+        eprintln!("    | {line}");
+        if kept.len() == TAIL_LINES {
+            kept.pop_front();
+        }
+        kept.push_back(line.to_owned());
+    });
+    let kept = Vec::from(kept).join("\n");
+    match out {
+        Ok(out) => Ok((out, kept)),
+        // Past its deadline: a failed run whose status says so.
+        Err(RunCommandError::TimedOut { after_secs, .. }) => {
+            Ok((Output::default(), format!("{kept}\n(killed after {after_secs}s)")))
+        }
+        Err(e) => Err(run_error(e, &cmd.program)),
     }
-    let kept = kept.lock().unwrap_or_else(|p| p.into_inner());
-    Ok((status, kept.iter().cloned().collect::<Vec<_>>().join("\n")))
 }
 
-fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
-        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A command that could not run as a [`BuildImagesError`].
+fn run_error(e: RunCommandError, program: &str) -> BuildImagesError {
+    match e {
+        RunCommandError::NotFound { .. } if program == "docker" => BuildImagesError::DockerMissing,
+        RunCommandError::Spawn { source, .. } | RunCommandError::Log { source, .. } => {
+            BuildImagesError::Io { action: "cannot run", path: program.into(), source }
+        }
+        other => BuildImagesError::Io {
+            action: "cannot run",
+            path: program.into(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// The exit as std's `ExitStatus` shows it (`exit status: 101`).
+fn exit_text(out: &Output) -> String {
+    match out.code {
+        Some(code) => format!("exit status: {code}"),
+        None => "a signal (killed)".into(),
+    }
 }
 
 fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[cfg(test)]
@@ -416,6 +419,64 @@ mod tests {
             assert_eq!(err.exit_code(), ExitCode::BadInput);
             assert!(err.to_string().contains(START_DOCKER_HINT), "{err}");
         }
+    }
+
+    #[test]
+    fn build_runs_cargo_then_docker_for_each_image_through_the_runner() {
+        use crate::process::FakeRunner;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target");
+        let release = target.join(MUSL_TARGET).join("release");
+        std::fs::create_dir_all(&release).expect("mkdir");
+        std::fs::write(release.join("todo-backend"), "binary").expect("binary");
+        let context = dir.path().join("fixtures/backend");
+        let recipe = ImageRecipe {
+            component: "backend".into(),
+            image: "todo-chatbot-backend:0.1.0".into(),
+            package: "todo-backend".into(),
+            context: context.clone(),
+            budget_bytes: None,
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let fake = FakeRunner::new();
+        fake.reply(&["docker", "version"], [Output::ok("28.1.1\n")]);
+        fake.reply(&[&cargo, "metadata"], [Output::ok(serde_json::json!({ "target_directory": target }).to_string())]);
+        fake.reply(&[&cargo, "build"], [Output::ok("   Compiling todo-backend\n")]);
+        fake.reply(&["git"], [Output::ok("0123456789ab\n")]);
+        fake.reply(&["docker", "build"], [Output::ok("")]);
+        fake.reply(&["docker", "image", "inspect"], [Output::ok("sha256:abc 1234\n")]);
+
+        let built = build(fake.as_ref(), dir.path(), std::slice::from_ref(&recipe)).expect("built");
+        assert_eq!(built, [BuiltImage { image: recipe.image.clone(), id: "sha256:abc".into(), size_bytes: 1234 }]);
+        assert_eq!(std::fs::read_to_string(recipe.staged_binary()).expect("staged"), "binary");
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let context = context.display().to_string();
+        assert_eq!(
+            fake.calls(),
+            [
+                argv(&["docker", "version", "--format", "{{.Server.Version}}"]),
+                argv(&[&cargo, "metadata", "--format-version", "1", "--no-deps"]),
+                argv(&[&cargo, "build", "--release", "--target", MUSL_TARGET, "-p", "todo-backend"]),
+                argv(&["git", "rev-parse", "--short=12", "HEAD"]),
+                argv(&["docker", "build", "--tag", &recipe.image, "--build-arg", "REVISION=0123456789ab", &context]),
+                argv(&["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", &recipe.image]),
+            ]
+        );
+        let cargo_build = &fake.commands()[2];
+        assert_eq!(cargo_build.current_dir.as_deref(), Some(dir.path()));
+        assert!(cargo_build.env_remove.iter().all(|k| !k.starts_with("PATH")));
+    }
+
+    #[test]
+    fn a_failed_docker_build_keeps_the_output_tail_and_a_missing_docker_is_bad_input() {
+        use crate::process::FakeRunner;
+        let fake = FakeRunner::new();
+        fake.set_programs(&[]);
+        assert!(matches!(check_docker(fake.as_ref()), Err(BuildImagesError::DockerMissing)));
+        let fake = FakeRunner::new();
+        fake.reply(&["docker", "version"], [Output::failed(1, "", "Cannot connect to the Docker daemon\n")]);
+        let err = check_docker(fake.as_ref()).expect_err("engine down");
+        assert!(matches!(&err, BuildImagesError::DockerDown { stderr_tail } if stderr_tail.contains("Cannot connect")));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod deploy;
 pub mod diagnostics;
 #[warn(missing_docs)]
 pub mod discover;
+pub mod dirs;
 #[warn(missing_docs)]
 pub mod exit;
 #[warn(missing_docs)]
@@ -37,6 +38,7 @@ pub mod live;
 pub mod model;
 #[warn(missing_docs)]
 pub mod parity;
+pub mod process;
 #[warn(missing_docs)]
 pub mod progress;
 pub mod provider;
@@ -48,6 +50,7 @@ pub mod report;
 pub mod rule_id;
 #[warn(missing_docs)]
 pub mod rules;
+pub mod runtime;
 #[warn(missing_docs)]
 pub mod sweep;
 #[warn(missing_docs)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// The directory of run lock files.
 pub fn runs_dir() -> PathBuf {
-    crate::diagnostics::artifacts_dir().join("runs")
+    crate::dirs::artifacts_dir().join("runs")
 }
 
 /// Why a run lock could not be taken.
@@ -293,7 +293,7 @@ mod tests {
     fn run_lock_marks_live_until_dropped() {
         let tmp = tempfile::tempdir().expect("tempdir");
         // SAFETY: tests in this binary that read KUBEGATE_ARTIFACTS_DIR run in this test only.
-        unsafe { std::env::set_var(crate::diagnostics::ARTIFACTS_ENV, tmp.path()) };
+        unsafe { std::env::set_var(crate::dirs::ARTIFACTS_ENV, tmp.path()) };
         let run = RunId::random();
         assert!(!is_run_live(run.as_str()));
         let lock = RunLock::acquire(&run).expect("lock");

@@ -13,6 +13,7 @@ use crate::finding::{DeployPath, Finding, ObjectRef, Severity};
 use crate::images::{BuildImagesError, BuiltImage};
 use crate::live::context::{LiveContext, PrepareLiveError, live_secrets};
 use crate::live::run::{LiveRun, RunOptions, run_all};
+use crate::process::{Cmd, CommandRunner, SystemRunner};
 use crate::progress::Step;
 use crate::provider::{ClusterInfo, ProviderConfig, ProviderError, ProviderKind, provider_for};
 use crate::report::{Case, CheckInfo, Format, RenderOptions, Report, ScopeSummary};
@@ -166,7 +167,7 @@ const IMAGE_CHECKS: [(&str, &str); 2] = [
     ("LIVE-IMAGE-NONROOT", "each image runs as a non-root user by default"),
 ];
 
-fn image_cases(built: &[BuiltImage], config: &Config) -> Vec<Case> {
+fn image_cases(runner: &dyn CommandRunner, built: &[BuiltImage], config: &Config) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut budget = Vec::new();
     let mut user = Vec::new();
@@ -180,11 +181,8 @@ fn image_cases(built: &[BuiltImage], config: &Config) -> Vec<Case> {
                 format!("{:.1} MB, budget {limit} MB", b.size_bytes as f64 / 1e6),
             ));
         }
-        let u = std::process::Command::new("docker")
-            .args(["image", "inspect", "--format", "{{.Config.User}}", &b.image])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
+        let inspect = Cmd::new("docker", ["image", "inspect", "--format", "{{.Config.User}}", &b.image]);
+        let u = runner.run(&inspect).map(|o| o.stdout.trim().to_owned()).unwrap_or_default();
         if u.is_empty() || u == "0" || u.starts_with("root") || u.starts_with("0:") {
             user.push(image_finding("LIVE-IMAGE-NONROOT", &b.image, format!("image user is {u:?} (root)")));
         }
@@ -228,7 +226,7 @@ fn static_part(config: &Config) -> Result<Report, CheckError> {
 pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     let started = Instant::now();
     let run = RunId::random();
-    let report_dir = req.report_dir.clone().unwrap_or_else(|| crate::diagnostics::artifacts_dir().join(run.as_str()));
+    let report_dir = req.report_dir.clone().unwrap_or_else(|| crate::dirs::artifacts_dir().join(run.as_str()));
     let mut timings = Timings::default();
     eprintln!("kubegate verify: run {run}, provider {}, reports in {}", req.provider, report_dir.display());
     let mut lap = Instant::now();
@@ -242,7 +240,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
 
     let root = req.config.base_dir.clone();
     let recipes = crate::images::recipes(&req.config, &root).map_err(VerifyError::Images)?;
-    let built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&root, &recipes))
+    let built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&SystemRunner, &root, &recipes))
         .await
         .map_err(|e| {
             VerifyError::Images(BuildImagesError::Io {
@@ -300,7 +298,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     let step = Step::start("loading the images into the cluster (and the upgrade tag)");
     let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
     if req.destructive {
-        match crate::live::rollout::retag_images(&ctx) {
+        match crate::live::rollout::retag_images(&SystemRunner, &ctx) {
             Ok(more) => images.extend(more),
             Err(e) => step.note(format!("cannot re-tag for the upgrade check: {e}")),
         }
@@ -366,7 +364,7 @@ fn assemble(static_report: &Report, built: &[BuiltImage], config: &Config, live:
     }
     let redactor = crate::redact::Redactor::default();
     let mut cases = static_report.cases.clone();
-    cases.extend(image_cases(built, config));
+    cases.extend(image_cases(&SystemRunner, built, config));
     cases.extend(live.runs.iter().map(|r| r.to_case(&redactor)));
     // Principles first, in the plan's order, so the table reads P3 .. P14.
     let order = ["P3", "P5", "P11", "P12", "P14"];
@@ -450,6 +448,40 @@ mod tests {
         }
         assert_eq!(principle_of_family("PROBE"), "P12");
         assert_eq!(principle_of_family("SECRET"), "P5");
+    }
+
+    #[test]
+    fn image_cases_flag_a_root_user_and_an_image_over_budget() {
+        use crate::process::{FakeRunner, Output};
+        let fake = FakeRunner::new();
+        fake.reply(
+            &["docker", "image", "inspect", "--format", "{{.Config.User}}", "todo-chatbot-backend:0.1.0"],
+            [Output::ok("10001\n")],
+        );
+        fake.reply(&["docker", "image", "inspect", "--format", "{{.Config.User}}"], [Output::ok("\n")]);
+        let config = Config::default();
+        let built = [
+            BuiltImage { image: "todo-chatbot-backend:0.1.0".into(), id: "sha256:a".into(), size_bytes: 9_000_000 },
+            BuiltImage { image: "todo-chatbot-frontend:0.1.0".into(), id: "sha256:b".into(), size_bytes: 600_000_000 },
+        ];
+        let cases = image_cases(fake.as_ref(), &built, &config);
+        let failing = |id: &str| {
+            cases
+                .iter()
+                .find(|c| c.check == id)
+                .expect("case")
+                .findings
+                .iter()
+                .map(|f| f.object.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(failing("LIVE-IMAGE-BUDGET"), ["todo-chatbot-frontend:0.1.0"]);
+        assert_eq!(failing("LIVE-IMAGE-NONROOT"), ["todo-chatbot-frontend:0.1.0"]);
+        assert_eq!(fake.calls().len(), 2);
+        assert_eq!(
+            fake.calls()[0],
+            ["docker", "image", "inspect", "--format", "{{.Config.User}}", "todo-chatbot-backend:0.1.0"]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use kubegate::finding::DeployPath;
 use kubegate::live::app::{DeployedApp, Variant};
 use kubegate::live::context::{LiveContext, live_secrets};
 use kubegate::live::{CheckResult, Passed};
+use kubegate::process::SystemRunner;
 use kubegate::provider::{ClusterInfo, ProviderConfig, ProviderKind};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,7 +36,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// kubegate's state directory (`target/kubegate/`).
 fn state_dir() -> PathBuf {
-    kubegate::provider::ensure::state_dir()
+    kubegate::dirs::state_dir()
 }
 
 /// This nextest run (or this process, under plain `cargo test`).
@@ -43,14 +44,12 @@ fn run_key() -> String {
     std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| format!("pid-{}", std::process::id()))
 }
 
-/// The provider: `$KUBEGATE_PROVIDER` or `local`.
-fn provider() -> ProviderKind {
-    match std::env::var("KUBEGATE_PROVIDER").as_deref() {
-        Ok(v) if !v.is_empty() => {
-            kubegate::cli::cluster::parse_provider_kind(v).unwrap_or_else(|e| panic!("KUBEGATE_PROVIDER: {e}"))
-        }
-        _ => ProviderKind::Local,
-    }
+/// The provider and its settings: `$KUBEGATE_PROVIDER` and `$KUBEGATE_CLUSTER_NAME`
+/// over the defaults (the `local` provider).
+fn provider() -> (ProviderKind, ProviderConfig) {
+    kubegate::cli::provider::ProviderArgs::from_env()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .resolve(&ProviderConfig::default())
 }
 
 /// The deployment under test: this repo's chatbot.
@@ -76,16 +75,15 @@ fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
 
 /// The cluster, started or reused; panics naming what to start when there is none.
 pub fn cluster_only() -> ClusterInfo {
-    let kind = provider();
-    kubegate::provider::ensure::ensure_cluster(kind, &ProviderConfig::default())
+    let (kind, cfg) = provider();
+    kubegate::provider::ensure::ensure_cluster(kind, &cfg)
         .unwrap_or_else(|e| panic!("no usable {kind} cluster: {}\n{START_CLUSTER}", chain(&e)))
 }
 
 /// The cluster (started or reused) with the images built and loaded once
 /// per run. Panics naming what to start when there is none.
 pub fn cluster() -> ClusterInfo {
-    let kind = provider();
-    let cfg = ProviderConfig::default();
+    let (kind, cfg) = provider();
     let info = cluster_only();
     let marker = state_dir().join(format!("live-images-{}.done", run_key()));
     locked("live-images", || {
@@ -95,16 +93,14 @@ pub fn cluster() -> ClusterInfo {
         let config = config();
         let root = config.base_dir.clone();
         let recipes = kubegate::images::recipes(&config, &root).unwrap_or_else(|e| panic!("{}", chain(&e)));
-        let built = kubegate::images::ensure_built(&root, &recipes)
+        let built = kubegate::images::ensure_built(&SystemRunner, &root, &recipes)
             .unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
         let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
-        for b in &built {
+        let upgrade = built.iter().map(|b| {
             let (repo, _) = b.image.rsplit_once(':').unwrap_or((&b.image, ""));
-            let to = format!("{repo}:{}", kubegate::live::rollout::UPGRADE_TAG);
-            let st = std::process::Command::new("docker").args(["tag", &b.image, &to]).status();
-            assert!(st.is_ok_and(|s| s.success()), "docker tag {} {to} failed", b.image);
-            images.push(to);
-        }
+            (b.image.clone(), format!("{repo}:{}", kubegate::live::rollout::UPGRADE_TAG))
+        });
+        images.extend(kubegate::live::rollout::retag(&SystemRunner, upgrade).unwrap_or_else(|e| panic!("{e}")));
         kubegate::provider::provider_for(kind, &cfg)
             .load_images(&images)
             .unwrap_or_else(|e| panic!("loading {images:?} into the {kind} cluster: {}", chain(&e)));

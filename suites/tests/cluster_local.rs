@@ -37,12 +37,12 @@ const BUILD_HINT: &str = "build the local cluster: ci/setup.sh k8s";
 fn local_cluster_serves_a_pod_by_dns_and_load_balancer_then_tears_down_clean() {
     assert!(is_root(), "the local cluster needs root (it runs containerd, kubelet and kube-proxy on the host)");
     let paths = LocalPaths::discover().expect("ci/k8s/up.sh is in this checkout");
-    let provider = LocalProvider::with_paths(ProviderConfig::default(), paths.clone());
+    let provider = LocalProvider::with_paths(ProviderConfig::default(), paths.clone(), kubegate::process::system());
 
     // Teardown must not pull the cluster from under another process: wait
     // until no process uses it (ClusterUsers), and hold ensure_cluster's
     // start lock too, so nobody starts or reuses it while we tear it down.
-    let state = ensure::state_dir();
+    let state = kubegate::dirs::state_dir();
     ClusterUsers::exclusive(&state, ProviderKind::Local, || {
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
@@ -93,8 +93,8 @@ fn up_exercise_down(provider: &LocalProvider, paths: &LocalPaths) {
 
 /// Deploy the web pod and its Services, and reach it from a pod and from the host.
 async fn exercise_workload(info: &ClusterInfo) {
-    kubegate::provider::local::install_crypto_provider();
-    let client = kubegate::provider::detect::client_for(info).await.expect("kube client for the local cluster");
+    kubegate::provider::client::install_crypto_provider();
+    let client = kubegate::provider::client::client_for(info).await.expect("kube client for the local cluster");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     // A namespace left by an interrupted earlier run goes first.
     if namespaces.get_opt(NAMESPACE).await.expect("get namespace").is_some() {
@@ -238,9 +238,7 @@ fn tag_testbox_in_docker(tag: &str) {
         "no Docker engine answering (load_images pipes `docker save`): start it with ci/setup.sh docker"
     );
     if !docker(&["image", "inspect", TESTBOX]).is_ok_and(|o| o.status.success()) {
-        let home = std::env::var("HOME").expect("HOME");
-        let cache = std::env::var("KUBEGATE_CACHE").unwrap_or(format!("{home}/.cache/kubegate"));
-        let tar = format!("{cache}/images/testbox-1.tar");
+        let tar = kubegate::dirs::cache_root().join("images/testbox-1.tar").display().to_string();
         let out = docker(&["load", "-i", &tar]).expect("docker load");
         assert!(
             out.status.success(),

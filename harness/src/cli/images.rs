@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::provider::ProviderArgs;
 use crate::exit::{ExitCode, HasExitCode};
-use crate::provider::{ProviderConfig, ProviderKind};
 
 /// Arguments of `kubegate images`.
 #[derive(Debug, clap::Args)]
@@ -23,36 +23,12 @@ enum ImagesAction {
     },
     /// Load the locally built images into a cluster's container runtime.
     Load {
-        /// Cluster provider: local, minikube, kind or existing.
-        #[arg(long, value_enum)]
-        provider: ProviderArg,
-        /// minikube profile / kind cluster name (default: the provider's default).
-        #[arg(long)]
-        name: Option<String>,
-        /// kubegate.toml to read the image names from.
+        #[command(flatten)]
+        provider: ProviderArgs,
+        /// kubegate.toml to read the image names (and `[cluster]`) from.
         #[arg(long)]
         config: Option<PathBuf>,
     },
-}
-
-/// `--provider` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ProviderArg {
-    Local,
-    Minikube,
-    Kind,
-    Existing,
-}
-
-impl From<ProviderArg> for ProviderKind {
-    fn from(p: ProviderArg) -> Self {
-        match p {
-            ProviderArg::Local => ProviderKind::Local,
-            ProviderArg::Minikube => ProviderKind::Minikube,
-            ProviderArg::Kind => ProviderKind::Kind,
-            ProviderArg::Existing => ProviderKind::Existing,
-        }
-    }
 }
 
 /// `kubegate images: error: ...` with its causes; the exit code.
@@ -73,7 +49,7 @@ pub fn run(args: ImagesArgs) -> i32 {
                 Ok(r) => r,
                 Err(e) => return fail(&e, e.exit_code()),
             };
-            match crate::images::build(&root, &recipes) {
+            match crate::images::build(&crate::process::SystemRunner, &root, &recipes) {
                 Ok(built) => {
                     for image in built {
                         println!("{}\t{}\t{:.1} MB", image.image, image.id, image.size_bytes as f64 / 1e6);
@@ -83,17 +59,13 @@ pub fn run(args: ImagesArgs) -> i32 {
                 Err(e) => fail(&e, e.exit_code()),
             }
         }
-        ImagesAction::Load { provider, name, config } => {
+        ImagesAction::Load { provider, config } => {
             let config = match crate::config::Config::discover(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(&e, e.exit_code()),
             };
             let images: Vec<String> = config.components.iter().map(|c| c.image.clone()).collect();
-            let kind = ProviderKind::from(provider);
-            let mut provider_config = ProviderConfig { provider: kind, ..ProviderConfig::default() };
-            if let Some(name) = name {
-                provider_config.name = name;
-            }
+            let (kind, provider_config) = provider.resolve(&config.cluster);
             let step = crate::progress::Step::start(format!("loading {} into the {kind} cluster", images.join(", ")));
             match crate::provider::provider_for(kind, &provider_config).load_images(&images) {
                 Ok(()) => {

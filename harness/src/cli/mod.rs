@@ -7,6 +7,7 @@ pub mod check;
 pub mod cluster;
 pub mod images;
 pub mod init;
+pub mod provider;
 pub mod sweep;
 pub mod verify;
 

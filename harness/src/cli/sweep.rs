@@ -16,9 +16,11 @@ pub struct SweepArgs {
     #[arg(long, value_parser = parse_duration)]
     pub older_than: Option<Duration>,
     /// kubeconfig to use; default: $KUBECONFIG, else the cluster of the
-    /// provider from $KUBEGATE_PROVIDER (default local).
+    /// provider (--provider, $KUBEGATE_PROVIDER, default local).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub provider: super::provider::ProviderArgs,
     /// Context in the kubeconfig (default: its current context).
     #[arg(long)]
     pub context: Option<String>,
@@ -46,8 +48,7 @@ fn kubeconfig_of(args: &SweepArgs) -> Result<(PathBuf, Option<String>), String> 
     if let Some(k) = &args.kubeconfig {
         return Ok((k.clone(), args.context.clone()));
     }
-    let base = crate::provider::ProviderConfig::default();
-    let (kind, cfg) = crate::provider::ensure::from_env(&base).map_err(|e| format!("{e:#}"))?;
+    let (kind, cfg) = args.provider.resolve(&crate::provider::ProviderConfig::default());
     let provider = crate::provider::provider_for(kind, &cfg);
     match provider.status() {
         Ok(Some(info)) => Ok((info.kubeconfig, args.context.clone().or(info.context))),

@@ -3,14 +3,10 @@
 //! verdict table on stdout, and exits 0 (all passed), 1 (a check failed),
 //! 2 (bad input or missing tool), 3 (no cluster), 4 (infrastructure).
 
-use crate::cli::cluster::{load_cluster_config, parse_provider_kind};
+use super::provider::ProviderArgs;
 use crate::exit::{ExitCode, HasExitCode};
-use crate::provider::ProviderKind;
 use crate::verify::{VerifyRequest, verdict_table, verify};
 use std::path::PathBuf;
-
-/// Environment variable that picks the provider when `--provider` is absent.
-pub const PROVIDER_ENV: &str = "KUBEGATE_PROVIDER";
 
 /// Arguments of `kubegate verify`.
 #[derive(Debug, clap::Args)]
@@ -18,10 +14,8 @@ pub struct VerifyArgs {
     /// kubegate.toml describing the deployment (default: ./kubegate.toml, else built-in defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Cluster provider: local, minikube, kind or existing (default: $KUBEGATE_PROVIDER,
-    /// then `[cluster] provider` of kubegate.toml, then local).
-    #[arg(long, value_parser = parse_provider_kind)]
-    provider: Option<ProviderKind>,
+    #[command(flatten)]
+    provider: ProviderArgs,
     /// Keep the namespaces after the run (for diagnosis); `kubegate sweep` removes them later.
     #[arg(long)]
     keep: bool,
@@ -44,27 +38,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&e, e.exit_code()),
     };
-    let config_path = args.config.clone().or_else(|| {
-        let default = PathBuf::from("kubegate.toml");
-        default.is_file().then_some(default)
-    });
-    let provider_config = match config_path.as_deref().map(load_cluster_config).transpose() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => return fail(&e, e.exit_code()),
-    };
-    let provider = match args.provider {
-        Some(p) => p,
-        None => match std::env::var(PROVIDER_ENV) {
-            Ok(v) if !v.is_empty() => match parse_provider_kind(&v) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {PROVIDER_ENV}: {e}");
-                    return ExitCode::BadInput as i32;
-                }
-            },
-            _ => provider_config.provider,
-        },
-    };
+    let (provider, provider_config) = args.provider.resolve(&config.cluster);
     let req = VerifyRequest {
         config,
         provider,

@@ -5,9 +5,13 @@
 //! the chart reads the Secret kubegate made (`secrets.existingSecret`).
 
 use super::{DeployError, SECRET_NAME};
+use crate::process::{Cmd, RunCommandError, SystemRunner};
 use crate::redact::Redactor;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+
+/// Backstop deadline of one `helm` command (kubegate never passes `--wait`;
+/// `helm test` has its own, shorter `--timeout`).
+const HELM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 
 /// Release name of the chart (names.md).
 pub const RELEASE: &str = "todo-chatbot";
@@ -144,29 +148,38 @@ impl Helm {
 
     /// Run `helm <args>`; stdout (redacted) on success.
     pub async fn run(&self, args: &[String]) -> Result<String, HelmCommandError> {
-        let mut cmd = tokio::process::Command::new(&self.bin);
+        let mut cmd = Cmd::new(self.bin.display().to_string(), Vec::<String>::new()).timeout(HELM_TIMEOUT);
         if let Some(k) = &self.kubeconfig {
-            cmd.arg("--kubeconfig").arg(k);
+            cmd = cmd.args(["--kubeconfig".to_string(), k.display().to_string()]);
         }
         if let Some(c) = &self.context {
-            cmd.arg("--kube-context").arg(c);
+            cmd = cmd.args(["--kube-context", c]);
         }
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let cmd = cmd.args(args.iter().cloned());
         let command = self.redactor.redact_str(&format!("helm {}", args.join(" "))).into_owned();
-        let out = cmd.output().await.map_err(|e| HelmCommandError {
+        let out = SystemRunner.run_async(&cmd, &mut |_| {}).await.map_err(|e| HelmCommandError {
             command: command.clone(),
-            status: format!("could not start {}: {e}", self.bin.display()),
+            status: match &e {
+                RunCommandError::TimedOut { after_secs, .. } => format!("a timeout ({after_secs}s, killed)"),
+                _ => format!("could not start {}: {e}", self.bin.display()),
+            },
             stdout_tail: String::new(),
-            stderr_tail: String::new(),
+            stderr_tail: match &e {
+                RunCommandError::TimedOut { stderr_tail, .. } => self.redactor.redact_str(stderr_tail).into_owned(),
+                _ => String::new(),
+            },
         })?;
-        let stdout = self.redactor.redact_str(&String::from_utf8_lossy(&out.stdout)).into_owned();
-        if out.status.success() {
+        let stdout = self.redactor.redact_str(&out.stdout).into_owned();
+        if out.success() {
             return Ok(stdout);
         }
-        let stderr = self.redactor.redact_str(&String::from_utf8_lossy(&out.stderr)).into_owned();
+        let stderr = self.redactor.redact_str(&out.stderr).into_owned();
         Err(HelmCommandError {
             command,
-            status: out.status.to_string(),
+            status: match out.code {
+                Some(code) => format!("exit status: {code}"),
+                None => "a signal".into(),
+            },
             stdout_tail: tail(&stdout, 30),
             stderr_tail: tail(&stderr, 30),
         })

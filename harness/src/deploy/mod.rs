@@ -2,7 +2,8 @@
 //! into its own namespace labelled with the run id so both can run at once
 //! and a sweeper can find what a killed run left behind.
 //!
-//! - [`namespace`]: run ids, the per-path namespace and its [`namespace::NamespaceGuard`].
+//! - [`run_id`]: the id of a run ([`RunId`]).
+//! - [`namespace`]: the per-path namespace and its [`namespace::NamespaceGuard`].
 //! - [`secret`]: the API equivalent of `kubectl create secret generic`.
 //! - [`raw`]: server-side apply of `manifests/` (and a server-side dry run).
 //! - [`helm`]: `helm upgrade --install`, upgrade, rollback, test, get, uninstall.
@@ -10,12 +11,14 @@
 pub mod helm;
 pub mod namespace;
 pub mod raw;
+pub mod run_id;
 pub mod secret;
 
 use crate::exit::{ExitCode, HasExitCode};
 use std::path::{Path, PathBuf};
 
-pub use namespace::{NamespaceGuard, RunId};
+pub use namespace::NamespaceGuard;
+pub use run_id::RunId;
 
 /// Label every kubegate namespace carries: the run that made it.
 pub const RUN_ID_LABEL: &str = "kubegate.io/run-id";
@@ -92,7 +95,7 @@ pub async fn config_for(kubeconfig: &Path, context: Option<&str>) -> Result<kube
         source: e,
     };
     // rustls needs its process-wide crypto provider chosen before any client.
-    crate::provider::local::install_crypto_provider();
+    crate::provider::client::install_crypto_provider();
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| wrap(Box::new(e)))?;
     let opts = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
     kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| wrap(Box::new(e)))

@@ -17,9 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-/// The plan's success criteria: pods Running within 60 s, Ready within 90 s.
-pub const READY_DEADLINE: Duration = Duration::from_secs(90);
-
 /// A change to the deployment, expressed for both paths.
 #[derive(Clone, Default)]
 pub struct Variant {
@@ -274,10 +271,11 @@ impl DeployedApp {
         }
     }
 
-    /// A waiter for this namespace with the plan's deadline and the run's redaction.
+    /// A waiter for this namespace with the plan's deadline (the policy's
+    /// `ready_within_secs`) and the run's redaction.
     pub fn waiter(&self, ctx: &LiveContext) -> Waiter {
         Waiter::new(ctx.client.clone(), &self.namespace)
-            .deadline(READY_DEADLINE)
+            .deadline(ctx.config.policy.ready_within())
             .redactor(self.secrets.redactor())
             .load_balancer(Some(ctx.load_balancer()), Duration::from_secs(20))
     }

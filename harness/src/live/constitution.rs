@@ -12,7 +12,6 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::Value;
-use std::time::Duration;
 
 /// The objects this app's path declares, as sent to the cluster
 /// (raw: `manifests/`; Helm: `helm get manifest` of the release).
@@ -245,7 +244,7 @@ pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             "no HPA in the namespace (P12 asks for one per Deployment)",
         ));
     }
-    let waiter = app.waiter(ctx).deadline(Duration::from_secs(90));
+    let waiter = app.waiter(ctx);
     let mut passed = Passed::default();
     for h in &list.items {
         let name = h.metadata.name.clone().unwrap_or_default();

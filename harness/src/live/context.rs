@@ -143,7 +143,7 @@ pub fn live_secrets(node_ip: Option<IpAddr>) -> Result<SecretValues, PrepareLive
 /// The URL `ci/setup/postgres.sh` wrote, with its loopback host replaced by
 /// the node IP (how pods reach the host, AD-1).
 fn host_database_url(node_ip: Option<IpAddr>) -> Result<String, PrepareLiveError> {
-    let file = cache_dir().join("postgres/database_url");
+    let file = crate::dirs::cache_root().join("postgres/database_url");
     let url = std::fs::read_to_string(&file).map_err(|_| PrepareLiveError::NoDatabase { file: file.clone() })?;
     let url = url.trim().to_owned();
     if url.is_empty() {
@@ -160,15 +160,6 @@ fn host_database_url(node_ip: Option<IpAddr>) -> Result<String, PrepareLiveError
         }
     }
     Ok(url)
-}
-
-/// `$KUBEGATE_CACHE` or `~/.cache/kubegate`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("KUBEGATE_CACHE").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
-    home.join(".cache/kubegate")
 }
 
 /// 48 hex characters from the OS RNG.

@@ -15,11 +15,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
 use std::time::Duration;
 
-/// Pods Running within this long after creation (plan's success criteria).
-pub const RUNNING_WITHIN: Duration = Duration::from_secs(60);
-/// Pods Ready within this long after creation.
-pub const READY_WITHIN: Duration = Duration::from_secs(90);
-
 /// Seconds from a pod's creation to its container running and to Ready.
 pub fn start_times(p: &Pod) -> (Option<i64>, Option<i64>) {
     let Some(created) = p.metadata.creation_timestamp.as_ref().map(|t| t.0) else { return (None, None) };
@@ -32,12 +27,14 @@ pub fn start_times(p: &Pod) -> (Option<i64>, Option<i64>) {
     (running.map(secs), ready.map(secs))
 }
 
-/// Every app pod was Running within 60 s and Ready within 90 s of its creation.
+/// Every app pod was Running and Ready within the policy's deadlines of its
+/// creation (`running_within_secs`, `ready_within_secs`: 60 s and 90 s by default).
 pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
     let list = pods.list(&ListParams::default().labels("app.kubernetes.io/name=todo-chatbot")).await.map_err(|e| {
         CheckFailure::new(app.path, format!("Namespace/{}", app.namespace), format!("cannot list pods: {e}"))
     })?;
+    let (running_within, ready_within) = (ctx.config.policy.running_within(), ctx.config.policy.ready_within());
     let mut slow = Vec::new();
     let (mut worst_run, mut worst_ready) = (0, 0);
     let mut n = 0;
@@ -49,7 +46,7 @@ pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
                 worst_run = worst_run.max(r);
                 worst_ready = worst_ready.max(y);
                 n += 1;
-                if r > RUNNING_WITHIN.as_secs() as i64 || y > READY_WITHIN.as_secs() as i64 {
+                if r > running_within.as_secs() as i64 || y > ready_within.as_secs() as i64 {
                     slow.push(format!("Pod/{name}: Running after {r}s, Ready after {y}s"));
                 }
             }
@@ -62,8 +59,8 @@ pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
             format!("Namespace/{}", app.namespace),
             format!(
                 "want Running within {}s and Ready within {}s of creation:\n  {}",
-                RUNNING_WITHIN.as_secs(),
-                READY_WITHIN.as_secs(),
+                running_within.as_secs(),
+                ready_within.as_secs(),
                 if slow.is_empty() { "no pods".into() } else { slow.join("\n  ") }
             ),
         ));

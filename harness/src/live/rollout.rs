@@ -11,6 +11,7 @@ use super::timeline::{Change, ClusterEvent, Timeline, between};
 use super::{CheckFailure, CheckResult, Passed};
 use crate::deploy::raw;
 use crate::finding::DeployPath;
+use crate::process::{Cmd, CommandRunner};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ListParams};
 use std::collections::BTreeMap;
@@ -40,15 +41,20 @@ pub fn upgrade_images(ctx: &LiveContext) -> Vec<(String, String, String)> {
 
 /// Re-tag the built images as [`UPGRADE_TAG`] in the local Docker engine
 /// (the caller loads them into the cluster with the provider).
-pub fn retag_images(ctx: &LiveContext) -> Result<Vec<String>, String> {
+pub fn retag_images(runner: &dyn CommandRunner, ctx: &LiveContext) -> Result<Vec<String>, String> {
+    retag(runner, upgrade_images(ctx).into_iter().map(|(_, from, to)| (from, to)))
+}
+
+/// `docker tag FROM TO` for each pair; the new names.
+pub fn retag(
+    runner: &dyn CommandRunner,
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    for (_, from, to) in upgrade_images(ctx) {
-        let st = std::process::Command::new("docker")
-            .args(["tag", &from, &to])
-            .output()
-            .map_err(|e| format!("cannot run docker: {e}"))?;
-        if !st.status.success() {
-            return Err(format!("docker tag {from} {to}: {}", String::from_utf8_lossy(&st.stderr).trim()));
+    for (from, to) in pairs {
+        let st = runner.run(&Cmd::new("docker", ["tag", &from, &to])).map_err(|e| format!("cannot run docker: {e}"))?;
+        if !st.success() {
+            return Err(format!("docker tag {from} {to}: {}", st.stderr.trim()));
         }
         out.push(to);
     }

@@ -16,7 +16,10 @@ use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
 
+use super::client::{api_error, client_for};
 use super::{ClusterInfo, LoadBalancerSupport, ProviderError, ProviderKind};
+use crate::process::host_process_running;
+use crate::runtime::block_on;
 
 /// Node label kubegate's `local` provider puts on its node (value `local`).
 pub const LOCAL_PROVIDER_LABEL: &str = "kubegate.io/provider";
@@ -156,30 +159,6 @@ pub fn classify(facts: &ClusterFacts) -> Detection {
     Detection { provider, cluster_name, load_balancer, evidence }
 }
 
-/// Run a future to completion from sync code, on a thread of its own with
-/// its own runtime (so it also works when called inside a tokio runtime).
-pub fn block_on<F>(fut: F) -> F::Output
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime can be built (needs only a thread and a timer)")
-                .block_on(fut)
-        })
-        .join()
-        .expect("the detection thread does not panic")
-    })
-}
-
-fn api_error(context: String, e: impl std::error::Error + Send + Sync + 'static) -> ProviderError {
-    ProviderError::Other { context, source: Box::new(e) }
-}
-
 async fn with_timeout<T, E>(what: &str, fut: impl Future<Output = Result<T, E>>) -> Result<T, ProviderError>
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -191,20 +170,6 @@ where
             blocker: format!("{what}: the API server did not answer"),
         }),
     }
-}
-
-/// A kube client for this cluster's kubeconfig and context.
-pub async fn client_for(info: &ClusterInfo) -> Result<kube::Client, ProviderError> {
-    super::local::install_crypto_provider();
-    let where_ =
-        format!("kubeconfig {} (context {})", info.kubeconfig.display(), info.context.as_deref().unwrap_or("current"));
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(&info.kubeconfig).map_err(|e| api_error(format!("reading {where_}"), e))?;
-    let options = kube::config::KubeConfigOptions { context: info.context.clone(), ..Default::default() };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| api_error(format!("loading {where_}"), e))?;
-    kube::Client::try_from(config).map_err(|e| api_error(format!("client for {where_}"), e))
 }
 
 /// Collect [`ClusterFacts`] from the cluster and this host.
@@ -281,21 +246,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
-}
-
-/// Pid of a process on this host (not this one) running `program` (the file
-/// name of its argv[0]) with `arg` among its arguments, if given.
-pub fn host_process_running(program: &str, arg: Option<&str>) -> Option<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        if pid == me || !super::command::pid_alive(pid) {
-            return None;
-        }
-        let argv = super::command::pid_argv(pid)?;
-        let name = std::path::Path::new(argv.first()?).file_name()?.to_str()?.to_string();
-        (name == program && arg.is_none_or(|a| argv[1..].iter().any(|x| x == a))).then_some(pid)
-    })
 }
 
 #[cfg(test)]
@@ -376,22 +326,5 @@ mod tests {
         let d = classify(&unknown);
         assert_eq!(d.provider, None);
         assert_eq!(d.load_balancer, LoadBalancerSupport::None, "cloud-provider-kind only counts for kind");
-    }
-
-    #[test]
-    fn block_on_works_inside_a_runtime() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let v = rt.block_on(async { block_on(async { 41 + 1 }) });
-        assert_eq!(v, 42);
-    }
-
-    #[test]
-    fn finds_a_host_process_by_command_line() {
-        let mut child = std::process::Command::new("sleep").arg("7.25").spawn().expect("sleep starts");
-        assert_eq!(host_process_running("sleep", Some("7.25")), Some(child.id()));
-        assert_eq!(host_process_running("sleep", Some("7.2")), None, "whole arguments only");
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        assert_eq!(host_process_running("sleep", Some("7.25")), None);
     }
 }

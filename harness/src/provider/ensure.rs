@@ -14,78 +14,6 @@ use std::sync::{Mutex, OnceLock};
 use super::{ClusterInfo, Provider, ProviderConfig, ProviderError, ProviderKind, provider_for};
 use crate::progress::Step;
 
-/// Environment variable that overrides the state directory.
-pub const STATE_DIR_ENV: &str = "KUBEGATE_STATE_DIR";
-
-/// Where kubegate keeps cluster state, logs and locks: `$KUBEGATE_STATE_DIR`,
-/// else `target/kubegate/` of the enclosing Cargo workspace (found from the
-/// working directory, so test binaries run from a member crate agree with the
-/// CLI run from the root), else `./target/kubegate`.
-pub fn state_dir() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    state_dir_from(std::env::var_os(STATE_DIR_ENV), std::env::var_os("CARGO_TARGET_DIR"), &cwd)
-}
-
-/// [`state_dir`] with its inputs given.
-fn state_dir_from(
-    state_env: Option<std::ffi::OsString>,
-    target_env: Option<std::ffi::OsString>,
-    cwd: &Path,
-) -> PathBuf {
-    if let Some(dir) = state_env.filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(target) = target_env.filter(|d| !d.is_empty()) {
-        return PathBuf::from(target).join("kubegate");
-    }
-    let root = cwd
-        .ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
-        })
-        .unwrap_or(cwd);
-    root.join("target").join("kubegate")
-}
-
-/// Environment variable naming the provider the suites use (`local`,
-/// `minikube`, `kind`, `existing`; default `local`).
-pub const PROVIDER_ENV: &str = "KUBEGATE_PROVIDER";
-/// Environment variable overriding the minikube profile / kind cluster name.
-pub const CLUSTER_NAME_ENV: &str = "KUBEGATE_CLUSTER_NAME";
-
-/// The provider kind and config the test suites should use: `$KUBEGATE_PROVIDER`
-/// (default `local`) and `$KUBEGATE_CLUSTER_NAME` over `base` (usually the
-/// `[cluster]` section of kubegate.toml, or `ProviderConfig::default()`).
-pub fn from_env(base: &ProviderConfig) -> Result<(ProviderKind, ProviderConfig), ProviderError> {
-    from_env_values(std::env::var(PROVIDER_ENV).ok(), std::env::var(CLUSTER_NAME_ENV).ok(), base)
-}
-
-fn from_env_values(
-    provider: Option<String>,
-    name: Option<String>,
-    base: &ProviderConfig,
-) -> Result<(ProviderKind, ProviderConfig), ProviderError> {
-    let kind = match provider.as_deref().map(str::trim) {
-        None | Some("") => base.provider,
-        Some("local") => ProviderKind::Local,
-        Some("minikube") => ProviderKind::Minikube,
-        Some("kind") => ProviderKind::Kind,
-        Some("existing") => ProviderKind::Existing,
-        Some(other) => {
-            return Err(ProviderError::Refused(format!(
-                "{PROVIDER_ENV}={other} is not a provider; use local, minikube, kind or existing"
-            )));
-        }
-    };
-    let mut cfg = base.clone();
-    cfg.provider = kind;
-    if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
-        cfg.name = name;
-    }
-    Ok((kind, cfg))
-}
-
 /// How [`ensure_cluster_with`] got its cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnsureOutcome {
@@ -129,7 +57,7 @@ fn keep_alive() -> &'static Mutex<Vec<Box<dyn Provider + Send + Sync>>> {
 /// through `tokio::task::spawn_blocking`.
 pub fn ensure_cluster(kind: ProviderKind, cfg: &ProviderConfig) -> Result<ClusterInfo, ProviderError> {
     let provider = provider_for(kind, cfg);
-    let dir = state_dir();
+    let dir = crate::dirs::state_dir();
     let (info, outcome) = ensure_cluster_with(provider.as_ref(), &dir, &|info| {
         super::detect::check_ready(info)?;
         load_balancer_helper_running(info)
@@ -149,7 +77,7 @@ pub fn ensure_cluster(kind: ProviderKind, cfg: &ProviderConfig) -> Result<Cluste
 /// cluster and restarts only the helper.
 fn load_balancer_helper_running(info: &ClusterInfo) -> Result<(), String> {
     use super::LoadBalancerSupport as Lb;
-    use super::detect::host_process_running;
+    use crate::process::host_process_running;
     let running = match info.load_balancer {
         Lb::MinikubeTunnel => host_process_running("minikube", Some("tunnel")).is_some(),
         Lb::CloudProviderKind => host_process_running("cloud-provider-kind", None).is_some(),
@@ -229,7 +157,7 @@ pub fn ensure_cluster_with(
 
 /// Forget the recorded cluster of `kind` (after `down`).
 pub fn forget(kind: ProviderKind) {
-    let _ = std::fs::remove_file(state_file(&state_dir(), kind));
+    let _ = std::fs::remove_file(state_file(&crate::dirs::state_dir(), kind));
 }
 
 #[cfg(test)]
@@ -317,28 +245,5 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(ups.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn provider_and_name_come_from_the_environment_over_the_file() {
-        let base = ProviderConfig { provider: ProviderKind::Minikube, ..Default::default() };
-        let (kind, cfg) = from_env_values(None, None, &base).expect("defaults");
-        assert_eq!((kind, cfg.name.as_str()), (ProviderKind::Minikube, "kubegate"));
-        let (kind, cfg) = from_env_values(Some("kind".into()), Some("ci".into()), &base).expect("env");
-        assert_eq!((kind, cfg.provider, cfg.name.as_str()), (ProviderKind::Kind, ProviderKind::Kind, "ci"));
-        let err = from_env_values(Some("k3d".into()), None, &base).expect_err("unknown");
-        assert!(err.to_string().contains("KUBEGATE_PROVIDER=k3d"), "{err}");
-    }
-
-    #[test]
-    fn state_dir_prefers_env_then_target_then_workspace_root() {
-        let ws = tempfile::tempdir().expect("tempdir");
-        std::fs::write(ws.path().join("Cargo.toml"), "[workspace]\nmembers = []\n").expect("write");
-        let member = ws.path().join("suites");
-        std::fs::create_dir_all(&member).expect("mkdir");
-        std::fs::write(member.join("Cargo.toml"), "[package]\n").expect("write");
-        assert_eq!(state_dir_from(Some("/s".into()), Some("/t".into()), &member), PathBuf::from("/s"));
-        assert_eq!(state_dir_from(Some("".into()), Some("/t".into()), &member), PathBuf::from("/t/kubegate"));
-        assert_eq!(state_dir_from(None, None, &member), ws.path().join("target/kubegate"));
     }
 }

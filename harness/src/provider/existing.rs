@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use kube::config::Kubeconfig;
 
-use super::command::CommandRunner;
 use super::detect::{ClusterFacts, Detection};
 use super::{ClusterInfo, LoadBalancerSupport, Provider, ProviderConfig, ProviderError, ProviderKind};
+use crate::process::CommandRunner;
 use crate::progress::Step;
 
 /// Words that mark a context, cluster or server name as production.
@@ -260,7 +260,7 @@ impl Provider for Existing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::command::{FakeRunner, Output};
+    use crate::process::{FakeRunner, Output};
     use crate::provider::detect::NodeFacts;
 
     fn kubeconfig(current: &str, contexts: &[(&str, &str)]) -> String {

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::command::{self, Cmd, CommandRunner, Supervised};
 use super::{ClusterInfo, LoadBalancerSupport, Provider, ProviderConfig, ProviderError, ProviderKind};
+use crate::process::{self, Cmd, CommandRunner, Supervised};
 use crate::progress::Step;
 
 const QUICK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,7 +50,7 @@ impl Kind {
         Self {
             cfg,
             runner,
-            state_dir: super::ensure::state_dir(),
+            state_dir: crate::dirs::state_dir(),
             cloud_provider: Mutex::new(None),
             detect: Box::new(super::detect::gather),
         }
@@ -107,7 +107,7 @@ impl Kind {
     fn require_kind(&self) -> Result<(), ProviderError> {
         match self.runner.find_program("kind") {
             Some(_) => Ok(()),
-            None => Err(ProviderError::ToolMissing { tool: "kind".into(), hint: command::install_hint("kind").into() }),
+            None => Err(ProviderError::ToolMissing { tool: "kind".into(), hint: super::install_hint("kind").into() }),
         }
     }
 
@@ -170,7 +170,7 @@ impl Kind {
         let held = self.cloud_provider.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         if held
             || facts.cloud_provider_kind_running
-            || command::adopt_pid_file(&self.cloud_provider_pid_file(), "cloud-provider-kind").is_some()
+            || process::adopt_pid_file(&self.cloud_provider_pid_file(), "cloud-provider-kind").is_some()
         {
             step.note("LoadBalancer: cloud-provider-kind is running");
             return Ok(LoadBalancerSupport::CloudProviderKind);
@@ -193,7 +193,7 @@ impl Kind {
         }
         step.note(format!(
             "LoadBalancer: none (no MetalLB in the cluster, no cloud-provider-kind on PATH: {})",
-            command::install_hint("cloud-provider-kind")
+            super::install_hint("cloud-provider-kind")
         ));
         Ok(LoadBalancerSupport::None)
     }
@@ -203,8 +203,8 @@ impl Kind {
         if let Some(sup) = self.cloud_provider.lock().unwrap_or_else(|p| p.into_inner()).take() {
             sup.stop();
         }
-        if let Some(pid) = command::adopt_pid_file(&self.cloud_provider_pid_file(), "cloud-provider-kind") {
-            command::stop_pid(pid, Duration::from_secs(5));
+        if let Some(pid) = process::adopt_pid_file(&self.cloud_provider_pid_file(), "cloud-provider-kind") {
+            process::stop_pid(pid, Duration::from_secs(5));
         }
         let _ = std::fs::remove_file(self.cloud_provider_pid_file());
     }
@@ -272,7 +272,7 @@ impl Provider for Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::command::{FakeRunner, Output};
+    use crate::process::{FakeRunner, Output};
     use crate::provider::detect::ClusterFacts;
 
     const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:40123\n  name: kind-kubegate\ncontexts:\n- context:\n    cluster: kind-kubegate\n    user: kind-kubegate\n  name: kind-kubegate\ncurrent-context: kind-kubegate\n";
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(mode & 0o077, 0, "kubeconfig holds credentials: owner-only");
         let pid = std::fs::read_to_string(dir.path().join("cloud-provider-kind.pid")).expect("pid file");
         drop(k);
-        assert!(!command::pid_alive(pid.trim().parse().expect("pid")), "drop stops cloud-provider-kind");
+        assert!(!process::pid_alive(pid.trim().parse().expect("pid")), "drop stops cloud-provider-kind");
     }
 
     #[test]

@@ -5,22 +5,20 @@
 //! progress, and reads what they leave in the cluster directory:
 //! `cluster.env` (kubeconfig, node IP, containerd socket) and `logs/`.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{ClusterInfo, LoadBalancerSupport, Provider, ProviderConfig, ProviderError, ProviderKind};
+use crate::process::{Cmd, CommandRunner, RunCommandError};
 
 /// Overrides where the kubegate checkout (with `ci/k8s/`) is.
 pub const REPO_ENV: &str = "KUBEGATE_REPO";
-/// Overrides the cluster directory (default `<repo>/target/kubegate/cluster`).
-pub const CLUSTER_DIR_ENV: &str = "KUBEGATE_CLUSTER_DIR";
 /// The context name `up.sh` writes into the admin kubeconfig.
 pub const CONTEXT: &str = "kubegate-local";
+/// Deadline of one `docker save` or `ctr images import`.
+const IMAGE_TIMEOUT: Duration = Duration::from_secs(300);
 /// What to run when the cluster's components are not built.
 pub const BUILD_HINT: &str = "build the local cluster: ci/setup.sh k8s";
 
@@ -46,7 +44,7 @@ pub struct FindLocalScriptsError {
 impl LocalPaths {
     /// `$KUBEGATE_REPO`, else the nearest ancestor of the working directory
     /// holding `ci/k8s/up.sh`, else the checkout this crate was built from;
-    /// the cluster directory is `$KUBEGATE_CLUSTER_DIR` or `<repo>/target/kubegate/cluster`.
+    /// the cluster directory is [`crate::dirs::cluster_dir`].
     pub fn discover() -> Result<Self, FindLocalScriptsError> {
         let mut candidates: Vec<PathBuf> = Vec::new();
         if let Some(repo) = std::env::var_os(REPO_ENV).filter(|v| !v.is_empty()) {
@@ -63,10 +61,7 @@ impl LocalPaths {
             .cloned()
             .ok_or(FindLocalScriptsError { searched: candidates })?;
         let repo = repo.canonicalize().unwrap_or(repo);
-        let cluster_dir = std::env::var_os(CLUSTER_DIR_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo.join("target/kubegate/cluster"));
+        let cluster_dir = crate::dirs::cluster_dir(&repo);
         Ok(Self { repo, cluster_dir })
     }
 
@@ -147,14 +142,6 @@ impl ClusterEnv {
     }
 }
 
-/// Select ring as rustls' process-wide crypto provider, once. kube's TLS
-/// needs one, and rustls cannot choose by itself because reqwest links
-/// aws-lc-rs into the same binary. Call before building a kube client.
-pub fn install_crypto_provider() {
-    // An error only means a provider is installed already: fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// Who is using a provider's shared cluster, as a lock file
 /// `<state dir>/cluster-<kind>.users.lock`: every process that runs work on
 /// the cluster holds it shared ([`ClusterUsers::share_for_process`]), and a
@@ -216,21 +203,22 @@ impl ClusterUsers {
 }
 
 /// Upstream Kubernetes on this host, driven by `ci/k8s/{up,down}.sh`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalProvider {
     cfg: ProviderConfig,
     paths: Result<LocalPaths, String>,
+    runner: Arc<dyn CommandRunner>,
 }
 
 impl LocalProvider {
     /// The local provider for this checkout (see [`LocalPaths::discover`]).
-    pub fn new(cfg: ProviderConfig) -> Self {
-        Self { cfg, paths: LocalPaths::discover().map_err(|e| e.to_string()) }
+    pub fn new(cfg: ProviderConfig, runner: Arc<dyn CommandRunner>) -> Self {
+        Self { cfg, paths: LocalPaths::discover().map_err(|e| e.to_string()), runner }
     }
 
     /// The local provider with explicit paths (e.g. a separate cluster dir).
-    pub fn with_paths(cfg: ProviderConfig, paths: LocalPaths) -> Self {
-        Self { cfg, paths: Ok(paths) }
+    pub fn with_paths(cfg: ProviderConfig, paths: LocalPaths, runner: Arc<dyn CommandRunner>) -> Self {
+        Self { cfg, paths: Ok(paths), runner }
     }
 
     /// Where the scripts and the cluster directory are.
@@ -251,48 +239,39 @@ impl LocalProvider {
     }
 
     /// Run `ci/k8s/<script>`, its output streamed to stderr as it comes.
+    /// On a timeout its process group is stopped (the cluster's daemons start
+    /// their own sessions and are not touched).
     fn run_script(&self, script: &str, args: &[&str], timeout: Duration) -> Result<(), ProviderError> {
         let paths = self.paths()?;
-        let path = paths.script(script);
-        let command_text = format!("bash {} {}", path.display(), args.join(" ")).trim_end().to_string();
-        let mut cmd = Command::new("bash");
-        cmd.arg(&path)
-            .args(args)
-            .env(REPO_ENV, &paths.repo)
-            .env(CLUSTER_DIR_ENV, &paths.cluster_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // Its own process group, so a timeout can stop the script and its helpers
-        // (the cluster's daemons start their own sessions and are not touched).
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let cmd = Cmd::new("bash", [paths.script(script).display().to_string()])
+            .args(args.iter().copied())
+            .env(REPO_ENV, paths.repo.display().to_string())
+            .env(crate::dirs::CLUSTER_DIR_ENV, paths.cluster_dir.display().to_string())
+            .timeout(timeout);
         let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| ProviderError::Other {
-            context: format!("could not start `{command_text}`"),
-            source: Box::new(e),
-        })?;
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let out = stream_lines(child.stdout.take(), None);
-        let err = stream_lines(child.stderr.take(), Some(stderr_tail.clone()));
-        let status = wait_with_deadline(&mut child, timeout);
-        let _ = out.join();
-        let _ = err.join();
-        let tail = stderr_tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
         let logs = paths.logs();
-        match status {
-            None => Err(ProviderError::CommandFailed {
-                command: command_text,
-                status: format!("a timeout ({}s, stopped)", timeout.as_secs()),
-                stderr_tail: format!("{tail}\n(component logs: {})", logs.display()),
-            }),
-            Some(0) => Ok(()),
+        let out = match self.runner.run_streamed(&cmd, &mut |line| eprintln!("{line}")) {
+            Ok(out) => out,
+            Err(RunCommandError::TimedOut { command, after_secs, stderr_tail }) => {
+                return Err(ProviderError::CommandFailed {
+                    command,
+                    status: format!("a timeout ({after_secs}s, stopped)"),
+                    stderr_tail: format!("{stderr_tail}\n(component logs: {})", logs.display()),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let tail = crate::process::tail(&out.stderr, 40);
+        // Ended by a signal: reported as the shell would (128 + SIGKILL).
+        match out.code.unwrap_or(128 + 9) {
+            0 => Ok(()),
             // up.sh: 3 = the cluster did not come up (the message names the blocker).
-            Some(3) => Err(ProviderError::NotReady {
+            3 => Err(ProviderError::NotReady {
                 waited_secs: started.elapsed().as_secs(),
                 blocker: format!("{tail}\n(component logs: {})", logs.display()),
             }),
-            Some(code) => Err(ProviderError::CommandFailed {
-                command: command_text,
+            code => Err(ProviderError::CommandFailed {
+                command: cmd.to_string(),
                 status: format!("exit code {code}"),
                 stderr_tail: tail,
             }),
@@ -302,9 +281,8 @@ impl LocalProvider {
     /// Whether the API server behind `info` answers `/readyz` with `ok`.
     pub fn api_ready(info: &ClusterInfo) -> Result<(), ProviderError> {
         let info = info.clone();
-        install_crypto_provider();
-        super::detect::block_on(async move {
-            let client = super::detect::client_for(&info).await?;
+        crate::runtime::block_on(async move {
+            let client = super::client::client_for(&info).await?;
             let request = http::Request::get("/readyz").body(Vec::new()).map_err(|e| ProviderError::Other {
                 context: "building the /readyz request".into(),
                 source: Box::new(e),
@@ -354,100 +332,33 @@ impl Provider for LocalProvider {
         let env = self.cluster_env()?.ok_or_else(|| {
             ProviderError::Refused("the local cluster is not running: start it with `kubegate cluster up`".into())
         })?;
+        let dir = self.paths()?.cluster_dir.join("images");
         for image in images {
             let step = crate::progress::Step::start(format!("load {image} into the local cluster"));
-            step.finish(import_image(image, &env.containerd_sock))?;
+            step.finish(import_image(self.runner.as_ref(), image, &env.containerd_sock, &dir))?;
         }
         Ok(())
     }
 }
 
-/// Pipe `docker save IMAGE` into `ctr ... images import -`.
-fn import_image(image: &str, sock: &Path) -> Result<(), ProviderError> {
-    let spawn_err = |program: &str, e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ProviderError::ToolMissing {
-                tool: program.into(),
-                hint: "install docker.io (it brings ctr): ci/setup.sh docker".into(),
-            }
-        } else {
-            ProviderError::Other { context: format!("could not start {program}"), source: Box::new(e) }
+/// `docker save` the image to a tar under `dir`, `ctr images import` it into
+/// the cluster's containerd, remove the tar.
+fn import_image(runner: &dyn CommandRunner, image: &str, sock: &Path, dir: &Path) -> Result<(), ProviderError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ProviderError::Other { context: format!("creating {}", dir.display()), source: Box::new(e) })?;
+    let tar = dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
+    let tar_arg = tar.display().to_string();
+    let save = Cmd::new("docker", ["save", "--output", &tar_arg, image]).timeout(IMAGE_TIMEOUT);
+    let import = Cmd::new("ctr", ["-a", &sock.display().to_string(), "-n", "k8s.io", "images", "import", &tar_arg])
+        .timeout(IMAGE_TIMEOUT);
+    let result = runner.run_ok(&save).and_then(|_| runner.run_ok(&import));
+    let _ = std::fs::remove_file(&tar);
+    result.map(|_| ()).map_err(|e| match e {
+        RunCommandError::NotFound { program } => {
+            ProviderError::ToolMissing { hint: super::install_hint("ctr").into(), tool: program }
         }
-    };
-    let mut save = Command::new("docker")
-        .args(["save", image])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| spawn_err("docker", e))?;
-    let tar = save.stdout.take().expect("stdout is piped");
-    let import = Command::new("ctr")
-        .arg("-a")
-        .arg(sock)
-        .args(["-n", "k8s.io", "images", "import", "-"])
-        .stdin(Stdio::from(tar))
-        .output()
-        .map_err(|e| spawn_err("ctr", e))?;
-    let mut save_err = String::new();
-    if let Some(mut e) = save.stderr.take() {
-        let _ = e.read_to_string(&mut save_err);
-    }
-    let save_status = save.wait().map_err(|e| spawn_err("docker", e))?;
-    if !save_status.success() {
-        return Err(ProviderError::CommandFailed {
-            command: format!("docker save {image}"),
-            status: save_status.to_string(),
-            stderr_tail: super::command::tail(&save_err, 10),
-        });
-    }
-    if !import.status.success() {
-        return Err(ProviderError::CommandFailed {
-            command: format!("ctr -a {} -n k8s.io images import -", sock.display()),
-            status: import.status.to_string(),
-            stderr_tail: super::command::tail(&String::from_utf8_lossy(&import.stderr), 10),
-        });
-    }
-    Ok(())
-}
-
-/// Copy a child's output to our stderr line by line, keeping the last lines if asked.
-fn stream_lines(
-    pipe: Option<impl Read + Send + 'static>,
-    keep: Option<Arc<Mutex<VecDeque<String>>>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let Some(pipe) = pipe else { return };
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if let Some(keep) = &keep
-                && let Ok(mut tail) = keep.lock()
-            {
-                if tail.len() == 40 {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        }
+        other => other.into(),
     })
-}
-
-/// Wait for the child; past the deadline stop its process group. `None` = timed out.
-fn wait_with_deadline(child: &mut Child, timeout: Duration) -> Option<i32> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status.code().unwrap_or(128 + 9)),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            _ => {
-                let group = format!("-{}", child.id());
-                let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-                std::thread::sleep(Duration::from_secs(2));
-                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -489,7 +400,7 @@ mod tests {
         // Runs from harness/ under cargo test: the checkout is its parent.
         let paths = LocalPaths::discover().expect("the checkout holds ci/k8s/up.sh");
         assert!(paths.script("up.sh").is_file());
-        if std::env::var_os(CLUSTER_DIR_ENV).is_none() {
+        if std::env::var_os(crate::dirs::CLUSTER_DIR_ENV).is_none() {
             assert_eq!(paths.cluster_dir, paths.repo.join("target/kubegate/cluster"));
         }
     }
@@ -504,7 +415,7 @@ mod tests {
         )
         .expect("write script");
         let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
-        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths, crate::process::system());
         match provider.up() {
             Err(ProviderError::CommandFailed { status, stderr_tail, .. }) => {
                 assert_eq!(status, "exit code 2");
@@ -524,7 +435,9 @@ mod tests {
         )
         .expect("write script");
         let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
-        let err = LocalProvider::with_paths(ProviderConfig::default(), paths).up().expect_err("exit 3");
+        let err = LocalProvider::with_paths(ProviderConfig::default(), paths, crate::process::system())
+            .up()
+            .expect_err("exit 3");
         assert!(matches!(&err, ProviderError::NotReady { blocker, .. } if blocker.contains("node Ready")), "{err}");
     }
 
@@ -534,7 +447,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("ci/k8s")).expect("mkdir");
         std::fs::write(dir.path().join("ci/k8s/slow.sh"), "sleep 30\n").expect("write script");
         let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
-        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths, crate::process::system());
         let started = Instant::now();
         let err = provider.run_script("slow.sh", &[], Duration::from_secs(1)).expect_err("timed out");
         assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
@@ -547,7 +460,7 @@ mod tests {
         // Another process holds the lock shared for 1 s (flock, as fd-lock does).
         let path = ClusterUsers::lock_path(dir.path(), ProviderKind::Local);
         std::fs::write(&path, "").expect("lock file");
-        let mut holder = Command::new("flock")
+        let mut holder = std::process::Command::new("flock")
             .args(["-s", &path.to_string_lossy(), "sleep", "1"])
             .spawn()
             .expect("flock(1) from util-linux");
@@ -559,10 +472,53 @@ mod tests {
     }
 
     #[test]
+    fn up_and_image_loads_run_through_the_runner() {
+        use crate::process::{FakeRunner, Output};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cluster_dir = dir.path().join("cluster");
+        std::fs::create_dir_all(&cluster_dir).expect("mkdir");
+        std::fs::write(
+            cluster_dir.join("cluster.env"),
+            "KUBECONFIG=/c/admin.kubeconfig\nCONTAINERD_SOCK=/c/ctr.sock\n",
+        )
+        .expect("cluster.env");
+        let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: cluster_dir.clone() };
+        let fake = FakeRunner::new();
+        fake.reply(&["bash"], [Output::ok("==> ready\n")]);
+        fake.reply(&["docker", "save"], [Output::ok("")]);
+        fake.reply(&["ctr"], [Output::ok("unpacking\n")]);
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths, fake.clone());
+        let info = provider.up().expect("up.sh succeeded and cluster.env is there");
+        assert_eq!(info.kubeconfig, PathBuf::from("/c/admin.kubeconfig"));
+        provider.load_images(&["todo-chatbot-backend:0.1.0".to_string()]).expect("loaded");
+        let tar = cluster_dir.join("images/todo-chatbot-backend_0.1.0.tar").display().to_string();
+        let up_sh = dir.path().join("ci/k8s/up.sh").display().to_string();
+        assert_eq!(
+            fake.calls(),
+            vec![
+                vec!["bash".to_string(), up_sh],
+                ["docker", "save", "--output", &tar, "todo-chatbot-backend:0.1.0"].map(String::from).to_vec(),
+                ["ctr", "-a", "/c/ctr.sock", "-n", "k8s.io", "images", "import", &tar].map(String::from).to_vec(),
+            ]
+        );
+        let up = &fake.commands()[0];
+        assert_eq!(up.timeout, Duration::from_secs(900));
+        assert!(up.env.contains(&(REPO_ENV.to_string(), dir.path().display().to_string())), "{:?}", up.env);
+        assert!(up.env.contains(&(crate::dirs::CLUSTER_DIR_ENV.to_string(), cluster_dir.display().to_string())));
+
+        fake.set_programs(&["bash", "docker"]);
+        let err = provider.load_images(&["x:1".to_string()]).expect_err("no ctr");
+        assert!(
+            matches!(&err, ProviderError::ToolMissing { tool, hint } if tool == "ctr" && hint.contains("ci/setup.sh docker")),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn status_without_cluster_env_is_none() {
         let dir = tempfile::tempdir().expect("temp dir");
         let paths = LocalPaths { repo: dir.path().to_path_buf(), cluster_dir: dir.path().join("cluster") };
-        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths);
+        let provider = LocalProvider::with_paths(ProviderConfig::default(), paths, crate::process::system());
         assert!(provider.status().expect("no error").is_none());
     }
 }

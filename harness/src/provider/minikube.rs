@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::command::{self, Cmd, CommandRunner, Output, Supervised};
 use super::{ClusterInfo, LoadBalancerSupport, Provider, ProviderConfig, ProviderError, ProviderKind};
+use crate::process::{self, Cmd, CommandRunner, Output, Supervised};
 use crate::progress::Step;
 
 /// Deadline of one `minikube image load`.
@@ -66,7 +66,7 @@ pub fn parse_status(out: &Output) -> ProfileState {
         return ProfileState::NotRunning(format!(
             "unreadable status ({}): {}",
             out.status_text(),
-            command::tail(said, 3)
+            process::tail(said, 3)
         ));
     };
     if nodes.iter().all(|n| n.host == "Nonexistent") {
@@ -110,7 +110,7 @@ impl Minikube {
     /// A provider for the profile `cfg.name`, running commands with `runner`,
     /// keeping the tunnel log and pid file under [`super::ensure::state_dir`].
     pub fn new(cfg: ProviderConfig, runner: Arc<dyn CommandRunner>) -> Self {
-        Self { cfg, runner, state_dir: super::ensure::state_dir(), tunnel: Mutex::new(None) }
+        Self { cfg, runner, state_dir: crate::dirs::state_dir(), tunnel: Mutex::new(None) }
     }
 
     /// Keep logs and pid files under `dir` instead.
@@ -164,7 +164,7 @@ impl Minikube {
             Some(_) => Ok(()),
             None => Err(ProviderError::ToolMissing {
                 tool: "minikube".into(),
-                hint: command::install_hint("minikube").into(),
+                hint: super::install_hint("minikube").into(),
             }),
         }
     }
@@ -183,7 +183,7 @@ impl Minikube {
         if let Some(t) = held.as_ref() {
             return Ok(t.pid());
         }
-        if let Some(pid) = command::adopt_pid_file(&self.tunnel_pid_file(), "tunnel") {
+        if let Some(pid) = process::adopt_pid_file(&self.tunnel_pid_file(), "tunnel") {
             return Ok(pid);
         }
         let sup = Supervised::start(
@@ -203,15 +203,15 @@ impl Minikube {
         if let Some(sup) = self.tunnel.lock().unwrap_or_else(|p| p.into_inner()).take() {
             sup.stop();
         }
-        if let Some(pid) = command::adopt_pid_file(&self.tunnel_pid_file(), "tunnel") {
-            command::stop_pid(pid, Duration::from_secs(5));
+        if let Some(pid) = process::adopt_pid_file(&self.tunnel_pid_file(), "tunnel") {
+            process::stop_pid(pid, Duration::from_secs(5));
         }
         let _ = std::fs::remove_file(self.tunnel_pid_file());
     }
 
     fn tunnel_running(&self) -> bool {
         self.tunnel.lock().unwrap_or_else(|p| p.into_inner()).is_some()
-            || command::adopt_pid_file(&self.tunnel_pid_file(), "tunnel").is_some()
+            || process::adopt_pid_file(&self.tunnel_pid_file(), "tunnel").is_some()
     }
 
     fn node_ip(&self) -> Option<std::net::IpAddr> {
@@ -304,7 +304,7 @@ impl Provider for Minikube {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::command::FakeRunner;
+    use crate::process::FakeRunner;
 
     const RUNNING: &str = r#"{"Name":"kubegate","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}"#;
     const STOPPED: &str = r#"{"Name":"kubegate","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}"#;
@@ -386,9 +386,9 @@ mod tests {
             .trim()
             .parse()
             .expect("pid");
-        assert!(command::pid_alive(pid));
+        assert!(process::pid_alive(pid));
         drop(mk);
-        assert!(!command::pid_alive(pid), "dropping the provider stops its tunnel");
+        assert!(!process::pid_alive(pid), "dropping the provider stops its tunnel");
     }
 
     #[test]
@@ -431,9 +431,9 @@ mod tests {
         mk.stop_tunnel();
         mk.ensure_tunnel().expect("tunnel again");
         let pid = mk.ensure_tunnel().expect("same tunnel");
-        assert!(command::pid_alive(pid));
+        assert!(process::pid_alive(pid));
         mk.down().expect("down");
-        assert!(!command::pid_alive(pid), "down stops the tunnel");
+        assert!(!process::pid_alive(pid), "down stops the tunnel");
         assert_eq!(fake.calls().last().expect("a call"), &vec!["minikube", "delete", "-p", "kubegate"]);
         assert!(!dir.path().join("minikube-tunnel-kubegate.pid").exists());
     }

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-pub mod command;
+use crate::process::{self, RunCommandError};
+
+pub mod client;
 pub mod detect;
 pub mod ensure;
 pub mod existing;
@@ -15,7 +17,7 @@ pub mod local;
 pub mod minikube;
 
 /// Which provider a cluster comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// Upstream Kubernetes started by kubegate as host processes.
@@ -90,6 +92,39 @@ impl crate::exit::HasExitCode for ProviderError {
             ProviderError::ToolMissing { .. } => crate::exit::ExitCode::BadInput,
             _ => crate::exit::ExitCode::Cluster,
         }
+    }
+}
+
+impl From<RunCommandError> for ProviderError {
+    fn from(e: RunCommandError) -> Self {
+        match e {
+            RunCommandError::NotFound { program } => {
+                ProviderError::ToolMissing { hint: install_hint(&program).to_string(), tool: program }
+            }
+            RunCommandError::TimedOut { command, after_secs, stderr_tail } => ProviderError::CommandFailed {
+                command,
+                status: format!("a timeout ({after_secs}s, killed)"),
+                stderr_tail,
+            },
+            RunCommandError::Failed { command, status, stderr_tail } => {
+                ProviderError::CommandFailed { command, status, stderr_tail }
+            }
+            other => ProviderError::Other { context: other.to_string(), source: Box::new(other) },
+        }
+    }
+}
+
+/// Where to get a tool a provider shells out to.
+pub fn install_hint(program: &str) -> &'static str {
+    match program {
+        "minikube" => "install minikube (https://minikube.sigs.k8s.io/docs/start/) or pick another --provider",
+        "kind" => "install kind (`go install sigs.k8s.io/kind@latest`) or pick another --provider",
+        "cloud-provider-kind" => {
+            "install it for LoadBalancer Services on kind (`go install sigs.k8s.io/cloud-provider-kind@latest`) or install MetalLB in the cluster"
+        }
+        "docker" => "install Docker (or run `ci/setup.sh docker`)",
+        "ctr" => "install docker.io (it brings ctr): ci/setup.sh docker",
+        _ => "install it and make sure it is on PATH",
     }
 }
 
@@ -178,11 +213,32 @@ impl std::fmt::Display for ProviderKind {
 /// (`kind` in `cfg.provider` is ignored: the caller's choice wins, so a
 /// `--provider` flag can override the file.)
 pub fn provider_for(kind: ProviderKind, cfg: &ProviderConfig) -> Box<dyn Provider + Send + Sync> {
-    let runner = command::system();
+    let runner = process::system();
     match kind {
         ProviderKind::Minikube => Box::new(minikube::Minikube::new(cfg.clone(), runner)),
         ProviderKind::Kind => Box::new(kind::Kind::new(cfg.clone(), runner)),
         ProviderKind::Existing => Box::new(existing::Existing::new(cfg.clone(), runner)),
-        ProviderKind::Local => Box::new(local::LocalProvider::new(cfg.clone())),
+        ProviderKind::Local => Box::new(local::LocalProvider::new(cfg.clone(), runner)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::CommandRunner;
+
+    #[test]
+    fn a_missing_program_is_tool_missing_with_its_hint_and_a_timeout_a_failed_command() {
+        let err =
+            process::SystemRunner.run(&process::Cmd::new("kubegate-no-such-tool", ["x"])).expect_err("not installed");
+        assert!(matches!(ProviderError::from(err), ProviderError::ToolMissing { .. }));
+        let missing = ProviderError::from(RunCommandError::NotFound { program: "kind".into() });
+        assert!(missing.to_string().contains("go install sigs.k8s.io/kind"), "{missing}");
+        let timeout = ProviderError::from(RunCommandError::TimedOut {
+            command: "kind create cluster".into(),
+            after_secs: 5,
+            stderr_tail: "pulling".into(),
+        });
+        assert!(timeout.to_string().contains("failed with a timeout (5s, killed)"), "{timeout}");
     }
 }

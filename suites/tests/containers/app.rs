@@ -37,7 +37,7 @@ pub fn config() -> kubegate::config::Config {
 pub fn images() -> &'static Vec<kubegate::images::BuiltImage> {
     static BUILT: OnceLock<Vec<kubegate::images::BuiltImage>> = OnceLock::new();
     BUILT.get_or_init(|| {
-        if let Err(e) = kubegate::images::check_docker() {
+        if let Err(e) = kubegate::images::check_docker(&kubegate::process::SystemRunner) {
             // The error already ends with "start Docker: ci/setup.sh docker".
             panic!("the container suite needs a Docker engine: {e}");
         }
@@ -47,7 +47,7 @@ pub fn images() -> &'static Vec<kubegate::images::BuiltImage> {
         unsafe { std::env::set_var("DOCKER_HOST", &host) };
         let config = config();
         let recipes = kubegate::images::recipes(&config, &config.base_dir).expect("recipes for both components");
-        kubegate::images::ensure_built(&config.base_dir, &recipes)
+        kubegate::images::ensure_built(&kubegate::process::SystemRunner, &config.base_dir, &recipes)
             .unwrap_or_else(|e| panic!("building the images failed: {e}"))
     })
 }

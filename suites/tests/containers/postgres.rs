@@ -17,7 +17,7 @@ pub fn host_database_url_for_containers() -> Result<String, String> {
     let url = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
-            let file = kubegate_cache().join("postgres/database_url");
+            let file = kubegate::dirs::cache_root().join("postgres/database_url");
             std::fs::read_to_string(&file).map(|s| s.trim().to_owned()).map_err(|e| {
                 format!("no database: {} unreadable ({e}); start PostgreSQL: ci/setup.sh postgres", file.display())
             })?
@@ -31,13 +31,7 @@ pub fn host_database_url_for_containers() -> Result<String, String> {
 
 /// The password part of the host database URL (to look for in logs).
 pub fn host_database_password() -> Option<String> {
-    std::fs::read_to_string(kubegate_cache().join("postgres/password")).ok().map(|s| s.trim().to_owned())
-}
-
-fn kubegate_cache() -> PathBuf {
-    std::env::var_os("KUBEGATE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/kubegate")
-    })
+    std::fs::read_to_string(kubegate::dirs::cache_root().join("postgres/password")).ok().map(|s| s.trim().to_owned())
 }
 
 /// A PostgreSQL server of its own, in a temporary directory, on a free port.

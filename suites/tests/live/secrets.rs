@@ -14,7 +14,7 @@ per_path!(
     /// log, or kubegate artifact.
     no_value_leaks, |ctx, app| {
         // This run's artifacts (diagnostics bundles land in target/kubegate/<run-id>/).
-        let artifacts = kubegate::diagnostics::artifacts_dir().join(app.run.as_str());
+        let artifacts = kubegate::dirs::artifacts_dir().join(app.run.as_str());
         secrets::no_leaks(ctx, app, &[artifacts.as_path()]).await
     }
 );

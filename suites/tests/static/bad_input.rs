@@ -80,11 +80,12 @@ fn chart_that_does_not_render() {
 fn helm_missing_from_path() {
     let empty = tempfile::tempdir().expect("tempdir");
     let empty_path = empty.path().display().to_string();
-    // No helm on PATH nor in the tool cache (XDG_CACHE_HOME points at an empty dir).
+    // No helm on PATH nor in the tool cache (KUBEGATE_CACHE and XDG_CACHE_HOME point at an empty dir).
     assert_bad_input(
         kubegate(&repo())
             .args(["check", "--chart", "charts/todo-chatbot"])
             .env("PATH", &empty_path)
+            .env("KUBEGATE_CACHE", &empty_path)
             .env("XDG_CACHE_HOME", &empty_path),
         &["`helm` not found", "ci/setup.sh tools"],
     );

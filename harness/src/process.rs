@@ -1,10 +1,13 @@
-//! Running the providers' external tools (minikube, kind, docker, ...).
+//! Running external programs (minikube, kind, docker, ctr, cargo, helm, the
+//! local cluster's scripts), in one place.
 //!
 //! Every call goes through the [`CommandRunner`] trait so that unit tests can
-//! check the exact argv a provider runs and feed it canned outputs
-//! ([`FakeRunner`]), while [`SystemRunner`] runs the real thing with a deadline:
-//! a hung `minikube start` is killed (with its whole process group) and
-//! reported with the tail of its stderr, never waited on forever.
+//! check the exact argv a caller runs and feed it canned outputs
+//! ([`FakeRunner`]), while [`SystemRunner`] runs the real thing on tokio's
+//! process support with a deadline: a hung `minikube start` is killed (with
+//! its whole process group) and reported with the tail of its stderr, never
+//! waited on forever. Long steps stream their output line by line
+//! ([`CommandRunner::run_streamed`]) so the user sees progress.
 //!
 //! Long-running helpers (`minikube tunnel`, `cloud-provider-kind`) are started
 //! with [`CommandRunner::spawn`] and kept alive by a [`Supervised`] watcher that
@@ -12,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -20,12 +22,17 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ProviderError;
+use nix::sys::signal::Signal;
 
 /// Default deadline of a command that has not set its own.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Between SIGTERM and SIGKILL when a command is stopped at its deadline.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait for output after the program exited (helpers it started
+/// may keep its pipes open).
+const PIPE_GRACE: Duration = Duration::from_secs(2);
 
-/// One external command: program, arguments, extra environment, deadline.
+/// One external command: program, arguments, environment, directory, deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
     /// Program name (looked up on PATH) or path.
@@ -34,6 +41,10 @@ pub struct Cmd {
     pub args: Vec<String>,
     /// Extra environment variables for this command only.
     pub env: Vec<(String, String)>,
+    /// Variables of this process's environment the command must not inherit.
+    pub env_remove: Vec<String>,
+    /// Working directory (default: this process's).
+    pub current_dir: Option<PathBuf>,
     /// Killed (with its process group) when it runs longer than this.
     pub timeout: Duration,
     /// Bytes written to its stdin (stdin is empty otherwise).
@@ -51,6 +62,8 @@ impl Cmd {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            env_remove: Vec::new(),
+            current_dir: None,
             timeout: DEFAULT_TIMEOUT,
             stdin: None,
         }
@@ -62,9 +75,31 @@ impl Cmd {
         self
     }
 
+    /// Append arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     /// Set an environment variable for this command.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Do not pass this variable of our environment on.
+    pub fn env_remove(mut self, key: impl Into<String>) -> Self {
+        self.env_remove.push(key.into());
+        self
+    }
+
+    /// Run in this directory.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
         self
     }
 
@@ -134,14 +169,14 @@ impl Output {
         }
     }
 
-    /// `Ok(self)` on success, otherwise [`ProviderError::CommandFailed`] with
-    /// the command line and the tail of stderr (stdout if stderr is empty).
-    pub fn into_result(self, cmd: &Cmd) -> Result<Output, ProviderError> {
+    /// `Ok(self)` on success, otherwise [`RunCommandError::Failed`] with the
+    /// command line and the tail of stderr (stdout if stderr is empty).
+    pub fn into_result(self, cmd: &Cmd) -> Result<Output, RunCommandError> {
         if self.success() {
             return Ok(self);
         }
         let evidence = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
-        Err(ProviderError::CommandFailed {
+        Err(RunCommandError::Failed {
             command: cmd.to_string(),
             status: self.status_text(),
             stderr_tail: tail(evidence, 30),
@@ -155,7 +190,8 @@ pub fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Why a command could not be run to completion.
+/// Why a command could not be run to completion (or, from
+/// [`CommandRunner::run_ok`], did not succeed).
 #[derive(Debug, thiserror::Error)]
 pub enum RunCommandError {
     /// The program does not exist.
@@ -171,6 +207,9 @@ pub enum RunCommandError {
     /// It ran past its deadline and was killed.
     #[error("`{command}` did not finish within {after_secs}s and was killed\n--- stderr (tail) ---\n{stderr_tail}")]
     TimedOut { command: String, after_secs: u64, stderr_tail: String },
+    /// It finished with a non-zero exit ([`Output::into_result`]).
+    #[error("`{command}` failed with {status}\n--- stderr (tail) ---\n{stderr_tail}")]
+    Failed { command: String, status: String, stderr_tail: String },
     /// Its log file could not be opened.
     #[error("could not open log file {path}")]
     Log {
@@ -178,35 +217,6 @@ pub enum RunCommandError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl From<RunCommandError> for ProviderError {
-    fn from(e: RunCommandError) -> Self {
-        match e {
-            RunCommandError::NotFound { program } => {
-                ProviderError::ToolMissing { hint: install_hint(&program).to_string(), tool: program }
-            }
-            RunCommandError::TimedOut { command, after_secs, stderr_tail } => ProviderError::CommandFailed {
-                command,
-                status: format!("a timeout ({after_secs}s, killed)"),
-                stderr_tail,
-            },
-            other => ProviderError::Other { context: other.to_string(), source: Box::new(other) },
-        }
-    }
-}
-
-/// Where to get a tool kubegate shells out to.
-pub fn install_hint(program: &str) -> &'static str {
-    match program {
-        "minikube" => "install minikube (https://minikube.sigs.k8s.io/docs/start/) or pick another --provider",
-        "kind" => "install kind (`go install sigs.k8s.io/kind@latest`) or pick another --provider",
-        "cloud-provider-kind" => {
-            "install it for LoadBalancer Services on kind (`go install sigs.k8s.io/cloud-provider-kind@latest`) or install MetalLB in the cluster"
-        }
-        "docker" => "install Docker (or run `ci/setup.sh docker`)",
-        _ => "install it and make sure it is on PATH",
-    }
 }
 
 /// A started long-running process (see [`CommandRunner::spawn`]).
@@ -219,14 +229,23 @@ pub trait Child: Send {
     fn stop(&mut self, grace: Duration) -> std::io::Result<()>;
 }
 
+/// Called with each line a command prints (stdout and stderr alike, without
+/// the newline) while it runs.
+pub type OnLine<'a> = &'a mut (dyn FnMut(&str) + Send);
+
 /// Runs external commands. Implemented by [`SystemRunner`] (real processes)
 /// and [`FakeRunner`] (records argv, answers with canned outputs).
 pub trait CommandRunner: Send + Sync {
-    /// Run to completion (or kill at the deadline) and capture the output.
+    /// Run to completion (or kill at the deadline), capture the output, and
+    /// hand each line to `on_line` as it comes.
     /// A non-zero exit is an `Ok(Output)`; callers decide (see [`Output::into_result`]).
-    fn run(&self, cmd: &Cmd) -> Result<Output, RunCommandError>;
+    fn run_streamed(&self, cmd: &Cmd, on_line: OnLine<'_>) -> Result<Output, RunCommandError>;
+    /// [`CommandRunner::run_streamed`] without watching the lines.
+    fn run(&self, cmd: &Cmd) -> Result<Output, RunCommandError> {
+        self.run_streamed(cmd, &mut |_| {})
+    }
     /// [`CommandRunner::run`], with a non-zero exit as an error carrying its output.
-    fn run_ok(&self, cmd: &Cmd) -> Result<Output, ProviderError> {
+    fn run_ok(&self, cmd: &Cmd) -> Result<Output, RunCommandError> {
         self.run(cmd)?.into_result(cmd)
     }
     /// Start a long-running process in its own process group, stdout and
@@ -240,43 +259,43 @@ pub trait CommandRunner: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemRunner;
 
-/// A shared [`SystemRunner`], the runner providers use outside tests.
+/// A shared [`SystemRunner`], the runner callers use outside tests.
 pub fn system() -> Arc<dyn CommandRunner> {
     Arc::new(SystemRunner)
 }
 
-impl SystemRunner {
-    fn command(cmd: &Cmd) -> Command {
-        use std::os::unix::process::CommandExt;
-        let mut command = Command::new(&cmd.program);
-        command.args(&cmd.args);
-        for (k, v) in &cmd.env {
-            command.env(k, v);
-        }
-        // Own process group: a timeout or stop ends its children too
-        // (minikube and kind start helpers of their own).
-        command.process_group(0);
-        command
-    }
-
-    fn spawn_error(cmd: &Cmd, source: std::io::Error) -> RunCommandError {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            RunCommandError::NotFound { program: cmd.program.clone() }
-        } else {
-            RunCommandError::Spawn { command: cmd.to_string(), source }
-        }
+fn spawn_error(cmd: &Cmd, source: std::io::Error) -> RunCommandError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        RunCommandError::NotFound { program: cmd.program.clone() }
+    } else {
+        RunCommandError::Spawn { command: cmd.to_string(), source }
     }
 }
 
-/// Send `signal` (a name such as `TERM`) to process group `pgid`. Uses the
-/// shell's `kill` builtin so the crate needs no libc binding.
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("sh")
-        .args(["-c", &format!("kill -s {signal} -- -{pgid} 2>/dev/null")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// `cmd` as a std command in a process group of its own, so a timeout or
+/// stop ends its children too (minikube and kind start helpers of their own).
+fn std_command(cmd: &Cmd) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(&cmd.program);
+    command.args(&cmd.args);
+    for key in &cmd.env_remove {
+        command.env_remove(key);
+    }
+    for (k, v) in &cmd.env {
+        command.env(k, v);
+    }
+    if let Some(dir) = &cmd.current_dir {
+        command.current_dir(dir);
+    }
+    command.process_group(0);
+    command
+}
+
+/// Send `signal` to process group `pgid` (no error if it is gone already).
+fn signal_group(pgid: u32, signal: Signal) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal);
+    }
 }
 
 /// Whether a process with this pid exists and is not a zombie (Linux /proc).
@@ -299,81 +318,127 @@ pub fn pid_cmdline(pid: u32) -> Option<String> {
     pid_argv(pid).map(|argv| argv.join(" "))
 }
 
+/// Pid of a process on this host (not this one) running `program` (the file
+/// name of its argv[0]) with `arg` among its arguments, if given.
+pub fn host_process_running(program: &str, arg: Option<&str>) -> Option<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        if pid == me || !pid_alive(pid) {
+            return None;
+        }
+        let argv = pid_argv(pid)?;
+        let name = Path::new(argv.first()?).file_name()?.to_str()?.to_string();
+        (name == program && arg.is_none_or(|a| argv[1..].iter().any(|x| x == a))).then_some(pid)
+    })
+}
+
 /// Stop a process group we do not hold a handle for (e.g. a tunnel started
 /// by an earlier kubegate process): TERM, wait up to `grace`, KILL.
 pub fn stop_pid(pid: u32, grace: Duration) {
     if !pid_alive(pid) {
         return;
     }
-    signal_group(pid, "TERM");
+    signal_group(pid, Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     while pid_alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     if pid_alive(pid) {
-        signal_group(pid, "KILL");
+        signal_group(pid, Signal::SIGKILL);
     }
 }
 
-fn read_all(mut pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        let _ = tx.send(buf);
-    });
-    rx
+/// One of a child's output pipes, read line by line.
+struct Pipe<R> {
+    reader: tokio::io::BufReader<R>,
+    /// The line being read (read_until may stop part-way when cancelled).
+    line: Vec<u8>,
+    /// Everything read so far.
+    all: Vec<u8>,
+    open: bool,
 }
 
-impl CommandRunner for SystemRunner {
-    fn run(&self, cmd: &Cmd) -> Result<Output, RunCommandError> {
-        let mut command = Self::command(cmd);
+impl<R: tokio::io::AsyncRead + Unpin> Pipe<R> {
+    fn new(pipe: R) -> Self {
+        Self { reader: tokio::io::BufReader::new(pipe), line: Vec::new(), all: Vec::new(), open: true }
+    }
+
+    /// The next line (kept in `all` too); `None` and closed at the end.
+    async fn next_line(&mut self) -> Option<String> {
+        use tokio::io::AsyncBufReadExt;
+        match self.reader.read_until(b'\n', &mut self.line).await {
+            Ok(0) | Err(_) => {
+                self.open = false;
+                None
+            }
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&self.line).trim_end_matches(['\n', '\r']).to_owned();
+                self.all.append(&mut self.line);
+                Some(line)
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.all).into_owned()
+    }
+}
+
+impl SystemRunner {
+    /// [`CommandRunner::run_streamed`] for async callers.
+    pub async fn run_async(&self, cmd: &Cmd, on_line: OnLine<'_>) -> Result<Output, RunCommandError> {
+        let mut command = tokio::process::Command::from(std_command(cmd));
         command
             .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| Self::spawn_error(cmd, e))?;
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| spawn_error(cmd, e))?;
+        let pgid = child.id().unwrap_or_default();
         if let (Some(bytes), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = stdin.write_all(&bytes);
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(&bytes).await;
             });
         }
-        let stdout = read_all(child.stdout.take().expect("stdout is piped"));
-        let stderr = read_all(child.stderr.take().expect("stderr is piped"));
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if started.elapsed() >= cmd.timeout => break None,
-                Ok(None) => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(200));
+        let mut stdout = Pipe::new(child.stdout.take().expect("stdout is piped"));
+        let mut stderr = Pipe::new(child.stderr.take().expect("stderr is piped"));
+        let deadline = tokio::time::Instant::now() + cmd.timeout;
+        let mut exited = None;
+        let mut wake = deadline;
+        while stdout.open || stderr.open || exited.is_none() {
+            tokio::select! {
+                Some(line) = stdout.next_line(), if stdout.open => on_line(&line),
+                Some(line) = stderr.next_line(), if stderr.open => on_line(&line),
+                status = child.wait(), if exited.is_none() => {
+                    let status = status.map_err(|source| RunCommandError::Spawn { command: cmd.to_string(), source })?;
+                    exited = Some(status);
+                    wake = tokio::time::Instant::now() + PIPE_GRACE;
                 }
-                Err(e) => return Err(RunCommandError::Spawn { command: cmd.to_string(), source: e }),
+                () = tokio::time::sleep_until(wake) => break,
             }
-        };
-        // Grandchildren may keep the pipes open after the child exits; wait
-        // for them only briefly.
-        let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
-            String::from_utf8_lossy(&rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default()).into_owned()
-        };
-        match status {
-            Some(status) => Ok(Output { code: status.code(), stdout: collect(stdout), stderr: collect(stderr) }),
+        }
+        match exited {
+            Some(status) => Ok(Output { code: status.code(), stdout: stdout.text(), stderr: stderr.text() }),
             None => {
-                signal_group(child.id(), "TERM");
-                std::thread::sleep(Duration::from_millis(500));
-                signal_group(child.id(), "KILL");
-                let _ = child.kill();
-                let _ = child.wait();
+                signal_group(pgid, Signal::SIGTERM);
+                let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+                signal_group(pgid, Signal::SIGKILL);
+                let _ = child.kill().await;
                 Err(RunCommandError::TimedOut {
                     command: cmd.to_string(),
                     after_secs: cmd.timeout.as_secs(),
-                    stderr_tail: tail(&collect(stderr), 30),
+                    stderr_tail: tail(&stderr.text(), 30),
                 })
             }
         }
+    }
+}
+
+impl CommandRunner for SystemRunner {
+    fn run_streamed(&self, cmd: &Cmd, on_line: OnLine<'_>) -> Result<Output, RunCommandError> {
+        crate::runtime::block_on(self.run_async(cmd, on_line))
     }
 
     fn spawn(&self, cmd: &Cmd, log: &Path) -> Result<Box<dyn Child>, RunCommandError> {
@@ -383,9 +448,9 @@ impl CommandRunner for SystemRunner {
         }
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(log_err)?;
         let err = out.try_clone().map_err(log_err)?;
-        let mut command = Self::command(cmd);
+        let mut command = std_command(cmd);
         command.stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = command.spawn().map_err(|e| Self::spawn_error(cmd, e))?;
+        let child = command.spawn().map_err(|e| spawn_error(cmd, e))?;
         Ok(Box::new(SystemChild { child }))
     }
 
@@ -396,14 +461,7 @@ impl CommandRunner for SystemRunner {
 
 /// `program` resolved against PATH (or as given, if it contains a slash).
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable =
-        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(program)).find(|p| executable(p))
+    which::which(program).ok()
 }
 
 struct SystemChild {
@@ -423,7 +481,7 @@ impl Child for SystemChild {
         if self.child.try_wait()?.is_some() {
             return Ok(());
         }
-        signal_group(self.child.id(), "TERM");
+        signal_group(self.child.id(), Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if self.child.try_wait()?.is_some() {
@@ -431,7 +489,7 @@ impl Child for SystemChild {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        signal_group(self.child.id(), "KILL");
+        signal_group(self.child.id(), Signal::SIGKILL);
         let _ = self.child.kill();
         self.child.wait().map(|_| ())
     }
@@ -657,7 +715,7 @@ impl FakeRunner {
 }
 
 impl CommandRunner for FakeRunner {
-    fn run(&self, cmd: &Cmd) -> Result<Output, RunCommandError> {
+    fn run_streamed(&self, cmd: &Cmd, on_line: OnLine<'_>) -> Result<Output, RunCommandError> {
         self.calls.lock().expect("fake lock").push(cmd.clone());
         if self.find_program(&cmd.program).is_none() {
             return Err(RunCommandError::NotFound { program: cmd.program.clone() });
@@ -667,7 +725,9 @@ impl CommandRunner for FakeRunner {
         for (prefix, outputs) in replies.iter_mut() {
             if argv.starts_with(prefix) {
                 let out = if outputs.len() > 1 { outputs.pop_front() } else { outputs.front().cloned() };
-                return Ok(out.unwrap_or_default());
+                let out = out.unwrap_or_default();
+                out.stdout.lines().chain(out.stderr.lines()).for_each(&mut *on_line);
+                return Ok(out);
             }
         }
         Ok(Output::failed(99, "", format!("FakeRunner: no canned reply for `{cmd}`")))
@@ -702,6 +762,43 @@ mod tests {
     }
 
     #[test]
+    fn streams_each_line_as_it_comes_and_keeps_both_streams() {
+        let mut lines = Vec::new();
+        let cmd = Cmd::new("sh", ["-c", "echo one; echo two >&2; printf three"]);
+        let out = SystemRunner.run_streamed(&cmd, &mut |l| lines.push(l.to_owned())).expect("sh runs");
+        lines.sort();
+        assert_eq!(lines, ["one", "three", "two"]);
+        assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("one\nthree", "two\n"));
+    }
+
+    #[test]
+    fn runs_in_its_directory_without_the_removed_variables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cmd = Cmd::new("sh", ["-c", "pwd; echo \"${HOME:-unset}\""]).current_dir(dir.path()).env_remove("HOME");
+        let out = SystemRunner.run_ok(&cmd).expect("sh runs");
+        let canonical = dir.path().canonicalize().expect("canonical");
+        assert_eq!(out.stdout, format!("{}\nunset\n", canonical.display()));
+    }
+
+    #[test]
+    fn finds_a_host_process_by_command_line() {
+        let mut child = std::process::Command::new("sleep").arg("7.25").spawn().expect("sleep starts");
+        assert_eq!(host_process_running("sleep", Some("7.25")), Some(child.id()));
+        assert_eq!(host_process_running("sleep", Some("7.2")), None, "whole arguments only");
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        assert_eq!(host_process_running("sleep", Some("7.25")), None);
+    }
+
+    #[test]
+    fn timeout_kills_the_child() {
+        let started = Instant::now();
+        let r = SystemRunner.run(&Cmd::new("sleep", ["5"]).timeout(Duration::from_millis(200)));
+        assert!(matches!(r, Err(RunCommandError::TimedOut { .. })));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
     fn feeds_stdin() {
         let out = SystemRunner.run(&Cmd::new("cat", Vec::<String>::new()).stdin("hello")).expect("cat runs");
         assert_eq!(out.stdout, "hello");
@@ -723,7 +820,6 @@ mod tests {
     fn missing_program_is_tool_missing() {
         let err = SystemRunner.run(&Cmd::new("kubegate-no-such-tool", ["x"])).expect_err("not installed");
         assert!(matches!(err, RunCommandError::NotFound { .. }));
-        assert!(matches!(ProviderError::from(err), ProviderError::ToolMissing { .. }));
         assert!(find_on_path("sh").is_some());
         assert!(find_on_path("kubegate-no-such-tool").is_none());
     }
