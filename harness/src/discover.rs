@@ -685,7 +685,7 @@ impl Readme {
                 match (w.as_str(), words.get(i + 1).map(String::as_str)) {
                     ("helm", Some("install" | "upgrade")) => readme.helm_install(&words[i + 2..]),
                     ("kubectl", Some("create")) if words.get(i + 2).map(String::as_str) == Some("secret") => {
-                        readme.create_secret(&words[i + 3..])
+                        readme.create_secret(&words[i + 3..]);
                     }
                     _ => {}
                 }

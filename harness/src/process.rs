@@ -782,7 +782,7 @@ mod tests {
 
     #[test]
     fn finds_a_host_process_by_command_line() {
-        let mut child = std::process::Command::new("sleep").arg("7.25").spawn().expect("sleep starts");
+        let mut child = Command::new("sleep").arg("7.25").spawn().expect("sleep starts");
         assert_eq!(host_process_running("sleep", Some("7.25")), Some(child.id()));
         assert_eq!(host_process_running("sleep", Some("7.2")), None, "whole arguments only");
         child.kill().expect("kill");
