@@ -21,9 +21,9 @@ pub mod contract;
 pub mod deploy;
 #[warn(missing_docs)]
 pub mod diagnostics;
+pub mod dirs;
 #[warn(missing_docs)]
 pub mod discover;
-pub mod dirs;
 #[warn(missing_docs)]
 pub mod exit;
 #[warn(missing_docs)]

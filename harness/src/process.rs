@@ -409,6 +409,9 @@ impl SystemRunner {
         let mut wake = deadline;
         while stdout.open || stderr.open || exited.is_none() {
             tokio::select! {
+                // Output first: on a busy machine the grace below may be over by the time this task runs
+                // again, and what the child wrote before it exited must still be read.
+                biased;
                 Some(line) = stdout.next_line(), if stdout.open => on_line(&line),
                 Some(line) = stderr.next_line(), if stderr.open => on_line(&line),
                 status = child.wait(), if exited.is_none() => {
@@ -783,6 +786,11 @@ mod tests {
     #[test]
     fn finds_a_host_process_by_command_line() {
         let mut child = Command::new("sleep").arg("7.25").spawn().expect("sleep starts");
+        // The child shows its own command line only once it has exec'd (later on a busy machine).
+        let until = Instant::now() + Duration::from_secs(5);
+        while host_process_running("sleep", Some("7.25")).is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(host_process_running("sleep", Some("7.25")), Some(child.id()));
         assert_eq!(host_process_running("sleep", Some("7.2")), None, "whole arguments only");
         child.kill().expect("kill");

@@ -311,11 +311,12 @@ impl LoadCount {
         (before, after)
     }
 
-    /// The last time each pod answered (from [`SERVED_BY_HEADER`]).
+    /// The last time each pod answered the client directly (the last pod in
+    /// [`SERVED_BY_HEADER`]: a proxy appends itself after its backend).
     pub fn last_served(&self) -> std::collections::BTreeMap<String, Duration> {
         let mut last = std::collections::BTreeMap::new();
         for r in self.records.iter().filter(|r| r.lost.is_none()) {
-            for pod in &r.served_by {
+            if let Some(pod) = r.served_by.last() {
                 last.insert(pod.clone(), r.at);
             }
         }

@@ -289,13 +289,17 @@ pub fn at_a_sigterm(at: Duration, events: &[ClusterEvent], pre_stops: &BTreeMap<
         .next()
 }
 
-/// "a pod answered up to N s after it left the endpoints" (the endpoint
-/// propagation as the client saw it), when the app names its pods.
+/// "an old pod answered up to N s after it left the endpoints" (the
+/// endpoint propagation as the client saw it), when the app names its pods.
+/// Only pods being deleted count: a new pod is also "not ready" while it starts.
 pub fn late_answers(load: &LoadCount, events: &[ClusterEvent]) -> Option<String> {
     let last = load.last_served();
+    let deleting: BTreeMap<&str, Duration> =
+        events.iter().filter(|e| e.change == Change::PodDeleting).map(|e| (e.pod.as_str(), e.at)).collect();
     let late = events
         .iter()
         .filter(|e| e.change == Change::EndpointRemoved || e.change == Change::EndpointNotReady)
+        .filter(|e| deleting.get(e.pod.as_str()).is_some_and(|d| e.at >= *d))
         .filter_map(|e| last.get(&e.pod).filter(|t| **t > e.at).map(|t| (*t - e.at, e.pod.as_str())))
         .max();
     let (by, pod) = late?;
