@@ -368,9 +368,17 @@ impl<R: tokio::io::AsyncRead + Unpin> Pipe<R> {
     async fn next_line(&mut self) -> Option<String> {
         use tokio::io::AsyncBufReadExt;
         match self.reader.read_until(b'\n', &mut self.line).await {
-            Ok(0) | Err(_) => {
+            // A call cancelled part-way leaves its bytes in `line` and the next
+            // one counts only its own: a last line without a newline may be there.
+            Ok(0) | Err(_) if self.line.is_empty() => {
                 self.open = false;
                 None
+            }
+            Ok(0) | Err(_) => {
+                self.open = false;
+                let line = String::from_utf8_lossy(&self.line).trim_end_matches(['\n', '\r']).to_owned();
+                self.all.append(&mut self.line);
+                Some(line)
             }
             Ok(_) => {
                 let line = String::from_utf8_lossy(&self.line).trim_end_matches(['\n', '\r']).to_owned();
