@@ -71,6 +71,15 @@ impl AppClient {
         &self.base
     }
 
+    /// `method path` with an optional bearer token, not sent yet.
+    fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
     /// `method path` with an optional bearer token and JSON body.
     pub async fn call(
         &self,
@@ -79,10 +88,7 @@ impl AppClient {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Result<Answer, reqwest::Error> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.request(method, path, token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -112,11 +118,7 @@ impl AppClient {
     /// `GET path`, recorded for a [`SteadyLoad`] (`seq` and `at` are the caller's).
     pub async fn get_recorded(&self, path: &str, token: Option<&str>, status: u16) -> RequestRecord {
         let started = std::time::Instant::now();
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let (lost, detail, served_by) = match req.send().await {
+        let (lost, detail, served_by) = match self.request(reqwest::Method::GET, path, token).send().await {
             Ok(resp) => {
                 let served_by: Vec<String> = resp
                     .headers()
@@ -219,11 +221,12 @@ impl Lost {
 
     /// Classify a client error by walking its source chain.
     pub fn of(e: &reqwest::Error) -> Lost {
-        if e.is_timeout() {
-            return Lost::Timeout;
-        }
+        // A connect that timed out is a connect error first: no pod took the connection.
         if e.is_connect() {
             return Lost::Connect;
+        }
+        if e.is_timeout() {
+            return Lost::Timeout;
         }
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(s) = source {
