@@ -19,4 +19,7 @@ export KUBEGATE_BIN="$PWD/target/debug/kubegate"
 
 # Whatever happens, leave no cluster running behind the run.
 trap '"$KUBEGATE_BIN" cluster down --provider local || true' EXIT
+# Three test threads per core: the live cases mostly wait on the cluster
+# (.config/nextest.toml); NEXTEST_TEST_THREADS overrides.
+export NEXTEST_TEST_THREADS="${NEXTEST_TEST_THREADS:-$(( $(nproc) * 3 ))}"
 cargo nextest run --workspace --profile ci "$@"

@@ -109,6 +109,11 @@ for l in $(ip -o link show master "$cni_bridge" 2>/dev/null | awk -F': ' '{print
 done
 ip link del "$cni_bridge" 2>/dev/null || true
 ip link del "$lb_iface" 2>/dev/null || true
+# up.sh shortened unanswered SYN_SENT conntrack entries; give the host its own value back.
+if [[ -f "$dir/syn_sent.orig" ]]; then
+  cat "$dir/syn_sent.orig" >/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_syn_sent 2>/dev/null || true
+  rm -f "$dir/syn_sent.orig"
+fi
 ip link del kube-ipvs0 2>/dev/null || true
 # Rewrite each table without kube-proxy's and the CNI plugins' chains and rules
 # and without up.sh's FORWARD rules (comment "kubegate"); other rules stay as they are.

@@ -74,6 +74,20 @@ if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
   modprobe br_netfilter 2>/dev/null || die "br_netfilter is not available (no /proc/sys/net/bridge): load the module" 2
 fi
 echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
+# A connection attempt that reached a pod as it died leaves an unanswered
+# SYN_SENT conntrack entry holding its DNAT to that pod for 120 s; a new
+# connection from the same source port to the same Service or LoadBalancer
+# address matches it and is sent to the dead pod too (no answer: a lost
+# request). kube-proxy clears such entries for UDP only
+# (kubernetes/kubernetes#101607). This host is also where the live checks'
+# clients run, and the next namespace gets the same LoadBalancer address, so
+# keep unanswered attempts 5 s: a SYN resent after that is NATed afresh, to a
+# live endpoint. Answered connections are not affected. down.sh restores it.
+syn_sent=/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_syn_sent
+if [[ -w "$syn_sent" ]]; then
+  [[ -f "$dir/syn_sent.orig" ]] || cat "$syn_sent" >"$dir/syn_sent.orig"
+  echo 5 >"$syn_sent"
+fi
 # Docker sets FORWARD's policy to DROP; let pod traffic through (down.sh removes these).
 for rule in "-i $cni_bridge" "-o $cni_bridge"; do
   # shellcheck disable=SC2086

@@ -35,6 +35,8 @@ pub struct VerifyRequest {
     pub report_dir: Option<PathBuf>,
     /// Run the destructive checks too (default true).
     pub destructive: bool,
+    /// Destructive checks at once (each in a namespace of its own).
+    pub parallel: usize,
 }
 
 /// Why verify could not reach a verdict (a failed check is not an error: it is in the report).
@@ -315,7 +317,12 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     step.ok();
     mark(&mut timings, "load images");
 
-    let opts = RunOptions { destructive: req.destructive, artifacts: vec![report_dir.clone()], keep: req.keep };
+    let opts = RunOptions {
+        destructive: req.destructive,
+        artifacts: vec![report_dir.clone()],
+        keep: req.keep,
+        parallel: req.parallel,
+    };
     let live = run_all(&ctx, &run, &opts).await;
     mark(&mut timings, "live suites");
 

@@ -2,14 +2,18 @@
 //! and one shared deployment per path, made once per nextest run and used
 //! by every test that only looks; extra namespaces for destructive tests.
 //!
-//! nextest runs each test in its own process, so "once" is a file lock plus
-//! a state file under `target/kubegate/`, keyed by `NEXTEST_RUN_ID`:
+//! nextest runs each test in its own process, several at a time, so "once"
+//! is a file lock plus a state file under `target/kubegate/` per run
+//! (`NEXTEST_RUN_ID`; runs side by side, e.g. partitions, each have theirs):
 //! - the first test of a run builds the images, loads them (with the
-//!   upgrade tag) and deploys both paths; later ones attach;
-//! - the state of an earlier run is swept (its namespaces deleted) when a
-//!   new run starts, so a killed run leaves nothing for long;
-//! - `zz_teardown` (last in the binary, which runs one test at a time)
-//!   deletes the shared namespaces.
+//!   upgrade tag) and deploys both paths; later ones attach; a state whose
+//!   namespaces are gone (the cluster was restarted) is deployed again;
+//! - every test that attaches holds the run's users lock shared until it
+//!   exits; `zz_teardown` (listed last) takes it exclusively, so it deletes
+//!   the shared namespaces only once no test of the run uses them;
+//! - the state of an earlier run whose holder is gone is swept (its
+//!   namespaces deleted) when a new run starts, so a killed run leaves
+//!   nothing for long.
 //!
 //! No cluster -> the test FAILS with "start a cluster: ci/setup.sh k8s".
 
@@ -133,8 +137,74 @@ struct SharedState {
     failures: Vec<(String, String)>,
 }
 
+const STATE_PREFIX: &str = "live-shared-";
+
+/// The shared state of run `key` (`live-shared-<key>.json`).
+fn shared_state_file_of(key: &str) -> PathBuf {
+    let safe: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    state_dir().join(format!("{STATE_PREFIX}{safe}.json"))
+}
+
 fn shared_state_file() -> PathBuf {
-    state_dir().join("live-shared.json")
+    shared_state_file_of(&run_key())
+}
+
+/// Every run's shared state on this machine, with its file.
+fn all_shared_states() -> Vec<(PathBuf, SharedState)> {
+    let Ok(entries) = std::fs::read_dir(state_dir()) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with(STATE_PREFIX) && name.ends_with(".json")
+        })
+        .filter_map(|p| {
+            let s = serde_json::from_str::<SharedState>(&std::fs::read_to_string(&p).ok()?).ok()?;
+            Some((p, s))
+        })
+        .collect()
+}
+
+/// The users lock of this run: every test attached to the shared
+/// deployments holds it shared; `zz_teardown` takes it exclusively.
+fn users_lock() -> fd_lock::RwLock<std::fs::File> {
+    let path = state_dir().join(format!("live-shared-users-{}.lock", run_key()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    fd_lock::RwLock::new(file)
+}
+
+/// Hold this run's users lock shared until the process exits.
+fn use_shared_until_exit() {
+    let lock: &'static mut fd_lock::RwLock<std::fs::File> = Box::leak(Box::new(users_lock()));
+    let guard = lock.read().unwrap_or_else(|e| panic!("cannot lock the shared deployments' users lock: {e}"));
+    // Released when the process exits and its file descriptors close.
+    std::mem::forget(guard);
+}
+
+/// True when the state's detached holder still runs (its run is live).
+fn holder_alive(s: &SharedState) -> bool {
+    s.holder_pid.is_some_and(|pid| {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        String::from_utf8_lossy(&cmd).contains(&format!("{}.lock", s.run_id))
+    })
+}
+
+/// True when both shared namespaces of `s` exist (a restarted cluster has none).
+async fn namespaces_exist(ctx: &LiveContext, s: &SharedState) -> bool {
+    let Some(run) = RunId::parse(&s.run_id) else { return false };
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(ctx.client.clone());
+    for p in [DeployPath::Raw, DeployPath::Helm] {
+        if !matches!(api.get_opt(&run.namespace(p)).await, Ok(Some(_))) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The shared deployment of `path` (deployed by the first test of this run
@@ -143,17 +213,24 @@ pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
     let ctx = fresh_context().await;
     let handle = tokio::runtime::Handle::current();
     let c2 = ctx.clone();
+    use_shared_until_exit();
     let state: SharedState = tokio::task::spawn_blocking(move || {
         locked("live-shared", || {
-            let existing = std::fs::read_to_string(shared_state_file())
-                .ok()
-                .and_then(|t| serde_json::from_str::<SharedState>(&t).ok());
-            if let Some(s) = existing {
+            for (file, s) in all_shared_states() {
                 if s.run_key == run_key() {
+                    if s.failures.is_empty() && !handle.block_on(namespaces_exist(&c2, &s)) {
+                        // The cluster was restarted under this run: deploy again.
+                        stop_holder(&s);
+                        let _ = std::fs::remove_file(&file);
+                        continue;
+                    }
                     return s;
                 }
-                // An earlier run's leftovers (killed, or its teardown never ran).
-                handle.block_on(delete_shared(&c2, &s));
+                if !holder_alive(&s) {
+                    // An earlier run's leftovers (killed, or its teardown never ran).
+                    handle.block_on(delete_shared(&c2, &s));
+                    let _ = std::fs::remove_file(&file);
+                }
             }
             kubegate::live::database::sweep_stale();
             let run = RunId::random();
@@ -225,12 +302,9 @@ fn hold_detached(run: &RunId) -> Option<u32> {
 }
 
 fn stop_holder(s: &SharedState) {
-    if let Some(pid) = s.holder_pid {
-        // Only our own holder: the pid's command line must be our flock.
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmd).contains(&format!("{}.lock", s.run_id)) {
-            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
-        }
+    // Only our own holder: the pid's command line must be our flock.
+    if let Some(pid) = s.holder_pid.filter(|_| holder_alive(s)) {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     }
 }
 
@@ -248,15 +322,22 @@ async fn delete_shared(ctx: &LiveContext, s: &SharedState) {
     }
 }
 
-/// Delete this run's shared namespaces (the `zz_teardown` test; needs the
-/// cluster only, not Docker).
+/// How long `zz_teardown` lets the tests started just before it take their
+/// hold on the shared deployments (nextest starts tests in list order).
+const LATE_STARTERS: Duration = Duration::from_secs(3);
+
+/// Delete this run's shared namespaces once no test of the run uses them
+/// (the `zz_teardown` test; needs the cluster only, not Docker).
 pub async fn teardown_shared() -> Vec<String> {
+    tokio::time::sleep(LATE_STARTERS).await;
     let info =
         tokio::task::spawn_blocking(cluster_only).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let secrets = live_secrets(info.node_ip).unwrap_or_else(|e| panic!("{}", chain(&e)));
     let ctx = LiveContext::connect(info, config(), secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)));
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let mut users = users_lock();
+        let _all_done = users.write().unwrap_or_else(|e| panic!("cannot lock the shared deployments' users lock: {e}"));
         locked("live-shared", || {
             let Some(s) = std::fs::read_to_string(shared_state_file())
                 .ok()

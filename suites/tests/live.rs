@@ -1,79 +1,96 @@
 //! Live suites: the chatbot deployed by BOTH paths (raw manifests, Helm
-//! chart) on a real cluster, checked by the same library functions
-//! `kubegate verify` runs (`kubegate::live`). Every check is one test per
-//! path (`<suite>::<check>::raw` / `::helm`), so nextest's JUnit lists each
-//! case per path; every failure names its path.
+//! chart) on a real cluster. The cases are generated from the one table of
+//! live checks (`kubegate::live::checks::CHECKS`), which `kubegate verify`
+//! runs too: one case per check and path (`live::<suite>::<test>::raw` /
+//! `::helm`, parity checks `::raw_helm`), so nextest's JUnit lists each case
+//! per path and every failure names its path. The broken deployments that
+//! must fail them are in `live/broken.rs`.
+//!
+//! This is a libtest-mimic harness (`harness = false`): nextest lists and
+//! runs its cases like any other test binary, one process per case.
 //!
 //! Needs a cluster with the images loaded: `ci/setup.sh k8s` (the local
 //! provider by default; `KUBEGATE_PROVIDER=minikube|kind|existing`
-//! overrides). Without one every test FAILS with "start a cluster:
-//! ci/setup.sh k8s". Non-destructive tests share one deployment per path
-//! (`kubegate_suites::live::shared`); destructive ones get their own
-//! namespaces. The binary runs in nextest's `cluster` group (one test at a
-//! time); `zz_teardown` runs last and removes the shared namespaces.
+//! overrides). Without one every case FAILS with "start a cluster:
+//! ci/setup.sh k8s". Checks that only look share one deployment per path
+//! (`kubegate_suites::live::shared`); destructive ones deploy in namespaces
+//! of their own, so cases run several at a time. `zz_teardown` is listed
+//! last: it waits until no case of this run uses the shared deployments,
+//! then removes them.
 
-/// One test per deploy path running `$body` against the shared deployment.
-macro_rules! per_path {
-    ($(#[$meta:meta])* $name:ident, |$ctx:ident, $app:ident| $body:expr) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn check($ctx: &kubegate::live::context::LiveContext, $app: &kubegate::live::app::DeployedApp) -> kubegate::live::CheckResult {
-                $body
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn raw() {
-                let (ctx, app) = kubegate_suites::live::shared(kubegate::finding::DeployPath::Raw).await;
-                kubegate_suites::live::expect_pass(check(&ctx, &app).await);
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn helm() {
-                let (ctx, app) = kubegate_suites::live::shared(kubegate::finding::DeployPath::Helm).await;
-                kubegate_suites::live::expect_pass(check(&ctx, &app).await);
-            }
-        }
-    };
-}
-
-/// One test per deploy path calling `$body(path)` (destructive tests that
-/// make their own namespaces).
-macro_rules! per_path_own {
-    ($(#[$meta:meta])* $name:ident, |$path:ident| $body:expr) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn check($path: kubegate::finding::DeployPath) {
-                $body
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn raw() {
-                check(kubegate::finding::DeployPath::Raw).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn helm() {
-                check(kubegate::finding::DeployPath::Helm).await;
-            }
-        }
-    };
-}
+use kubegate::finding::DeployPath;
+use kubegate::live::checks::{CHECKS, LiveCheck, Record, Run, Scope, run_own};
+use kubegate::live::run::{Deployed, run_one};
+use kubegate_suites::live::{expect_pass, fresh_context, shared};
+use libtest_mimic::{Arguments, Failed, Trial};
 
 mod live {
     pub mod broken;
-    pub mod constitution;
-    pub mod loadbalancer;
-    pub mod parity;
-    pub mod probes;
-    pub mod rollout;
-    pub mod secrets;
 }
 
-/// Runs last (nextest orders a binary's tests by name and runs this binary
-/// one test at a time): deletes the shared namespaces of this run. A run
-/// killed before this point is swept by the next run's first test.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_teardown() {
-    let gone = kubegate_suites::live::teardown_shared().await;
-    eprintln!("    removed shared namespaces: {gone:?}");
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = CHECKS
+        .iter()
+        .flat_map(|check| {
+            check
+                .scopes()
+                .iter()
+                .map(move |scope| Trial::test(check.test_name(scope), move || block_on(check_case(check, scope))))
+        })
+        .collect();
+    trials.extend(live::broken::trials());
+    trials.push(Trial::test("zz_teardown", || {
+        block_on(async {
+            let gone = kubegate_suites::live::teardown_shared().await;
+            eprintln!("    removed shared namespaces: {gone:?}");
+        })
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// Run one case on a runtime of its own (each nextest case is a process).
+pub fn block_on(case: impl Future<Output = ()>) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("cannot start a tokio runtime: {e}")))?;
+    rt.block_on(case);
+    Ok(())
+}
+
+/// One check on one scope, exactly as `kubegate verify` runs it.
+async fn check_case(check: &'static LiveCheck, scope: &str) {
+    let record = Record::default();
+    let result = match check.run {
+        Run::Own(..) | Run::OwnDatabase(..) => {
+            let ctx = fresh_context().await;
+            let path = if scope == "helm" { DeployPath::Helm } else { DeployPath::Raw };
+            run_own(&Scope { ctx: &ctx, artifacts: &[], record: &record }, check, path).await
+        }
+        Run::Pair(_) => {
+            let (ctx, raw) = shared(DeployPath::Raw).await;
+            let (_, helm) = shared(DeployPath::Helm).await;
+            let (raw, helm) = (Ok(raw), Ok(helm));
+            let scope_ = Scope { ctx: &ctx, artifacts: &[], record: &record };
+            run_one(&scope_, &Deployed { raw: &raw, helm: &helm }, check, scope).await.result
+        }
+        Run::Shared(_) | Run::SharedLast(_) => {
+            let path = if scope == "helm" { DeployPath::Helm } else { DeployPath::Raw };
+            let (ctx, app) = shared(path).await;
+            // This run's artifacts (diagnostics bundles land in target/kubegate/<run-id>/).
+            let artifacts = [kubegate::dirs::artifacts_dir().join(app.run.as_str())];
+            let (mut raw, mut helm) = (Err(not_this_path()), Err(not_this_path()));
+            *(if path == DeployPath::Helm { &mut helm } else { &mut raw }) = Ok(app);
+            let scope_ = Scope { ctx: &ctx, artifacts: &artifacts, record: &record };
+            run_one(&scope_, &Deployed { raw: &raw, helm: &helm }, check, scope).await.result
+        }
+    };
+    expect_pass(result);
+}
+
+/// The other path's slot of a one-path case (never read: the case runs on its own path).
+fn not_this_path() -> kubegate::live::CheckFailure {
+    kubegate::live::CheckFailure::both("deployments", "this case runs on the other path")
 }

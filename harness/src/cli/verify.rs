@@ -25,6 +25,9 @@ pub struct VerifyArgs {
     /// Skip the destructive checks (database outage, liveness fault, missing key, rotation, upgrade).
     #[arg(long)]
     quick: bool,
+    /// Destructive checks run at once, each in a namespace of its own (default: 3 per core, 2 to 12).
+    #[arg(long, value_name = "N", env = "KUBEGATE_PARALLEL", value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: Option<u16>,
 }
 
 /// `kubegate verify: error: ...` with its causes; the exit code.
@@ -46,6 +49,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         keep: args.keep,
         report_dir: args.report_dir,
         destructive: !args.quick,
+        parallel: args.parallel.map_or_else(crate::live::run::default_parallel, usize::from),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

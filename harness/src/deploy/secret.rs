@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 
 /// Keys the backend reads through `secretKeyRef` (names.md).
 pub const SECRET_KEYS: [&str; 3] = ["DATABASE_URL", "JWT_SECRET", "OPENAI_API_KEY"];
+/// The reference app's key holding the database URL (a check with a database of its own sets it).
+pub const DATABASE_KEY: &str = "DATABASE_URL";
+/// The reference app's key holding the JWT signing secret (rotated, and left out, by the secret checks).
+pub const SIGNING_KEY: &str = "JWT_SECRET";
 /// Keys that may be absent (the backend falls back without an LLM key).
 pub const OPTIONAL_KEYS: [&str; 1] = ["OPENAI_API_KEY"];
 

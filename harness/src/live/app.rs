@@ -271,6 +271,21 @@ impl DeployedApp {
         }
     }
 
+    /// A handle on `namespace` that owns nothing and holds no run (unit tests).
+    #[cfg(test)]
+    pub(crate) fn detached(path: DeployPath, namespace: &str) -> Self {
+        DeployedApp {
+            path,
+            run: RunId::random(),
+            namespace: namespace.to_owned(),
+            secrets: SecretValues::from_literals(std::iter::empty::<(String, String)>()),
+            waits: Vec::new(),
+            variant: Variant::standard("detached"),
+            guard: None,
+            run_lock: None,
+        }
+    }
+
     /// A waiter for this namespace with the plan's deadline (the policy's
     /// `ready_within_secs`) and the run's redaction.
     pub fn waiter(&self, ctx: &LiveContext) -> Waiter {

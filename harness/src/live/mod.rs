@@ -10,12 +10,15 @@
 //! - [`database`]: a PostgreSQL instance a test owns (to stop and restart it).
 //! - one module per suite: [`constitution`], [`probes`], [`loadbalancer`],
 //!   [`secrets`], [`parity`], [`rollout`].
-//! - [`run`]: every suite for both paths, as one [`crate::report::Report`].
+//! - [`checks`]: every check as one item (id, principle, what it runs on, body,
+//!   nextest name, broken variant): the one table `verify` and nextest run.
+//! - [`run`]: the table for both paths, as `kubegate verify` runs it.
 //!
 //! Every check returns `Result<Passed, CheckFailure>`; a failure names the
 //! path, the object and, when a wait ended in a dead end, the diagnosis.
 
 pub mod app;
+pub mod checks;
 pub mod constitution;
 pub mod context;
 pub mod database;
@@ -35,132 +38,7 @@ use crate::wait::WaitError;
 use crate::wait::diagnose::{DeadEnd, DeadEndKind};
 use std::time::Duration;
 
-/// One live check: an id, the suite it belongs to and the principle of the
-/// plan's constitution it proves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiveCheck {
-    /// Stable id, `LIVE-<SUITE>-<NAME>`.
-    pub id: &'static str,
-    /// Suite (module) name.
-    pub suite: &'static str,
-    /// Principle (`P3`, `P5`, `P11`, `P12`, `P14`).
-    pub principle: &'static str,
-    /// What it asserts, one line.
-    pub title: &'static str,
-    /// True when it breaks its deployment on purpose (own namespace).
-    pub destructive: bool,
-}
-
-macro_rules! check {
-    ($id:literal, $suite:literal, $p:literal, $destructive:literal, $title:literal) => {
-        LiveCheck { id: $id, suite: $suite, principle: $p, title: $title, destructive: $destructive }
-    };
-}
-
-/// Every live check, in suite order.
-pub static CHECKS: &[LiveCheck] = &[
-    check!("LIVE-CONST-DRYRUN", "constitution", "P3", false, "a server-side dry run accepts every object"),
-    check!(
-        "LIVE-CONST-PSA",
-        "constitution",
-        "P5",
-        false,
-        "the namespace enforces Pod Security restricted and the pods are admitted"
-    ),
-    check!(
-        "LIVE-CONST-PODSPEC",
-        "constitution",
-        "P12",
-        false,
-        "running pods carry the declared securityContext, resources and probes"
-    ),
-    check!("LIVE-CONST-HPA", "constitution", "P12", false, "each HPA reads metrics, or says why it cannot"),
-    check!("LIVE-PROBE-ROLLOUT", "probes", "P12", false, "pods Running within 60 s and Ready within 90 s"),
-    check!("LIVE-PROBE-ENDPOINTS", "probes", "P12", false, "every contract endpoint answers through its Service"),
-    check!(
-        "LIVE-PROBE-DBOUTAGE",
-        "probes",
-        "P12",
-        true,
-        "database down: backend NotReady, out of the EndpointSlice, no restart; back: Ready"
-    ),
-    check!(
-        "LIVE-PROBE-LIVENESS",
-        "probes",
-        "P12",
-        true,
-        "a failing liveness probe makes the kubelet restart the container"
-    ),
-    check!(
-        "LIVE-PROBE-REPLACED",
-        "probes",
-        "P12",
-        true,
-        "a deleted backend pod is replaced and Ready; an open port-forward follows it"
-    ),
-    check!(
-        "LIVE-LB-ADDRESS",
-        "loadbalancer",
-        "P3",
-        false,
-        "the frontend Service gets an external address; / and /api/tasks answer through it"
-    ),
-    check!(
-        "LIVE-LB-UNPROVISIONED",
-        "loadbalancer",
-        "P3",
-        false,
-        "a LoadBalancer nobody provisions is diagnosed as such"
-    ),
-    check!(
-        "LIVE-SECRET-USED",
-        "secrets",
-        "P5",
-        false,
-        "pods use the Secret's values (JWT_SECRET signs, DATABASE_URL connects)"
-    ),
-    check!(
-        "LIVE-SECRET-NOLEAK",
-        "secrets",
-        "P5",
-        false,
-        "no secret value in ConfigMaps, annotations, events, pod specs, Helm records or logs"
-    ),
-    check!(
-        "LIVE-SECRET-MISSING",
-        "secrets",
-        "P5",
-        true,
-        "a missing Secret key is reported as CreateContainerConfigError"
-    ),
-    check!(
-        "LIVE-SECRET-ROTATE",
-        "secrets",
-        "P5",
-        true,
-        "a rotated JWT_SECRET works after a rollout restart; old tokens are refused"
-    ),
-    check!(
-        "LIVE-PARITY-OBJECTS",
-        "parity",
-        "P14",
-        false,
-        "the live objects of both paths are equal but for allowed differences"
-    ),
-    check!("LIVE-PARITY-ANSWERS", "parity", "P14", false, "both paths serve the same answers"),
-    check!(
-        "LIVE-ROLLOUT-UPGRADE",
-        "rollout",
-        "P12",
-        true,
-        "helm upgrade to a new image tag under load loses no request"
-    ),
-];
-
-/// The check with `id`.
-pub fn check_info(id: &str) -> Option<&'static LiveCheck> {
-    CHECKS.iter().find(|c| c.id == id)
-}
+pub use checks::{CHECKS, LiveCheck, check_info};
 
 impl From<&LiveCheck> for CheckInfo {
     fn from(c: &LiveCheck) -> Self {
@@ -346,38 +224,20 @@ fn path_of(scope: &str) -> DeployPath {
     if scope == "helm" { DeployPath::Helm } else { DeployPath::Raw }
 }
 
-/// Time `fut` and record its outcome as a [`CheckRun`].
-pub async fn timed(id: &str, scope: impl Into<String>, fut: impl Future<Output = CheckResult>) -> CheckRun {
+/// Time `fut` and record its outcome as a [`CheckRun`] of `check`.
+pub async fn timed(
+    check: &'static LiveCheck,
+    scope: impl Into<String>,
+    fut: impl Future<Output = CheckResult>,
+) -> CheckRun {
     let started = std::time::Instant::now();
     let result = fut.await;
-    CheckRun { check: check_info(id).unwrap_or(&CHECKS[0]), scope: scope.into(), result, took: started.elapsed() }
+    CheckRun { check, scope: scope.into(), result, took: started.elapsed() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_unique_and_principles_known() {
-        let mut ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), CHECKS.len());
-        for c in CHECKS {
-            assert!(["P3", "P5", "P11", "P12", "P14"].contains(&c.principle), "{}", c.id);
-            assert!(c.id.starts_with("LIVE-"), "{}", c.id);
-        }
-    }
-
-    #[test]
-    fn docs_live_md_lists_every_check() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/live.md"))
-            .expect("docs/live.md exists");
-        for c in CHECKS {
-            let row = format!("| `{}` | {} | {} |", c.id, c.principle, c.title);
-            assert!(docs.contains(&row), "docs/live.md lacks or misstates {}: expected a row starting `{row}`", c.id);
-        }
-    }
 
     #[test]
     fn failure_names_path_object_and_diagnosis() {

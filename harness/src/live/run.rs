@@ -1,16 +1,20 @@
-//! Every live suite for both paths, as `kubegate verify` runs them: one
-//! shared deployment per path for the checks that only look, one extra
-//! namespace per destructive check, both paths side by side.
+//! The live check table ([`super::checks::CHECKS`]) for both paths, as
+//! `kubegate verify` runs it: one shared deployment per path for the checks
+//! that only look (in table order, both paths side by side), then the pair
+//! checks; meanwhile every destructive check of both paths, each in a
+//! namespace of its own, at most [`RunOptions::parallel`] at a time; last,
+//! the checks that search what all the others wrote.
 
 use super::app::{DeployedApp, Variant};
+use super::checks::{CHECKS, LiveCheck, Record, Run, Scope, run_own};
 use super::context::LiveContext;
-use super::database::TestDatabase;
 use super::rollout::UpgradeOutcome;
-use super::{CheckFailure, CheckRun, constitution, loadbalancer, parity, probes, rollout, secrets, timed};
+use super::{CheckFailure, CheckRun, timed};
 use crate::deploy::RunId;
 use crate::finding::DeployPath;
 use crate::progress::Step;
 use crate::wait::WaitReport;
+use futures::StreamExt;
 use std::path::PathBuf;
 
 /// What to run.
@@ -22,12 +26,22 @@ pub struct RunOptions {
     pub artifacts: Vec<PathBuf>,
     /// Leave the namespaces in place.
     pub keep: bool,
+    /// How many destructive checks (each a namespace of its own) run at once.
+    pub parallel: usize,
+}
+
+/// Destructive checks at once by default: each is a small deployment that
+/// mostly waits on the kubelet, so three per core keep a 2-core machine
+/// busy without starving the rolling-upgrade load.
+pub fn default_parallel() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    (cores * 3).clamp(2, 12)
 }
 
 /// Everything a live run produced.
 #[derive(Debug, Default)]
 pub struct LiveRun {
-    /// One entry per check and scope.
+    /// One entry per check and scope, in table order.
     pub runs: Vec<CheckRun>,
     /// Every rollout wait (for the wait-overhead figure).
     pub waits: Vec<(DeployPath, WaitReport)>,
@@ -44,7 +58,7 @@ impl LiveRun {
     }
 }
 
-/// Deploy both paths and run every suite. Never returns early: a path that
+/// Deploy both paths and run the table. Never returns early: a path that
 /// cannot be deployed fails each of its checks with the deploy error.
 pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveRun {
     let mut out = LiveRun::default();
@@ -71,76 +85,59 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
         step.failed();
     }
 
-    for (path, app) in [(DeployPath::Raw, &raw), (DeployPath::Helm, &helm)] {
-        let step = Step::start(format!("{path}: constitution, probes, loadbalancer, secrets"));
-        match app {
-            Ok(app) => {
-                let scope = path.to_string();
-                let list = vec![
-                    timed("LIVE-CONST-DRYRUN", &scope, constitution::dry_run(ctx, app)).await,
-                    timed("LIVE-CONST-PSA", &scope, constitution::pod_security(ctx, app)).await,
-                    timed("LIVE-CONST-PODSPEC", &scope, constitution::pod_specs(ctx, app)).await,
-                    timed("LIVE-CONST-HPA", &scope, constitution::hpa(ctx, app)).await,
-                    timed("LIVE-PROBE-ROLLOUT", &scope, probes::rollout_deadlines(ctx, app)).await,
-                    timed("LIVE-PROBE-ENDPOINTS", &scope, probes::endpoints(ctx, app)).await,
-                    timed("LIVE-LB-ADDRESS", &scope, loadbalancer::address_and_pages(ctx, app)).await,
-                    timed("LIVE-LB-UNPROVISIONED", &scope, loadbalancer::unprovisioned_is_diagnosed(ctx, app)).await,
-                    timed("LIVE-SECRET-USED", &scope, secrets::values_in_use(ctx, app)).await,
-                ];
-                note_all(&step, &list);
-                out.runs.extend(list);
+    let record = Record::default();
+    let scope = Scope { ctx, artifacts: &opts.artifacts, record: &record };
+    let deployed = Deployed { raw: &raw, helm: &helm };
+    let own: Vec<(&'static LiveCheck, DeployPath)> = CHECKS
+        .iter()
+        .filter(|c| c.destructive() && opts.destructive)
+        .flat_map(|c| [(c, DeployPath::Raw), (c, DeployPath::Helm)])
+        .collect();
+    let step = Step::start(format!(
+        "checks that look (shared deployments), and {} destructive checks in namespaces of their own, {} at a time",
+        own.len(),
+        opts.parallel.max(1)
+    ));
+    let looks = async {
+        let (mut a, b) = tokio::join!(
+            looks_in_order(&scope, &deployed, DeployPath::Raw, &step),
+            looks_in_order(&scope, &deployed, DeployPath::Helm, &step)
+        );
+        a.extend(b);
+        for check in CHECKS.iter().filter(|c| matches!(c.run, Run::Pair(_))) {
+            a.push(noted(&step, run_one(&scope, &deployed, check, "parity").await));
+        }
+        a
+    };
+    let destructive = futures::stream::iter(own)
+        .map(|(check, path)| {
+            let (scope, step) = (&scope, &step);
+            async move {
+                let r = timed(check, path.to_string(), run_own(scope, check, path)).await;
+                noted(step, r)
             }
-            Err(f) => out.runs.extend(fail_all(
-                path,
-                f,
-                &["LIVE-CONST-", "LIVE-PROBE-ROLLOUT", "LIVE-PROBE-ENDPOINTS", "LIVE-LB-", "LIVE-SECRET-USED"],
-            )),
-        }
+        })
+        .buffer_unordered(opts.parallel.max(1))
+        .collect::<Vec<_>>();
+    let (looked, broke) = tokio::join!(looks, destructive);
+    out.runs.extend(looked);
+    out.runs.extend(broke);
+    if out.passed() {
         step.ok();
-    }
-
-    let step = Step::start("parity: live objects and answers of both paths");
-    match (&raw, &helm) {
-        (Ok(r), Ok(h)) => {
-            let list = vec![
-                timed("LIVE-PARITY-OBJECTS", "parity", parity::objects_equal(ctx, r, h)).await,
-                timed("LIVE-PARITY-ANSWERS", "parity", parity::same_answers(ctx, r, h)).await,
-            ];
-            note_all(&step, &list);
-            out.runs.extend(list);
-        }
-        _ => {
-            let f = CheckFailure::both("deployments", "parity needs both paths deployed; see the deploy failures");
-            out.runs.extend(fail_all_scope("parity", &f, &["LIVE-PARITY-"]));
-        }
-    }
-    step.ok();
-
-    if opts.destructive {
-        let step = Step::start("destructive checks, both paths side by side (own namespaces)");
-        let (a, b) = tokio::join!(destructive(ctx, DeployPath::Raw), destructive(ctx, DeployPath::Helm));
-        for (runs, upgrade) in [a, b] {
-            note_all(&step, &runs);
-            out.runs.extend(runs);
-            out.upgrades.extend(upgrade);
-        }
-        step.ok();
+    } else {
+        step.failed();
     }
 
     // Last, so the search covers everything the run wrote so far.
-    let step = Step::start("secrets: searching the cluster, Helm records, logs and artifacts for the values");
-    let dirs: Vec<&std::path::Path> = opts.artifacts.iter().map(PathBuf::as_path).collect();
-    for (path, app) in [(DeployPath::Raw, &raw), (DeployPath::Helm, &helm)] {
-        match app {
-            Ok(app) => {
-                let r = timed("LIVE-SECRET-NOLEAK", path.to_string(), secrets::no_leaks(ctx, app, &dirs)).await;
-                note_all(&step, std::slice::from_ref(&r));
-                out.runs.push(r);
-            }
-            Err(f) => out.runs.extend(fail_all(path, f, &["LIVE-SECRET-NOLEAK"])),
+    let step = Step::start("searching the cluster, Helm records, logs and artifacts for the secret values");
+    for check in CHECKS.iter().filter(|c| matches!(c.run, Run::SharedLast(_))) {
+        for path in [DeployPath::Raw, DeployPath::Helm] {
+            out.runs.push(noted(&step, run_one(&scope, &deployed, check, &path.to_string()).await));
         }
     }
     step.ok();
+    out.upgrades = record.into_upgrades();
+    out.runs.sort_by_key(|r| (CHECKS.iter().position(|c| c == r.check), scope_order(&r.scope)));
 
     let step = Step::start(if opts.keep {
         "keeping the shared namespaces (--keep)"
@@ -175,121 +172,90 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
     out
 }
 
-/// The destructive checks of one path, each in a namespace of its own.
-async fn destructive(ctx: &LiveContext, path: DeployPath) -> (Vec<CheckRun>, Option<(DeployPath, UpgradeOutcome)>) {
-    let scope = path.to_string();
-    let mut runs = Vec::new();
-    let mut upgrade = None;
+/// The shared deployments of both paths (or why each could not be deployed).
+pub struct Deployed<'a> {
+    /// The raw-manifest path's.
+    pub raw: &'a Result<DeployedApp, CheckFailure>,
+    /// The Helm path's.
+    pub helm: &'a Result<DeployedApp, CheckFailure>,
+}
 
-    // Upgrade under load, rotation, the liveness fault, then a replaced pod: one namespace.
-    let run = RunId::random();
-    match DeployedApp::deploy(ctx, &run, path, &Variant::standard("disruptive").small().fault_injection()).await {
-        Ok(mut app) => {
-            let started = std::time::Instant::now();
-            let u = rollout::upgrade_under_load(ctx, &mut app).await;
-            let result = match u {
-                Ok(o) => {
-                    let r = rollout::judge(ctx, &app, &o).await;
-                    upgrade = Some((path, o));
-                    r
-                }
-                Err(f) => Err(f),
-            };
-            runs.push(CheckRun {
-                check: super::check_info("LIVE-ROLLOUT-UPGRADE").expect("known"),
-                scope: scope.clone(),
-                result,
-                took: started.elapsed(),
-            });
-            runs.push(timed("LIVE-SECRET-ROTATE", &scope, secrets::rotation(ctx, &mut app)).await);
-            runs.push(timed("LIVE-PROBE-LIVENESS", &scope, probes::liveness_restart(ctx, &app)).await);
-            runs.push(timed("LIVE-PROBE-REPLACED", &scope, probes::tunnel_follows_replacement(ctx, &app)).await);
-            finish(ctx, app, runs.iter().any(|r| r.result.is_err())).await;
+impl Deployed<'_> {
+    fn of(&self, path: DeployPath) -> &Result<DeployedApp, CheckFailure> {
+        match path {
+            DeployPath::Raw => self.raw,
+            DeployPath::Helm => self.helm,
         }
-        Err(f) => runs.extend(fail_all(
-            path,
-            &f,
-            &["LIVE-ROLLOUT-UPGRADE", "LIVE-SECRET-ROTATE", "LIVE-PROBE-LIVENESS", "LIVE-PROBE-REPLACED"],
-        )),
-    }
-
-    // Database outage: a database this check owns.
-    let r = timed("LIVE-PROBE-DBOUTAGE", &scope, async {
-        let ip = ctx.cluster.node_ip.ok_or_else(|| {
-            CheckFailure::new(path, "test database", "the cluster reports no node IP for pods to reach a host database")
-        })?;
-        let db = TestDatabase::start(ip).map_err(|e| CheckFailure::new(path, "test database", format!("{e}")))?;
-        let mut s = ctx.secrets.clone();
-        s.set("DATABASE_URL", db.url());
-        let app = DeployedApp::deploy(ctx, &RunId::random(), path, &Variant::standard("db-outage").small().secrets(s))
-            .await?;
-        let result = probes::database_outage(ctx, &app, &db).await;
-        finish(ctx, app, result.is_err()).await;
-        result
-    })
-    .await;
-    runs.push(r);
-
-    // A Secret without JWT_SECRET.
-    let r = timed("LIVE-SECRET-MISSING", &scope, async {
-        let s = ctx.secrets.without("JWT_SECRET");
-        let app = DeployedApp::deploy(
-            ctx,
-            &RunId::random(),
-            path,
-            &Variant::standard("missing-key").small().no_wait().secrets(s),
-        )
-        .await?;
-        let result = secrets::missing_key_is_diagnosed(ctx, &app, "JWT_SECRET").await;
-        let _ = app.teardown(ctx).await;
-        result
-    })
-    .await;
-    runs.push(r);
-    (runs, upgrade)
-}
-
-/// Tear an extra namespace down, with diagnostics first if a check failed.
-async fn finish(ctx: &LiveContext, mut app: DeployedApp, failed: bool) {
-    if failed {
-        app.mark_failed();
-    }
-    let ns = app.namespace.clone();
-    if let Err(e) = app.teardown(ctx).await {
-        eprintln!("    warning: {ns}: {e}");
     }
 }
 
-fn note_all(step: &Step, runs: &[CheckRun]) {
-    for r in runs {
-        match &r.result {
-            Ok(p) => {
-                step.note(format!("pass  {:<22} {:<6} {}", r.check.id, r.scope, p.notes.join("; ")));
-                for l in &p.limitations {
-                    step.note(format!("limit {:<22} {:<6} {l}", r.check.id, r.scope));
-                }
-            }
-            Err(f) => step.note(format!(
-                "FAIL  {:<22} {:<6} {}",
+/// Run `check` on `on` (`raw`, `helm` or `parity`): a look at the shared
+/// deployment(s), or a destructive check on a deployment of its own. A
+/// shared deployment that failed fails the checks that needed it, with its error.
+pub async fn run_one(scope: &Scope<'_>, deployed: &Deployed<'_>, check: &'static LiveCheck, on: &str) -> CheckRun {
+    let path = if on == "helm" { DeployPath::Helm } else { DeployPath::Raw };
+    timed(check, on, async {
+        if let Some(f) = blocked(deployed, check, path) {
+            return Err(f);
+        }
+        match (check.run, deployed.raw, deployed.helm, deployed.of(path)) {
+            (Run::Shared(body) | Run::SharedLast(body), _, _, Ok(app)) => body(scope, app).await,
+            (Run::Pair(body), Ok(r), Ok(h), _) => body(scope, r, h).await,
+            _ => run_own(scope, check, path).await,
+        }
+    })
+    .await
+}
+
+/// The deploy failure that keeps `check` from running on `path`, if any.
+fn blocked(deployed: &Deployed<'_>, check: &LiveCheck, path: DeployPath) -> Option<CheckFailure> {
+    match check.run {
+        Run::Shared(_) | Run::SharedLast(_) => deployed.of(path).as_ref().err().cloned(),
+        Run::Pair(_) if deployed.raw.is_err() || deployed.helm.is_err() => {
+            Some(CheckFailure::both("deployments", "parity needs both paths deployed; see the deploy failures"))
+        }
+        Run::Pair(_) | Run::Own(..) | Run::OwnDatabase(..) => None,
+    }
+}
+
+/// The checks that look at one path's shared deployment, one after another
+/// in table order (some add objects to the namespace for a moment).
+async fn looks_in_order(scope: &Scope<'_>, deployed: &Deployed<'_>, path: DeployPath, step: &Step) -> Vec<CheckRun> {
+    let mut runs = Vec::new();
+    for check in CHECKS.iter().filter(|c| matches!(c.run, Run::Shared(_))) {
+        runs.push(noted(step, run_one(scope, deployed, check, &path.to_string()).await));
+    }
+    runs
+}
+
+fn scope_order(scope: &str) -> usize {
+    ["raw", "helm", "parity"].iter().position(|s| *s == scope).unwrap_or(3)
+}
+
+/// Print one line for a finished check (pass with its notes, limitation, or FAIL) and hand it on.
+fn noted(step: &Step, r: CheckRun) -> CheckRun {
+    match &r.result {
+        Ok(p) => {
+            step.note(format!(
+                "pass  {:<22} {:<6} {:>5.1}s {}",
                 r.check.id,
                 r.scope,
-                f.to_string().lines().next().unwrap_or("")
-            )),
+                r.took.as_secs_f64(),
+                p.notes.join("; ")
+            ));
+            for l in &p.limitations {
+                step.note(format!("limit {:<22} {:<6} {l}", r.check.id, r.scope));
+            }
         }
+        Err(f) => step.note(format!(
+            "FAIL  {:<22} {:<6} {:>5.1}s {}",
+            r.check.id,
+            r.scope,
+            r.took.as_secs_f64(),
+            f.to_string().lines().next().unwrap_or("")
+        )),
     }
-}
-
-/// Every check whose id starts with one of `prefixes` fails on `path` with `f`.
-fn fail_all(path: DeployPath, f: &CheckFailure, prefixes: &[&str]) -> Vec<CheckRun> {
-    fail_all_scope(&path.to_string(), f, prefixes)
-}
-
-fn fail_all_scope(scope: &str, f: &CheckFailure, prefixes: &[&str]) -> Vec<CheckRun> {
-    super::CHECKS
-        .iter()
-        .filter(|c| prefixes.iter().any(|p| c.id.starts_with(p)))
-        .map(|c| CheckRun { check: c, scope: scope.to_owned(), result: Err(f.clone()), took: Default::default() })
-        .collect()
+    r
 }
 
 #[cfg(test)]
@@ -297,10 +263,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failed_deploy_fails_each_of_its_checks() {
-        let f = CheckFailure::new(DeployPath::Helm, "Namespace/x", "helm install failed");
-        let runs = fail_all(DeployPath::Helm, &f, &["LIVE-CONST-", "LIVE-LB-"]);
-        assert_eq!(runs.len(), 6);
-        assert!(runs.iter().all(|r| r.scope == "helm" && r.result.is_err()));
+    fn a_failed_deploy_fails_each_check_that_needs_it_with_its_error() {
+        let raw = Ok(DeployedApp::detached(DeployPath::Raw, "kg-x-raw"));
+        let helm = Err(CheckFailure::new(DeployPath::Helm, "Namespace/kg-x-helm", "helm install failed"));
+        let deployed = Deployed { raw: &raw, helm: &helm };
+        for check in CHECKS {
+            let on_helm = blocked(&deployed, check, DeployPath::Helm);
+            let on_raw = blocked(&deployed, check, DeployPath::Raw);
+            match check.run {
+                Run::Shared(_) | Run::SharedLast(_) => {
+                    let f = on_helm.unwrap_or_else(|| panic!("{} runs on a Helm path that failed", check.id));
+                    assert!(f.to_string().contains("helm install failed"), "{}: {f}", check.id);
+                    assert!(on_raw.is_none(), "{} runs on the raw path that deployed", check.id);
+                }
+                Run::Pair(_) => {
+                    let f = on_raw.unwrap_or_else(|| panic!("{} compares a path that failed", check.id));
+                    assert!(f.to_string().starts_with("[raw+helm]"), "{f}");
+                }
+                Run::Own(..) | Run::OwnDatabase(..) => {
+                    assert!(on_helm.is_none() && on_raw.is_none(), "{} deploys on its own", check.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parallelism_is_bounded_and_at_least_two() {
+        let n = default_parallel();
+        assert!((2..=12).contains(&n), "{n}");
     }
 }

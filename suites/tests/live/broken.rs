@@ -4,9 +4,38 @@
 
 use kubegate::finding::DeployPath;
 use kubegate::live::app::Variant;
-use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, rollout, secrets};
+use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, rollout};
 use kubegate::wait::diagnose::DeadEndKind;
-use kubegate_suites::live::{expect_pass, fresh_context, own, shared};
+use kubegate_suites::live::{fresh_context, own, shared};
+use libtest_mimic::Trial;
+
+/// A broken-variant case for one path.
+type PathCase = fn(DeployPath) -> futures::future::BoxFuture<'static, ()>;
+
+/// Every broken-variant case, named `live::broken::<name>::<path>`.
+pub fn trials() -> Vec<Trial> {
+    let per_path: [(&str, PathCase); 5] = [
+        ("bad_image_tag_is_err_image_never_pull", |p| Box::pin(bad_image_tag_is_err_image_never_pull(p))),
+        ("wrong_readiness_path_is_unhealthy", |p| Box::pin(wrong_readiness_path_is_unhealthy(p))),
+        ("root_pod_is_refused_by_pod_security", |p| Box::pin(root_pod_is_refused_by_pod_security(p))),
+        ("lb_never_provisioned_is_diagnosed", |p| Box::pin(lb_never_provisioned_is_diagnosed(p))),
+        ("recreate_strategy_loses_requests", |p| Box::pin(recreate_strategy_loses_requests(p))),
+    ];
+    let mut trials: Vec<Trial> = per_path
+        .into_iter()
+        .flat_map(|(name, case)| {
+            [DeployPath::Raw, DeployPath::Helm]
+                .map(|path| Trial::test(format!("live::broken::{name}::{path}"), move || crate::block_on(case(path))))
+        })
+        .collect();
+    trials.push(Trial::test("live::broken::drifting_chart_value_breaks_parity::raw_helm", || {
+        crate::block_on(drifting_chart_value_breaks_parity())
+    }));
+    trials.push(Trial::test("live::broken::invalid_object_fails_dry_run::raw", || {
+        crate::block_on(invalid_object_fails_dry_run())
+    }));
+    trials
+}
 
 /// Deploy `variant` without waiting, wait for the backend's rollout and
 /// return the failure it must end with.
@@ -31,109 +60,102 @@ fn assert_diagnosis(f: &CheckFailure, kind: DeadEndKind, words: &[&str]) {
     assert!(text.starts_with(&format!("[{}]", f.path_text)), "the failure names its path: {text}");
 }
 
-per_path_own!(
-    /// Probes/rollout: an image tag that was never loaded -> ErrImageNeverPull, at once.
-    bad_image_tag_is_err_image_never_pull, |path| {
-        let started = std::time::Instant::now();
-        let f = backend_rollout_failure(path, Variant::standard("bad-image").small().image("backend", "todo-chatbot-backend", "0.0.0-missing")).await;
-        assert_diagnosis(&f, DeadEndKind::ImageNeverPull, &["ErrImageNeverPull", "0.0.0-missing"]);
-        assert!(started.elapsed().as_secs() < 80, "a dead end is recognised before the deadline");
-    }
-);
+/// Probes/rollout: an image tag that was never loaded -> ErrImageNeverPull, at once.
+async fn bad_image_tag_is_err_image_never_pull(path: DeployPath) {
+    let started = std::time::Instant::now();
+    let f = backend_rollout_failure(
+        path,
+        Variant::standard("bad-image").small().image("backend", "todo-chatbot-backend", "0.0.0-missing"),
+    )
+    .await;
+    assert_diagnosis(&f, DeadEndKind::ImageNeverPull, &["ErrImageNeverPull", "0.0.0-missing"]);
+    assert!(started.elapsed().as_secs() < 80, "a dead end is recognised before the deadline");
+}
 
-per_path_own!(
-    /// Probes: a readiness probe on a path the app does not serve -> Unhealthy (readiness).
-    wrong_readiness_path_is_unhealthy, |path| {
-        let variant = Variant::standard("bad-readiness").small();
-        let variant = match path {
-            DeployPath::Raw => variant.raw_edit(|v| {
-                if v["kind"] == "Deployment"
-                    && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut())
-                {
-                    for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
-                        c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
-                    }
-                }
-            }),
-            // The chart fixes probe paths by contract: break it with a patch after install.
-            DeployPath::Helm => variant,
-        };
-        let ctx = fresh_context().await;
-        let app = own(&ctx, path, &variant.no_wait()).await;
-        let backend = ctx.deployment("backend");
-        if path == DeployPath::Helm {
-            let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(ctx.client.clone(), &app.namespace);
-            let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
-                {"name": "backend", "readinessProbe": {"httpGet": {"path": "/not-ready-here", "port": "http"}}}]}}}});
-            api.patch(&backend, &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&patch))
-                .await
-                .unwrap_or_else(|e| panic!("[helm] patching the readiness path: {e}"));
-        }
-        let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
-        let _ = app.teardown(&ctx).await;
-        let f = CheckFailure::from_wait(path, result.expect_err("a readiness probe on a missing path must not roll out"));
-        assert_diagnosis(&f, DeadEndKind::ReadinessProbe, &["Unhealthy", "/not-ready-here"]);
-    }
-);
-
-per_path_own!(
-    /// Secrets: the Secret lacks JWT_SECRET -> CreateContainerConfigError naming the key.
-    missing_secret_key_is_create_container_config_error, |path| {
-        let ctx = fresh_context().await;
-        let s = ctx.secrets.without("JWT_SECRET");
-        let app = own(&ctx, path, &Variant::standard("missing-key").small().no_wait().secrets(s)).await;
-        let result = secrets::missing_key_is_diagnosed(&ctx, &app, "JWT_SECRET").await;
-        let _ = app.teardown(&ctx).await;
-        let p = expect_pass(result);
-        assert!(p.notes.iter().any(|n| n.contains("CreateContainerConfigError")), "{:?}", p.notes);
-    }
-);
-
-per_path_own!(
-    /// Constitution: a pod running as root in a `restricted` namespace -> refused by Pod Security.
-    /// On the Helm path the chart's values schema refuses `runAsUser: 0` before
-    /// anything reaches the cluster: that earlier gate is what is asserted there.
-    root_pod_is_refused_by_pod_security, |path| {
-        if path == DeployPath::Helm {
-            let ctx = fresh_context().await;
-            let dir = tempfile::tempdir().expect("temp dir for a values file");
-            let values = dir.path().join("root.yaml");
-            std::fs::write(&values, "podSecurity:\n  runAsUser: 0\n").expect("write values file");
-            let err = kubegate::helm::template("todo-chatbot", &ctx.chart_dir(), "kg-root-check", &[values])
-                .expect_err("[helm] the chart must refuse podSecurity.runAsUser=0");
-            let text = format!("{err:#}");
-            assert!(text.contains("runAsUser"), "[helm] the refusal names the value: {text}");
-            return;
-        }
-        let variant = Variant::standard("root").small().helm_set("podSecurity.runAsUser", "0").raw_edit(|v| {
-            if v["kind"] == "Deployment" {
-                v["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0.into();
-                if let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
-                    for c in cs {
-                        c["securityContext"]["runAsUser"] = 0.into();
-                    }
+/// Probes: a readiness probe on a path the app does not serve -> Unhealthy (readiness).
+async fn wrong_readiness_path_is_unhealthy(path: DeployPath) {
+    let variant = Variant::standard("bad-readiness").small();
+    let variant = match path {
+        DeployPath::Raw => variant.raw_edit(|v| {
+            if v["kind"] == "Deployment"
+                && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut())
+            {
+                for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
+                    c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
                 }
             }
-        });
-        let f = backend_rollout_failure(path, variant).await;
-        assert_diagnosis(&f, DeadEndKind::PodRejected, &["PodSecurity"]);
+        }),
+        // The chart fixes probe paths by contract: break it with a patch after install.
+        DeployPath::Helm => variant,
+    };
+    let ctx = fresh_context().await;
+    let app = own(&ctx, path, &variant.no_wait()).await;
+    let backend = ctx.deployment("backend");
+    if path == DeployPath::Helm {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(ctx.client.clone(), &app.namespace);
+        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "backend", "readinessProbe": {"httpGet": {"path": "/not-ready-here", "port": "http"}}}]}}}});
+        api.patch(&backend, &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("[helm] patching the readiness path: {e}"));
     }
-);
+    let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
+    let _ = app.teardown(&ctx).await;
+    let f = CheckFailure::from_wait(path, result.expect_err("a readiness probe on a missing path must not roll out"));
+    assert_diagnosis(&f, DeadEndKind::ReadinessProbe, &["Unhealthy", "/not-ready-here"]);
+}
 
-per_path!(
-    /// LoadBalancer: a Service with a loadBalancerClass nobody serves -> NoLoadBalancerProvider.
-    lb_never_provisioned_is_diagnosed, |ctx, app| {
-        let outcome = loadbalancer::wait_for_unprovisioned(ctx, app, &loadbalancer::unserved_service(), std::time::Duration::from_secs(25)).await?;
-        let f = outcome.expect("nothing serves the class, so the wait must fail");
-        assert_diagnosis(&f, DeadEndKind::NoLoadBalancerProvider, &[loadbalancer::UNSERVED_CLASS, "NodePort"]);
-        Ok(kubegate::live::Passed::note(format!("diagnosed: {}", f.dead_end.map(|d| d.reason).unwrap_or_default())))
+/// Constitution: a pod running as root in a `restricted` namespace -> refused by Pod Security.
+/// On the Helm path the chart's values schema refuses `runAsUser: 0` before
+/// anything reaches the cluster: that earlier gate is what is asserted there.
+async fn root_pod_is_refused_by_pod_security(path: DeployPath) {
+    if path == DeployPath::Helm {
+        let ctx = fresh_context().await;
+        let dir = tempfile::tempdir().expect("temp dir for a values file");
+        let values = dir.path().join("root.yaml");
+        std::fs::write(&values, "podSecurity:\n  runAsUser: 0\n").expect("write values file");
+        let err = kubegate::helm::template("todo-chatbot", &ctx.chart_dir(), "kg-root-check", &[values])
+            .expect_err("[helm] the chart must refuse podSecurity.runAsUser=0");
+        let text = format!("{err:#}");
+        assert!(text.contains("runAsUser"), "[helm] the refusal names the value: {text}");
+        return;
     }
-);
+    let variant = Variant::standard("root").small().helm_set("podSecurity.runAsUser", "0").raw_edit(|v| {
+        if v["kind"] == "Deployment" {
+            v["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0.into();
+            if let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
+                for c in cs {
+                    c["securityContext"]["runAsUser"] = 0.into();
+                }
+            }
+        }
+    });
+    let f = backend_rollout_failure(path, variant).await;
+    assert_diagnosis(&f, DeadEndKind::PodRejected, &["PodSecurity"]);
+}
+
+/// LoadBalancer: a Service with a loadBalancerClass nobody serves -> NoLoadBalancerProvider.
+async fn lb_never_provisioned_is_diagnosed(path: DeployPath) {
+    let (ctx, app) = shared(path).await;
+    let wait = std::time::Duration::from_secs(25);
+    let outcome = loadbalancer::wait_for_unprovisioned(&ctx, &app, &loadbalancer::unserved_service(), wait).await;
+    let f = expect_unprovisioned(outcome);
+    assert_diagnosis(&f, DeadEndKind::NoLoadBalancerProvider, &[loadbalancer::UNSERVED_CLASS, "NodePort"]);
+}
+
+/// The failure a wait for an unserved LoadBalancer must end with.
+fn expect_unprovisioned(outcome: Result<Option<CheckFailure>, CheckFailure>) -> CheckFailure {
+    match outcome {
+        Ok(Some(f)) => f,
+        Ok(None) => panic!("nothing serves the class, so the wait must fail"),
+        Err(f) => panic!("{f}"),
+    }
+}
 
 /// Parity: a chart value drifting from the manifests (backend memory limit)
 /// -> the live-objects check names the field and both values.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drifting_chart_value_breaks_parity_raw_helm() {
+async fn drifting_chart_value_breaks_parity() {
     let ctx = fresh_context().await;
     let raw = own(&ctx, DeployPath::Raw, &Variant::standard("drift").no_wait()).await;
     let helm = own(
@@ -153,8 +175,7 @@ async fn drifting_chart_value_breaks_parity_raw_helm() {
 
 /// Constitution: the dry run reports every object the API server refuses
 /// (here: a Deployment with an invalid replica count), naming it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_object_fails_dry_run_raw() {
+async fn invalid_object_fails_dry_run() {
     let (ctx, app) = shared(DeployPath::Raw).await;
     let mut objects = constitution::declared_objects(&ctx, &app).await.expect("declared objects");
     let dep = objects.iter_mut().find(|o| o.kind() == "Deployment").expect("a Deployment");
@@ -168,17 +189,15 @@ async fn invalid_object_fails_dry_run_raw() {
     assert!(msg.contains("replicas"), "the refusal names the field: {msg}");
 }
 
-per_path_own!(
-    /// Rollout: strategy Recreate (old pods go before new ones start) -> the
-    /// upgrade under load loses requests, counted, with the strategy named as the cause.
-    recreate_strategy_loses_requests, |path| {
-        let ctx = fresh_context().await;
-        let mut app = own(&ctx, path, &Variant::standard("recreate").small().recreate_strategy()).await;
-        let result = rollout::no_request_lost(&ctx, &mut app).await;
-        let _ = app.teardown(&ctx).await;
-        let text = result.expect_err("an upgrade with strategy Recreate must lose requests").to_string();
-        assert!(text.starts_with(&format!("[{path}]")), "the failure names its path: {text}");
-        assert!(text.contains("requests failed during the upgrade"), "{text}");
-        assert!(text.contains("strategy Recreate") && text.contains("maxUnavailable 0"), "the cause is named: {text}");
-    }
-);
+/// Rollout: strategy Recreate (old pods go before new ones start) -> the
+/// upgrade under load loses requests, counted, with the strategy named as the cause.
+async fn recreate_strategy_loses_requests(path: DeployPath) {
+    let ctx = fresh_context().await;
+    let mut app = own(&ctx, path, &Variant::standard("recreate").small().recreate_strategy()).await;
+    let result = rollout::no_request_lost(&ctx, &mut app).await;
+    let _ = app.teardown(&ctx).await;
+    let text = result.expect_err("an upgrade with strategy Recreate must lose requests").to_string();
+    assert!(text.starts_with(&format!("[{path}]")), "the failure names its path: {text}");
+    assert!(text.contains("requests failed during the upgrade"), "{text}");
+    assert!(text.contains("strategy Recreate") && text.contains("maxUnavailable 0"), "the cause is named: {text}");
+}
