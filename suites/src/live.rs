@@ -26,6 +26,7 @@ use kubegate::live::context::{LiveContext, live_secrets};
 use kubegate::live::{CheckResult, Passed};
 use kubegate::process::SystemRunner;
 use kubegate::provider::{ClusterInfo, ProviderConfig, ProviderKind};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -289,10 +290,13 @@ pub const HOLD_SECS: u64 = 3600;
 fn hold_detached(run: &RunId) -> Option<u32> {
     let lock = kubegate::sweep::runs_dir().join(format!("{}.lock", run.as_str()));
     std::fs::create_dir_all(kubegate::sweep::runs_dir()).ok()?;
+    // A process group of its own, so stopping it stops the sleep too (an
+    // orphaned sleep would keep any descriptor it inherited).
     std::process::Command::new("flock")
-        .arg("-n")
+        .args(["-n", "-o"])
         .arg(&lock)
         .args(["sleep", &HOLD_SECS.to_string()])
+        .process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -304,7 +308,8 @@ fn hold_detached(run: &RunId) -> Option<u32> {
 fn stop_holder(s: &SharedState) {
     // Only our own holder: the pid's command line must be our flock.
     if let Some(pid) = s.holder_pid.filter(|_| holder_alive(s)) {
-        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        // The whole group: flock and its sleep.
+        let _ = std::process::Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status();
     }
 }
 

@@ -73,11 +73,19 @@ pub struct DeadEndPolicy {
     /// An Unschedulable pod younger than this is not yet a dead end (a fresh
     /// node may still carry its not-ready taint).
     pub scheduling_grace: Duration,
+    /// A pod the scheduler cannot place for lack of CPU or memory waits this
+    /// long before that is a dead end: on a node shared by checks running side
+    /// by side, namespaces being torn down free their requests within seconds.
+    pub capacity_grace: Duration,
 }
 
 impl Default for DeadEndPolicy {
     fn default() -> Self {
-        DeadEndPolicy { ignore: Vec::new(), scheduling_grace: Duration::from_secs(5) }
+        DeadEndPolicy {
+            ignore: Vec::new(),
+            scheduling_grace: Duration::from_secs(5),
+            capacity_grace: Duration::from_secs(45),
+        }
     }
 }
 
@@ -148,13 +156,15 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
         })?;
     let since = unsched.last_transition_time.as_ref().map(|t| t.0).unwrap_or(now);
     let age = now.duration_since(since).unsigned_abs();
-    if policy.allows(DeadEndKind::Unschedulable) && age >= policy.scheduling_grace {
+    let message = unsched.message.clone().unwrap_or_default();
+    let grace = if message.contains("Insufficient") { policy.capacity_grace } else { policy.scheduling_grace };
+    if policy.allows(DeadEndKind::Unschedulable) && age >= grace {
         return Some(DeadEnd {
             kind: DeadEndKind::Unschedulable,
             object: format!("Pod/{pname}"),
             container: None,
             reason: "FailedScheduling".into(),
-            message: unsched.message.clone().unwrap_or_default(),
+            message,
             hint: "no node can take the pod: lower its resource requests or replicas, or free the node (two namespaces of the app must fit on one 2-core node)".into(),
         });
     }
@@ -398,6 +408,14 @@ mod tests {
         assert!(d.message.contains("Insufficient cpu"));
         let early: k8s_openapi::jiff::Timestamp = "2026-11-22T00:00:02Z".parse().expect("ts");
         assert_eq!(classify_pod(&p, early, &DeadEndPolicy::default()), None, "within the grace period");
+        // Lack of CPU may pass as other namespaces go: a longer grace than other reasons.
+        let short = DeadEndPolicy { capacity_grace: Duration::from_secs(600), ..Default::default() };
+        assert_eq!(classify_pod(&p, now(), &short), None, "insufficient cpu within the capacity grace");
+        let mut tainted = p.clone();
+        for c in tainted.status.as_mut().and_then(|s| s.conditions.as_mut()).into_iter().flatten() {
+            c.message = Some("0/1 nodes are available: 1 node(s) had untolerated taint".into());
+        }
+        assert!(classify_pod(&tainted, now(), &short).is_some(), "other reasons keep the short grace");
     }
 
     #[test]
