@@ -38,6 +38,8 @@ pub mod live;
 pub mod model;
 #[warn(missing_docs)]
 pub mod parity;
+#[warn(missing_docs)]
+pub mod postgres;
 pub mod process;
 #[warn(missing_docs)]
 pub mod progress;

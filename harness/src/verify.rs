@@ -272,7 +272,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     let ctx = LiveContext::connect(cluster.clone(), req.config.clone(), live_secrets(cluster.node_ip)?).await?;
 
     let step = Step::start("sweeping what earlier killed runs left behind");
-    let pg = crate::live::database::sweep_stale();
+    let pg = crate::postgres::sweep_stale();
     match crate::sweep::find_leftovers(&ctx.client, None).await {
         Ok(left) => {
             for l in &left {

@@ -155,7 +155,7 @@ pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
                 // An earlier run's leftovers (killed, or its teardown never ran).
                 handle.block_on(delete_shared(&c2, &s));
             }
-            kubegate::live::database::sweep_stale();
+            kubegate::postgres::sweep_stale();
             let run = RunId::random();
             let variant = Variant::standard("shared");
             let (raw, helm) = handle.block_on(async {

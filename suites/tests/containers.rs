@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use containers::app::{self, BackendEnv, Running, docker, get, send, token};
 use containers::contract::Contract;
 use containers::endpoint::Endpoint;
-use containers::postgres::PrivatePostgres;
 use serde_json::{Value, json};
 
 fn user() -> String {
@@ -149,8 +148,8 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
 async fn readiness_follows_the_database_and_liveness_never_does() {
     app::images();
     let contract = Contract::load();
-    let pg = PrivatePostgres::start_new().unwrap_or_else(|e| panic!("private PostgreSQL: {e}"));
-    let env = BackendEnv { database_url: pg.url_for_containers(), ..BackendEnv::with_host_database() };
+    let (pg, database_url) = containers::postgres::private_database();
+    let env = BackendEnv { database_url, ..BackendEnv::with_host_database() };
     let backend = app::start_backend(&env).await;
     let b = backend.url.as_str();
 
@@ -179,7 +178,7 @@ async fn readiness_follows_the_database_and_liveness_never_does() {
     let during = get(&format!("{b}/api/tasks"), Some(&t)).await.expect("answers");
     contract.check("backend", "GET", "/api/tasks", &during).unwrap_or_else(|e| panic!("{e}"));
     assert!(during.status >= 500, "tasks cannot be listed without the database: {}", during.status);
-    pg.start().unwrap_or_else(|e| panic!("{e}"));
+    pg.start_again().unwrap_or_else(|e| panic!("{e}"));
     let back = ready_becomes(&contract, b, 200, Duration::from_secs(30)).await;
     let after = get(&format!("{b}/api/tasks"), Some(&t)).await.expect("answers");
     assert_eq!(after.status, 200, "the API works again once the database is back");
