@@ -31,6 +31,8 @@ pub mod finding;
 #[warn(missing_docs)]
 pub mod helm;
 #[warn(missing_docs)]
+pub mod image_check;
+#[warn(missing_docs)]
 pub mod images;
 #[warn(missing_docs)]
 pub mod live;
