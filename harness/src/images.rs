@@ -161,7 +161,7 @@ pub fn recipes(config: &crate::config::Config, root: &Path) -> Result<Vec<ImageR
                 image: c.image.clone(),
                 package: format!("todo-{}", c.name),
                 context,
-                budget_bytes: (c.image_size_mb > 0).then(|| c.image_size_mb * 1024 * 1024),
+                budget_bytes: (c.image_size_mb > 0).then(|| crate::image_check::budget_bytes(c.image_size_mb)),
             })
         })
         .collect()
@@ -234,7 +234,12 @@ pub fn build(
             });
         }
         let image = inspect(runner, &r.image)?;
-        step.note(format!("{} {} ({:.1} MB)", image.image, short_id(&image.id), image.size_bytes as f64 / 1e6));
+        step.note(format!(
+            "{} {} ({})",
+            image.image,
+            short_id(&image.id),
+            crate::image_check::size_text(image.size_bytes)
+        ));
         step.ok();
         built.push(image);
     }

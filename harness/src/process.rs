@@ -196,24 +196,45 @@ pub fn tail(text: &str, lines: usize) -> String {
 pub enum RunCommandError {
     /// The program does not exist.
     #[error("`{program}` not found on PATH")]
-    NotFound { program: String },
+    NotFound {
+        /// The program name.
+        program: String,
+    },
     /// It could not be started (permissions, fork failure, ...).
     #[error("could not start `{command}`")]
     Spawn {
+        /// The command line.
         command: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// It ran past its deadline and was killed.
     #[error("`{command}` did not finish within {after_secs}s and was killed\n--- stderr (tail) ---\n{stderr_tail}")]
-    TimedOut { command: String, after_secs: u64, stderr_tail: String },
+    TimedOut {
+        /// The command line.
+        command: String,
+        /// Its deadline in seconds.
+        after_secs: u64,
+        /// Last lines of its stderr.
+        stderr_tail: String,
+    },
     /// It finished with a non-zero exit ([`Output::into_result`]).
     #[error("`{command}` failed with {status}\n--- stderr (tail) ---\n{stderr_tail}")]
-    Failed { command: String, status: String, stderr_tail: String },
+    Failed {
+        /// The command line.
+        command: String,
+        /// Exit status text.
+        status: String,
+        /// Last lines of its stderr (stdout when stderr is empty).
+        stderr_tail: String,
+    },
     /// Its log file could not be opened.
     #[error("could not open log file {path}")]
     Log {
+        /// The log file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::exit::{ExitCode, HasExitCode};
+use crate::process::CommandRunner;
 
 /// A required tool is not installed.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +24,14 @@ impl HasExitCode for FindToolError {
 
 /// Locate `tool`: PATH, then the tool cache ([`crate::dirs::tool_cache_bin`]).
 pub fn find_tool(tool: &str) -> Result<PathBuf, FindToolError> {
+    find_tool_with(&crate::process::SystemRunner, tool)
+}
+
+/// [`find_tool`] with PATH as `runner` sees it (a fake runner has its own).
+pub fn find_tool_with(runner: &dyn CommandRunner, tool: &str) -> Result<PathBuf, FindToolError> {
     let cache = crate::dirs::tool_cache_bin();
-    crate::process::find_on_path(tool)
+    runner
+        .find_program(tool)
         .or_else(|| {
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
             which::which_in(tool, Some(&cache), cwd).ok()

@@ -10,10 +10,11 @@ use crate::config::{Config, LoadConfigError};
 use crate::deploy::RunId;
 use crate::exit::{ExitCode, HasExitCode};
 use crate::finding::{DeployPath, Finding, ObjectRef, Severity};
+use crate::image_check::{configured_user, over_budget, size_text, user_problem};
 use crate::images::{BuildImagesError, BuiltImage};
 use crate::live::context::{LiveContext, PrepareLiveError, live_secrets};
 use crate::live::run::{LiveRun, RunOptions, run_all};
-use crate::process::{Cmd, CommandRunner, SystemRunner};
+use crate::process::{CommandRunner, SystemRunner};
 use crate::progress::Step;
 use crate::provider::{ClusterInfo, ProviderConfig, ProviderError, ProviderKind, provider_for};
 use crate::report::{Case, CheckInfo, Format, RenderOptions, Report, ScopeSummary};
@@ -166,36 +167,30 @@ pub fn principle_of_family(family: &str) -> &'static str {
 /// Image checks (P11), one case each per image.
 const IMAGE_CHECKS: [(&str, &str); 2] = [
     ("LIVE-IMAGE-BUDGET", "each image is within its size budget"),
-    ("LIVE-IMAGE-NONROOT", "each image runs as a non-root user by default"),
+    ("LIVE-IMAGE-NONROOT", "each image runs as the non-root user and group 10001 by default"),
 ];
 
 fn image_cases(runner: &dyn CommandRunner, built: &[BuiltImage], config: &Config) -> Vec<Case> {
-    let mut cases = Vec::new();
     let mut budget = Vec::new();
     let mut user = Vec::new();
     for b in built {
         let comp = config.components.iter().find(|c| c.image == b.image);
         let limit = comp.map(|c| c.image_size_mb).unwrap_or(0);
-        if limit > 0 && b.size_bytes > limit * 1_000_000 {
-            budget.push(image_finding(
-                "LIVE-IMAGE-BUDGET",
-                &b.image,
-                format!("{:.1} MB, budget {limit} MB", b.size_bytes as f64 / 1e6),
-            ));
+        if let Some(why) = over_budget(b.size_bytes, limit).filter(|_| limit > 0) {
+            budget.push(image_finding("LIVE-IMAGE-BUDGET", &b.image, why));
         }
-        let inspect = Cmd::new("docker", ["image", "inspect", "--format", "{{.Config.User}}", &b.image]);
-        let u = runner.run(&inspect).map(|o| o.stdout.trim().to_owned()).unwrap_or_default();
-        if u.is_empty() || u == "0" || u.starts_with("root") || u.starts_with("0:") {
-            user.push(image_finding("LIVE-IMAGE-NONROOT", &b.image, format!("image user is {u:?} (root)")));
+        let problem = match configured_user(runner, &b.image) {
+            Ok(u) => user_problem(&u),
+            Err(e) => Some(format!("cannot read the image user: {e}")),
+        };
+        if let Some(why) = problem {
+            user.push(image_finding("LIVE-IMAGE-NONROOT", &b.image, why));
         }
     }
     let mut c = Case::from_findings("LIVE-IMAGE-BUDGET", "images", budget);
-    c.note = Some(
-        built.iter().map(|b| format!("{} {:.1} MB", b.image, b.size_bytes as f64 / 1e6)).collect::<Vec<_>>().join(", "),
-    );
-    cases.push(c);
-    cases.push(Case::from_findings("LIVE-IMAGE-NONROOT", "images", user));
-    cases
+    c.note =
+        Some(built.iter().map(|b| format!("{} {}", b.image, size_text(b.size_bytes))).collect::<Vec<_>>().join(", "));
+    vec![c, Case::from_findings("LIVE-IMAGE-NONROOT", "images", user)]
 }
 
 fn image_finding(id: &str, image: &str, message: String) -> Finding {
@@ -206,7 +201,7 @@ fn image_finding(id: &str, image: &str, message: String) -> Finding {
         object: ObjectRef { kind: "Image".into(), name: image.into(), namespace: None },
         field: None,
         message,
-        fix: "see P11: FROM scratch, one static binary, USER 10001".into(),
+        fix: "see P11: FROM scratch, one static binary, USER 10001:10001".into(),
         source: None,
         waived: None,
     }
@@ -274,7 +269,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     let ctx = LiveContext::connect(cluster.clone(), req.config.clone(), live_secrets(cluster.node_ip)?).await?;
 
     let step = Step::start("sweeping what earlier killed runs left behind");
-    let pg = crate::live::database::sweep_stale();
+    let pg = crate::postgres::sweep_stale();
     match crate::sweep::find_leftovers(&ctx.client, None).await {
         Ok(left) => {
             for l in &left {
@@ -360,7 +355,7 @@ fn assemble(static_report: &Report, built: &[BuiltImage], config: &Config, live:
             severity: Severity::High,
             title: title.into(),
             rationale: "P11 container image standards".into(),
-            fix: "FROM scratch, one static binary, USER 10001".into(),
+            fix: "FROM scratch, one static binary, USER 10001:10001".into(),
         });
     }
     let mut scopes: Vec<ScopeSummary> = static_report.scopes.clone();
@@ -463,9 +458,10 @@ mod tests {
         let fake = FakeRunner::new();
         fake.reply(
             &["docker", "image", "inspect", "--format", "{{.Config.User}}", "todo-chatbot-backend:0.1.0"],
-            [Output::ok("10001\n")],
+            [Output::ok("10001:10001\n")],
         );
-        fake.reply(&["docker", "image", "inspect", "--format", "{{.Config.User}}"], [Output::ok("\n")]);
+        // A bare `USER 10001` runs in the root group.
+        fake.reply(&["docker", "image", "inspect", "--format", "{{.Config.User}}"], [Output::ok("10001\n")]);
         let config = Config::default();
         let built = [
             BuiltImage { image: "todo-chatbot-backend:0.1.0".into(), id: "sha256:a".into(), size_bytes: 9_000_000 },

@@ -233,7 +233,7 @@ pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
                     let _ = std::fs::remove_file(&file);
                 }
             }
-            kubegate::live::database::sweep_stale();
+            kubegate::postgres::sweep_stale();
             let run = RunId::random();
             let variant = Variant::standard("shared");
             let (raw, helm) = handle.block_on(async {

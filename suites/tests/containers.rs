@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 use containers::app::{self, BackendEnv, Running, docker, get, send, token};
 use containers::contract::Contract;
 use containers::endpoint::Endpoint;
-use containers::postgres::PrivatePostgres;
+use kubegate::image_check::{self, NON_ROOT_ID, NON_ROOT_USER};
+use kubegate::process::{Cmd, CommandRunner as _, SystemRunner};
 use serde_json::{Value, json};
+
+/// The size every image aims at (issue 3), in MiB like every image size.
+const AIM_MIB: u64 = 30;
 
 fn user() -> String {
     format!("kg-test-user-{:x}", rand::random::<u64>())
@@ -149,8 +153,8 @@ async fn chat_through_the_frontend_proxy_adds_a_task_the_api_lists() {
 async fn readiness_follows_the_database_and_liveness_never_does() {
     app::images();
     let contract = Contract::load();
-    let pg = PrivatePostgres::start_new().unwrap_or_else(|e| panic!("private PostgreSQL: {e}"));
-    let env = BackendEnv { database_url: pg.url_for_containers(), ..BackendEnv::with_host_database() };
+    let (pg, database_url) = containers::postgres::private_database();
+    let env = BackendEnv { database_url, ..BackendEnv::with_host_database() };
     let backend = app::start_backend(&env).await;
     let b = backend.url.as_str();
 
@@ -179,7 +183,7 @@ async fn readiness_follows_the_database_and_liveness_never_does() {
     let during = get(&format!("{b}/api/tasks"), Some(&t)).await.expect("answers");
     contract.check("backend", "GET", "/api/tasks", &during).unwrap_or_else(|e| panic!("{e}"));
     assert!(during.status >= 500, "tasks cannot be listed without the database: {}", during.status);
-    pg.start().unwrap_or_else(|e| panic!("{e}"));
+    pg.start_again().unwrap_or_else(|e| panic!("{e}"));
     let back = ready_becomes(&contract, b, 200, Duration::from_secs(30)).await;
     let after = get(&format!("{b}/api/tasks"), Some(&t)).await.expect("answers");
     assert_eq!(after.status, 200, "the API works again once the database is back");
@@ -195,63 +199,63 @@ async fn containers_run_as_the_non_root_uid_10001() {
     let env = BackendEnv::with_host_database();
     let backend = app::start_backend_ready(&env).await;
     let frontend = app::start_frontend(&format!("http://{}:8000", backend.bridge_ip)).await;
+    let id = NON_ROOT_ID.to_string();
     for (component, running) in [("backend", &backend), ("frontend", &frontend)] {
         let image = app::image_ref(component);
-        let user = docker(&["image", "inspect", "--format", "{{.Config.User}}", &image]);
-        assert_eq!(user.trim(), "10001:10001", "{image}: USER must be the numeric non-root 10001:10001");
+        let user = image_check::configured_user(&SystemRunner, &image).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            image_check::user_problem(&user),
+            None,
+            "{image}: USER must be the numeric non-root {NON_ROOT_USER}"
+        );
         // No shell in the image, so look from the host: the kernel's view of the process.
         let top = docker(&["top", running.id(), "-o", "pid,uid,gid,args"]);
         let processes: Vec<&str> = top.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
         assert!(!processes.is_empty(), "{component}: docker top shows no process:\n{top}");
         for line in processes {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(&fields[1..3], ["10001", "10001"], "{component}: process not running as 10001:10001: {line}");
+            assert_eq!(&fields[1..3], [&id, &id], "{component}: process not running as {NON_ROOT_USER}: {line}");
         }
     }
 }
 
+#[rstest::rstest]
 #[tokio::test]
-async fn images_hold_only_their_binary_and_stay_within_budget() {
+async fn images_hold_only_their_binary_and_stay_within_budget(#[values("backend", "frontend")] component: &str) {
     app::images();
     let config = app::config();
-    for component in ["backend", "frontend"] {
-        let image = app::image_ref(component);
-        let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", &image]).trim().parse().expect("size");
-        let budget_mb = config.component(component).map(|c| c.image_size_mb).filter(|mb| *mb > 0).unwrap_or(30);
-        eprintln!("{image}: {:.1} MB (budget {budget_mb} MB, aim 30 MB)", size as f64 / 1e6);
-        assert!(
-            size <= budget_mb * 1024 * 1024,
-            "{image} is {size} bytes, over the kubegate.toml budget of {budget_mb} MB"
-        );
-        assert!(size <= 30 * 1024 * 1024, "{image} is {size} bytes, over the 30 MB aim of issue 3");
+    let image = app::image_ref(component);
+    let size = kubegate::images::inspect(&SystemRunner, &image).unwrap_or_else(|e| panic!("{e}")).size_bytes;
+    let budget_mib = config.component(component).map(|c| c.image_size_mb).filter(|mib| *mib > 0).unwrap_or(AIM_MIB);
+    eprintln!("{image}: {} (budget {budget_mib} MiB, aim {AIM_MIB} MiB)", image_check::size_text(size));
+    let over = image_check::over_budget(size, budget_mib);
+    assert_eq!(over, None, "{image} is {size} bytes, over the kubegate.toml budget");
+    let over = image_check::over_budget(size, AIM_MIB);
+    assert_eq!(over, None, "{image} is {size} bytes, over the {AIM_MIB} MiB aim of issue 3");
 
-        // Every file in every layer: exactly the executable (so no source,
-        // .env, key or CA bundle slipped in through the build context).
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tar = dir.path().join("image.tar");
-        docker(&["save", "--output", tar.to_str().expect("utf-8 path"), &image]);
-        let unpack =
-            std::process::Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(dir.path()).status().expect("tar");
-        assert!(unpack.success(), "tar -xf {}", tar.display());
-        let manifest: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("manifest.json"))
-                .expect("JSON");
-        let mut files = Vec::new();
-        for layer in manifest[0]["Layers"].as_array().expect("layers") {
-            let out = std::process::Command::new("tar")
-                .arg("-tvf")
-                .arg(dir.path().join(layer.as_str().expect("layer path")))
-                .output()
-                .expect("tar -t");
-            files.extend(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .filter(|l| !l.starts_with('d'))
-                    .filter_map(|l| l.split_whitespace().last().map(String::from)),
-            );
-        }
-        assert_eq!(files, [format!("usr/local/bin/todo-{component}")], "{image}: files in its layers");
+    // Every file in every layer: exactly the executable (so no source,
+    // .env, key or CA bundle slipped in through the build context).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = dir.path().join("image.tar");
+    docker(&["save", "--output", tar.to_str().expect("utf-8 path"), &image]);
+    let tar_run = |args: &[&str]| {
+        SystemRunner.run_ok(&Cmd::new("tar", args.iter().copied())).unwrap_or_else(|e| panic!("{e}")).stdout
+    };
+    let dir_text = dir.path().display().to_string();
+    tar_run(&["-xf", &tar.display().to_string(), "-C", &dir_text]);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("manifest.json")).expect("JSON");
+    let mut files = Vec::new();
+    for layer in manifest[0]["Layers"].as_array().expect("layers") {
+        let listing = tar_run(&["-tvf", &dir.path().join(layer.as_str().expect("layer path")).display().to_string()]);
+        files.extend(
+            listing
+                .lines()
+                .filter(|l| !l.starts_with('d'))
+                .filter_map(|l| l.split_whitespace().last().map(String::from)),
+        );
     }
+    assert_eq!(files, [format!("usr/local/bin/todo-{component}")], "{image}: files in its layers");
 }
 
 #[tokio::test]

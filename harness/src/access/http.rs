@@ -76,7 +76,18 @@ impl HttpResponse {
 pub enum HttpError {
     /// No acceptable answer before the deadline; `last` is the last outcome.
     #[error("{method} {url}: no acceptable answer within {}s after {attempts} attempts; last: {last}", deadline.as_secs_f64())]
-    Deadline { method: String, url: String, deadline: Duration, attempts: u32, last: String },
+    Deadline {
+        /// The request method.
+        method: String,
+        /// The URL asked.
+        url: String,
+        /// How long it kept trying.
+        deadline: Duration,
+        /// How many requests were sent.
+        attempts: u32,
+        /// The last answer or error.
+        last: String,
+    },
     /// The client could not be built.
     #[error("cannot build the HTTP client")]
     Build(#[source] reqwest::Error),

@@ -19,26 +19,51 @@ pub enum PortForwardError {
     /// Reading the Service failed or it does not exist.
     #[error("Service {service} in {namespace} not found")]
     NoService {
+        /// The Service asked for.
         service: String,
+        /// Its namespace.
         namespace: String,
+        /// The API error, if the read failed (none: it does not exist).
         #[source]
         source: Option<kube::Error>,
     },
     /// The Service has no port of that number.
     #[error("Service {service} has no port {port} (ports: {available})")]
-    NoPort { service: String, port: u16, available: String },
+    NoPort {
+        /// The Service.
+        service: String,
+        /// The port asked for.
+        port: u16,
+        /// The ports it has, comma-separated.
+        available: String,
+    },
     /// The Service has no selector (no pods to forward to).
     #[error("Service {service} has no selector: nothing to forward to")]
-    NoSelector { service: String },
+    NoSelector {
+        /// The Service.
+        service: String,
+    },
     /// A named targetPort that the chosen pod does not declare.
     #[error("targetPort {name:?} of Service {service} is not a containerPort name of pod {pod}")]
-    NamedPortMissing { service: String, name: String, pod: String },
+    NamedPortMissing {
+        /// The Service.
+        service: String,
+        /// The targetPort name.
+        name: String,
+        /// The pod chosen to forward to.
+        pod: String,
+    },
     /// The local listener could not be bound.
     #[error("cannot listen on 127.0.0.1")]
     Bind(#[source] std::io::Error),
     /// No full HTTP round trip before the deadline.
     #[error("port-forward to Service {service} not ready: {detail}")]
-    NotReady { service: String, detail: String },
+    NotReady {
+        /// The Service.
+        service: String,
+        /// The last failure of the round trip.
+        detail: String,
+    },
 }
 
 /// The port number a Service port's targetPort means for `pod`.

@@ -19,6 +19,7 @@ pub struct SweepArgs {
     /// provider (--provider, $KUBEGATE_PROVIDER, default local).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// The provider whose cluster to sweep when no kubeconfig is given.
     #[command(flatten)]
     pub provider: super::provider::ProviderArgs,
     /// Context in the kubeconfig (default: its current context).

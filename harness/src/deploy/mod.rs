@@ -35,20 +35,32 @@ pub enum DeployError {
     /// The kubeconfig could not be read or has no usable context.
     #[error("cannot build a Kubernetes client from kubeconfig {kubeconfig}")]
     Kubeconfig {
+        /// The kubeconfig file.
         kubeconfig: PathBuf,
+        /// Why it could not be used.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A manifest file could not be read or parsed.
     #[error("cannot load manifest {file}: {reason}")]
-    LoadManifest { file: PathBuf, reason: String },
+    LoadManifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The API server refused an object (apply, dry run, create, delete).
     #[error("{action} {kind}/{name} in namespace {namespace} failed")]
     Api {
+        /// What was being done (`apply`, `delete`, ...).
         action: &'static str,
+        /// The object's kind.
         kind: String,
+        /// The object's name.
         name: String,
+        /// The namespace.
         namespace: String,
+        /// The API server's answer.
         // Boxed: kube::Error is large and every Result<_, DeployError> pays for it.
         #[source]
         source: Box<kube::Error>,
@@ -56,9 +68,13 @@ pub enum DeployError {
     /// A kind in the manifests is not served by this cluster.
     #[error("the cluster does not serve {api_version} {kind} (used by {name})")]
     UnknownKind {
+        /// The apiVersion not served.
         api_version: String,
+        /// The kind not served.
         kind: String,
+        /// The object that uses it.
         name: String,
+        /// The API server's answer.
         #[source]
         source: Box<kube::Error>,
     },
@@ -67,7 +83,10 @@ pub enum DeployError {
     Secret(#[from] secret::LoadSecretError),
     /// `helm` is not installed.
     #[error("`helm` not found on PATH or in {cache}: run `bash ci/setup.sh` (part tools) or install Helm 3")]
-    HelmMissing { cache: PathBuf },
+    HelmMissing {
+        /// kubegate's tool cache, also searched.
+        cache: PathBuf,
+    },
     /// A helm command failed.
     #[error(transparent)]
     Helm(#[from] helm::HelmCommandError),

@@ -68,20 +68,33 @@ pub enum DeleteNamespaceError {
     /// The API refused the delete or a read.
     #[error("deleting namespace {namespace} failed")]
     Api {
+        /// The namespace.
         namespace: String,
+        /// The API server's answer.
         #[source]
         source: kube::Error,
     },
     /// Watching the namespace failed.
     #[error("watching namespace {namespace} failed")]
     Watch {
+        /// The namespace.
         namespace: String,
+        /// Why the watch ended.
         #[source]
         source: kube::runtime::wait::Error,
     },
     /// Still there after the deadline; `blockers` names the finalizers.
     #[error("namespace {namespace} still {phase} after {waited_secs}s; blocked by: {}", blockers.join("; "))]
-    Stuck { namespace: String, phase: String, waited_secs: u64, blockers: Vec<String> },
+    Stuck {
+        /// The namespace.
+        namespace: String,
+        /// Its phase (`Terminating`, `Active`).
+        phase: String,
+        /// Seconds waited.
+        waited_secs: u64,
+        /// Finalizers, conditions and objects that hold it.
+        blockers: Vec<String>,
+    },
 }
 
 /// Delete `namespace` and wait until it is gone, at most `deadline`. On

@@ -26,16 +26,28 @@ pub enum LoadSecretError {
     /// The env file could not be read.
     #[error("cannot read env file {file}")]
     Read {
+        /// The env file.
         file: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// A line of the env file is not `KEY=VALUE`.
     #[error("{file}:{line}: {reason} (expected KEY=VALUE, `# comment` or a blank line)")]
-    BadLine { file: PathBuf, line: usize, reason: String },
+    BadLine {
+        /// The env file.
+        file: PathBuf,
+        /// The line number (1-based).
+        line: usize,
+        /// What is wrong with the line (never its value).
+        reason: String,
+    },
     /// A required key is in neither the env file nor the environment.
     #[error("secret key {key} is not set: put `{key}=...` in the env file or export {key}")]
-    Missing { key: String },
+    Missing {
+        /// The key.
+        key: String,
+    },
 }
 
 /// Secret values by key. `Debug` prints only the keys.

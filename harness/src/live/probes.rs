@@ -4,11 +4,11 @@
 
 use super::app::DeployedApp;
 use super::context::LiveContext;
-use super::database::TestDatabase;
 use super::http::{mint_token, short};
 use super::tunnel::Tunnel;
 use super::{CheckFailure, CheckResult, Passed};
 use crate::contract::Contract;
+use crate::postgres::TestDatabase;
 use crate::wait::conditions;
 use crate::wait::diagnose::DeadEndKind;
 use k8s_openapi::api::core::v1::Pod;

@@ -210,22 +210,15 @@ pub async fn find_leaks(
 
 /// Decode a Helm release record (base64 of gzip of JSON) with `gzip -dc`.
 fn decode_release(data: &[u8]) -> Result<Vec<u8>, String> {
+    use crate::process::{Cmd, CommandRunner as _, SystemRunner};
     use base64::Engine as _;
     let gz = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|e| format!("release record not base64: {e}"))?;
-    let mut child = std::process::Command::new("gzip")
-        .arg("-dc")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run gzip: {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &gz));
-    let out = child.wait_with_output().map_err(|e| format!("gzip: {e}"))?;
-    let _ = writer.join();
-    if out.status.success() { Ok(out.stdout) } else { Err("gzip could not decode the release record".into()) }
+    let gunzip = Cmd::new("gzip", ["-dc"]).stdin(gz);
+    let out = SystemRunner.run(&gunzip).map_err(|e| format!("cannot run gzip: {e}"))?;
+    // The record is JSON, so UTF-8: the runner's text output loses nothing.
+    if out.success() { Ok(out.stdout.into_bytes()) } else { Err("gzip could not decode the release record".into()) }
 }
 
 /// Every file below `root` (none if it does not exist).

@@ -22,7 +22,10 @@ pub enum EnsureOutcome {
     /// No state yet: the provider's `up` ran.
     Started,
     /// The recorded cluster did not answer (`reason`); `up` ran again.
-    Replaced { reason: String },
+    Replaced {
+        /// Why the recorded cluster was not reused.
+        reason: String,
+    },
 }
 
 /// Why the shared state could not be used.
@@ -31,7 +34,9 @@ pub enum EnsureClusterError {
     /// The lock or state file could not be opened or written.
     #[error("cannot use cluster state file {path}")]
     StateFile {
+        /// The state or lock file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

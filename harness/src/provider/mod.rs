@@ -67,20 +67,39 @@ pub struct ClusterInfo {
 pub enum ProviderError {
     /// A tool the provider needs is not on PATH.
     #[error("`{tool}` not found on PATH: {hint}")]
-    ToolMissing { tool: String, hint: String },
+    ToolMissing {
+        /// The program.
+        tool: String,
+        /// How to install it.
+        hint: String,
+    },
     /// A command the provider ran failed.
     #[error("`{command}` failed with {status}\n--- stderr (tail) ---\n{stderr_tail}")]
-    CommandFailed { command: String, status: String, stderr_tail: String },
+    CommandFailed {
+        /// The command line.
+        command: String,
+        /// Exit status text.
+        status: String,
+        /// Last lines of its stderr.
+        stderr_tail: String,
+    },
     /// The cluster did not become ready; `blocker` says what blocked it.
     #[error("cluster not ready after {waited_secs}s: {blocker}")]
-    NotReady { waited_secs: u64, blocker: String },
+    NotReady {
+        /// Seconds waited.
+        waited_secs: u64,
+        /// What kept it from being ready.
+        blocker: String,
+    },
     /// The provider refuses (e.g. `existing` on a production-looking context).
     #[error("refusing: {0}")]
     Refused(String),
     /// Anything else, with the object or file it concerns.
     #[error("{context}")]
     Other {
+        /// What was being done, naming the object or file.
         context: String,
+        /// The underlying error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

@@ -15,7 +15,7 @@ use super::docker_api;
 use super::postgres::HOST_FROM_CONTAINER;
 
 /// The fix a person needs when Docker is not there.
-pub const START_DOCKER: &str = "start Docker: ci/setup.sh docker";
+pub use kubegate::images::START_DOCKER_HINT as START_DOCKER;
 
 /// The repo root.
 pub fn repo_root() -> PathBuf {
@@ -251,10 +251,12 @@ pub fn token(secret: &str, sub: &str) -> String {
 
 /// `docker <args>` (the CLI negotiates the API version itself); stdout on success.
 pub fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("docker: {e}\n{START_DOCKER}"));
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    use kubegate::process::{Cmd, CommandRunner as _, RunCommandError, SystemRunner};
+    match SystemRunner.run_ok(&Cmd::new("docker", args.iter().copied())) {
+        Ok(out) => out.stdout,
+        Err(e @ (RunCommandError::NotFound { .. } | RunCommandError::Spawn { .. })) => {
+            panic!("docker: {e}\n{START_DOCKER}")
+        }
+        Err(e) => panic!("docker {args:?} failed: {e}"),
+    }
 }

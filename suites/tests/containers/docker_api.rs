@@ -75,14 +75,9 @@ fn start() -> Result<String, String> {
 /// The highest API version the engine supports (`ApiVersion` of `/version`,
 /// which answers on an unversioned path), e.g. `1.41`.
 fn engine_api_version() -> Result<String, String> {
-    let out = std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.APIVersion}}"])
-        .output()
-        .map_err(|e| format!("cannot run `docker`: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    use kubegate::process::{Cmd, CommandRunner as _, SystemRunner};
+    let cmd = Cmd::new("docker", ["version", "--format", "{{.Server.APIVersion}}"]);
+    Ok(SystemRunner.run_ok(&cmd).map_err(|e| e.to_string())?.stdout.trim().to_owned())
 }
 
 async fn serve(listener: UnixListener, engine: PathBuf, max: String) {

@@ -24,15 +24,15 @@ fn clean_tree_passes_on_both_paths_and_parity() {
     assert_clean(kubegate(&repo()).args(["check", "--format", "json"]), &["raw", "helm", "parity"]);
 }
 
-#[test]
-fn clean_manifests_alone_pass() {
-    assert_clean(kubegate(&repo()).args(["check", "--format", "json", "--manifests", "manifests"]), &["raw"]);
-}
-
-#[test]
-fn clean_chart_alone_passes() {
-    require_helm();
-    assert_clean(kubegate(&repo()).args(["check", "--format", "json", "--chart", "charts/todo-chatbot"]), &["helm"]);
+/// Each deploy path alone: its flag, its directory, and the one scope it checks.
+#[rstest::rstest]
+#[case::raw("--manifests", "manifests", "raw")]
+#[case::helm("--chart", "charts/todo-chatbot", "helm")]
+fn clean_path_alone_passes(#[case] flag: &str, #[case] dir: &str, #[case] scope: &str) {
+    if scope == "helm" {
+        require_helm();
+    }
+    assert_clean(kubegate(&repo()).args(["check", "--format", "json", flag, dir]), &[scope]);
 }
 
 /// The mutant builder rewrites patched YAML files; a rewrite that changes
