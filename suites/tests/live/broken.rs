@@ -158,11 +158,11 @@ fn expect_unprovisioned(outcome: Result<Option<CheckFailure>, CheckFailure>) -> 
 /// -> the live-objects check names the field and both values.
 async fn drifting_chart_value_breaks_parity() {
     let ctx = fresh_context().await;
-    let raw = own(&ctx, DeployPath::Raw, &Variant::standard("drift").no_wait()).await;
+    let raw = own(&ctx, DeployPath::Raw, &Variant::standard("drift").small().no_wait()).await;
     let helm = own(
         &ctx,
         DeployPath::Helm,
-        &Variant::standard("drift").no_wait().helm_set("resources.backend.limits.memory", "200Mi"),
+        &Variant::standard("drift").small().no_wait().helm_set("resources.backend.limits.memory", "200Mi"),
     )
     .await;
     let result = parity::objects_equal(&ctx, &raw, &helm).await;
