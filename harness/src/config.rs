@@ -137,7 +137,7 @@ pub struct Component {
     pub secret_keys: Vec<String>,
     /// ConfigMap keys the container must read.
     pub config_keys: Vec<String>,
-    /// Image size budget in MB (checked by the image suite).
+    /// Image size budget in MiB ([`crate::image_check`]: verify and the container suite).
     pub image_size_mb: u64,
     /// Components allowed to reach this one; `Some` = a NetworkPolicy must isolate it.
     pub ingress_from: Option<Vec<String>>,
