@@ -8,7 +8,7 @@
 
 use super::app::{DeployedApp, Variant};
 use super::context::LiveContext;
-use super::database::TestDatabase;
+use crate::postgres::TestDatabase;
 use super::rollout::UpgradeOutcome;
 use super::{CheckResult, constitution, loadbalancer, parity, probes, rollout, secrets};
 use crate::finding::DeployPath;
