@@ -21,6 +21,11 @@ pub const ADDRESS_DEADLINE: Duration = Duration::from_secs(60);
 pub const UNSERVED_SERVICE: &str = "kubegate-lb-unserved";
 /// A `loadBalancerClass` no controller serves.
 pub const UNSERVED_CLASS: &str = "kubegate.io/nobody";
+/// How long a Service nobody serves must stay without an address: the
+/// provisioners kubegate knows give one in well under a second (MetalLB here:
+/// 0.1 s), so 8 s is a wide margin, and the diagnosis itself comes from the
+/// class and the provider, not from the clock.
+pub const UNPROVISIONED_WINDOW: Duration = Duration::from_secs(8);
 
 /// The dead end of a Service whose `loadBalancerClass` the cluster's
 /// provider does not serve (MetalLB, `minikube tunnel` and
@@ -171,7 +176,7 @@ pub async fn wait_for_unprovisioned(
 /// NoLoadBalancerProvider diagnosis, not a bare timeout or a NodePort.
 pub async fn unprovisioned_is_diagnosed(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let obj = format!("Service/{UNSERVED_SERVICE}");
-    match wait_for_unprovisioned(ctx, app, &unserved_service(), Duration::from_secs(25)).await? {
+    match wait_for_unprovisioned(ctx, app, &unserved_service(), UNPROVISIONED_WINDOW).await? {
         None => Err(CheckFailure::new(
             app.path,
             &obj,

@@ -139,7 +139,7 @@ async fn root_pod_is_refused_by_pod_security(path: DeployPath) {
 /// LoadBalancer: a Service with a loadBalancerClass nobody serves -> NoLoadBalancerProvider.
 async fn lb_never_provisioned_is_diagnosed(path: DeployPath) {
     let (ctx, app) = shared(path).await;
-    let wait = std::time::Duration::from_secs(25);
+    let wait = loadbalancer::UNPROVISIONED_WINDOW;
     let outcome = loadbalancer::wait_for_unprovisioned(&ctx, &app, &loadbalancer::unserved_service(), wait).await;
     let f = expect_unprovisioned(outcome);
     assert_diagnosis(&f, DeadEndKind::NoLoadBalancerProvider, &[loadbalancer::UNSERVED_CLASS, "NodePort"]);
