@@ -8,10 +8,10 @@
 
 use super::app::{DeployedApp, Variant};
 use super::context::LiveContext;
-use crate::postgres::TestDatabase;
 use super::rollout::UpgradeOutcome;
 use super::{CheckResult, constitution, loadbalancer, parity, probes, rollout, secrets};
 use crate::finding::DeployPath;
+use crate::postgres::TestDatabase;
 use futures::future::BoxFuture;
 use std::path::PathBuf;
 use std::sync::Mutex;
