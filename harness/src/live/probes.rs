@@ -180,6 +180,7 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
     let sel = DeployedApp::selector("backend");
     let obj = format!("Deployment/{backend}");
     let waiter = app.waiter(ctx).expect(&[DeadEndKind::ReadinessProbe]);
+    let liveness = liveness_times(ctx, app, "backend").await?;
     let (before, _) = waiter
         .pods("backend pods Ready", &sel, conditions::all_ready)
         .await
@@ -187,6 +188,7 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
     let ips = conditions::pod_ips(&before);
     let restarts = conditions::restart_count(&before);
     db.stop().map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot stop it: {e}")))?;
+    let stopped = tokio::time::Instant::now();
     let outage = async {
         let (_, not_ready) = waiter
             .pods("backend pods NotReady after the database stopped", &sel, conditions::none_ready)
@@ -196,8 +198,9 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
             .endpoint_slices("backend pods out of the EndpointSlices", &service, conditions::endpoints_exclude(ips.clone()))
             .await
             .map_err(|e| CheckFailure::from_wait(app.path, e))?;
-        // Liveness must hold through at least one liveness period of the outage.
-        tokio::time::sleep(Duration::from_secs(35)).await;
+        // Liveness must hold for as long as the kubelet would take to act on
+        // a liveness probe that failed with the database (counted from the stop).
+        tokio::time::sleep_until(stopped + liveness.reaction()).await;
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
         let now = pods.list(&ListParams::default().labels(&sel)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         let during = conditions::restart_count(&now.items);
@@ -235,16 +238,66 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
     )))
 }
 
+/// A container's liveness probe as its live Deployment declares it
+/// (Kubernetes' defaults for what it leaves out).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeTimes {
+    /// `periodSeconds` (default 10).
+    pub period: Duration,
+    /// `timeoutSeconds` (default 1).
+    pub timeout: Duration,
+    /// `failureThreshold` (default 3).
+    pub threshold: u32,
+}
+
+impl ProbeTimes {
+    /// Read from a probe; `None` means the defaults.
+    pub fn of(p: Option<&k8s_openapi::api::core::v1::Probe>) -> Self {
+        let secs = |v: Option<i32>, d: i32| Duration::from_secs(v.unwrap_or(d).max(1) as u64);
+        ProbeTimes {
+            period: secs(p.and_then(|p| p.period_seconds), 10),
+            timeout: secs(p.and_then(|p| p.timeout_seconds), 1),
+            threshold: p.and_then(|p| p.failure_threshold).unwrap_or(3).max(1) as u32,
+        }
+    }
+
+    /// The longest the kubelet may take to act on a probe that starts
+    /// failing now: `threshold` failures one period apart, each up to its
+    /// timeout, plus one period for where in the cycle the failure began.
+    pub fn reaction(&self) -> Duration {
+        self.period * (self.threshold + 1) + self.timeout * self.threshold
+    }
+}
+
+/// The liveness probe of `component`'s container in the app's live Deployment.
+async fn liveness_times(ctx: &LiveContext, app: &DeployedApp, component: &str) -> Result<ProbeTimes, CheckFailure> {
+    let name = ctx.deployment(component);
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
+    let d = api
+        .get(&name)
+        .await
+        .map_err(|e| CheckFailure::new(app.path, format!("Deployment/{name}"), format!("cannot read it: {e}")))?;
+    let container = ctx.container(component);
+    let probe = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.into_iter().find(|c| c.name == container))
+        .and_then(|c| c.liveness_probe);
+    Ok(ProbeTimes::of(probe.as_ref()))
+}
+
+/// Time for a restarted container to start again after the kubelet acted.
+const RESTART_SLACK: Duration = Duration::from_secs(20);
+
 /// Make the backend's liveness fail (`POST /fault/liveness`, the app must
 /// run with `FAULT_INJECTION=enabled`): the kubelet restarts the container.
 pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let sel = DeployedApp::selector("backend");
     let obj = format!("Deployment/{}", ctx.deployment("backend"));
-    let waiter = app.waiter(ctx).deadline(Duration::from_secs(180)).expect(&[
-        DeadEndKind::LivenessProbe,
-        DeadEndKind::CrashLoop,
-        DeadEndKind::ReadinessProbe,
-    ]);
+    // The restart must come within the probe's own reaction time.
+    let liveness = liveness_times(ctx, app, "backend").await?;
+    let waiter =
+        app.waiter(ctx).expect(&[DeadEndKind::LivenessProbe, DeadEndKind::CrashLoop, DeadEndKind::ReadinessProbe]);
     let (before, _) = waiter
         .pods("backend pods Ready", &sel, conditions::all_ready)
         .await
@@ -264,6 +317,8 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         ));
     }
     let (_, report) = waiter
+        .clone()
+        .deadline(liveness.reaction() + RESTART_SLACK)
         .pods("the kubelet restarting the failing backend container", &sel, move |p: &[Pod]| {
             conditions::restart_count(p) > restarts
         })
@@ -347,4 +402,20 @@ pub async fn tunnel_follows_replacement(ctx: &LiveContext, app: &DeployedApp) ->
         "an open port-forward moved from Pod/{old} to Pod/{via}; the replacement was Ready {:.0}s after the delete",
         replaced.took.as_secs_f64()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_reaction_time_comes_from_the_probe_or_the_defaults() {
+        let p: k8s_openapi::api::core::v1::Probe = serde_json::from_value(
+            serde_json::json!({"periodSeconds": 30, "timeoutSeconds": 2, "failureThreshold": 3}),
+        )
+        .expect("probe");
+        let t = ProbeTimes::of(Some(&p));
+        assert_eq!(t.reaction(), Duration::from_secs(30 * 4 + 2 * 3));
+        assert_eq!(ProbeTimes::of(None).reaction(), Duration::from_secs(10 * 4 + 3));
+    }
 }
