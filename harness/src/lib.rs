@@ -33,6 +33,8 @@ pub mod helm;
 #[warn(missing_docs)]
 pub mod images;
 #[warn(missing_docs)]
+pub mod infer;
+#[warn(missing_docs)]
 pub mod live;
 #[warn(missing_docs)]
 pub mod model;
