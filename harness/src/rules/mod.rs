@@ -27,6 +27,7 @@ mod resources;
 mod secret;
 mod security;
 mod service;
+mod url;
 #[cfg(test)]
 pub(crate) mod testkit;
 mod workload;
@@ -86,6 +87,7 @@ static FAMILIES: &[&[Rule]] = &[
     label::RULES,
     api::RULES,
     net::RULES,
+    url::RULES,
     hpa::RULES,
     contract_rules::RULES,
     parity_rules::RULES,
