@@ -220,8 +220,10 @@ pub fn check_models(
     crate::waiver::apply(&mut findings, config, &models);
     findings.sort_by(|a, b| (a.path, &a.object, &a.rule_id, &a.field).cmp(&(b.path, &b.object, &b.rule_id, &b.field)));
     findings.dedup();
-    let not_run =
-        crate::rules::catalog().iter().filter_map(|r| Some((r.id, crate::rules::not_run_reason(r, contract)?))).collect();
+    let not_run = crate::rules::catalog()
+        .iter()
+        .filter_map(|r| Some((r.id, crate::rules::not_run_reason(r, contract)?)))
+        .collect();
     Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len(), not_run })
 }
 

@@ -5,27 +5,32 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::config::{ChartConfig, Component, Config, SecretConfig};
+use crate::config::{ChartConfig, Component, Config, PolicyConfig, SecretConfig};
 use crate::discover::{ChartFound, ComponentFound, Discovery, KeyedObject, ProbeFound};
 
 /// The Config `d` implies. Paths are relative to `d.root`, which becomes the base directory. Policy and cluster
-/// are the plan's defaults; no contract (the contract rules then say they were not run).
+/// are the plan's defaults but for [`PolicyConfig::require_hpa`] (see [`inferred_policy`]); no contract (the
+/// contract rules then say they were not run).
 pub fn config(d: &Discovery) -> Config {
     let chart = chart(d);
     Config {
+        policy: inferred_policy(),
         namespace: d.namespace.value.clone(),
         release: chart.map(|c| c.release.value.clone()).unwrap_or_else(|| d.namespace.value.clone()),
         manifests: d.manifests.first().map(|m| PathBuf::from(&m.path)).unwrap_or_default(),
-        chart: ChartConfig {
-            path: chart.map(|c| PathBuf::from(&c.path)).unwrap_or_default(),
-            values: Vec::new(),
-        },
+        chart: ChartConfig { path: chart.map(|c| PathBuf::from(&c.path)).unwrap_or_default(), values: Vec::new() },
         contract: None,
         secrets: cli_secrets(d).map(|s| SecretConfig { name: s.name.clone(), keys: all_keys(s) }).collect(),
         components: components(d).map(component).collect(),
         base_dir: d.root.clone(),
         ..Config::absent()
     }
+}
+
+/// The plan's policy, except that not every component needs its own HPA: a team autoscales the components it
+/// chooses, and the HPAs it has are still checked (their target exists, their bounds are usable).
+pub fn inferred_policy() -> PolicyConfig {
+    PolicyConfig { require_hpa: false, ..PolicyConfig::default() }
 }
 
 /// The chart the deployment is installed from: the first that renders, else the first found.

@@ -143,9 +143,10 @@ pub fn findings(diffs: &[ParityDiff], raw: &Model, helm: &Model) -> Vec<Finding>
 /// A label present on the Helm side only, on the object or its pod template.
 fn chart_added_label(d: &ParityDiff) -> bool {
     let Some(field) = d.field.as_deref() else { return false };
-    let on_labels = ["metadata.labels", "spec.template.metadata.labels", "spec.jobTemplate.spec.template.metadata.labels"]
-        .iter()
-        .any(|prefix| field.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(['.', '['])));
+    let on_labels =
+        ["metadata.labels", "spec.template.metadata.labels", "spec.jobTemplate.spec.template.metadata.labels"]
+            .iter()
+            .any(|prefix| field.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(['.', '['])));
     on_labels && d.raw.is_none()
 }
 
@@ -276,14 +277,21 @@ mod tests {
 
     #[test]
     fn labels_only_the_chart_adds_are_one_low_finding_per_object() {
-        let helm = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: x, app.kubernetes.io/version: 1.0.0, app.kubernetes.io/instance: r}");
+        let helm = RAW.replace(
+            "  labels: {app.kubernetes.io/name: x}\n",
+            "  labels:\n    app.kubernetes.io/name: x\n    app.kubernetes.io/version: v1\n    app.kubernetes.io/instance: r\n",
+        );
         let (raw, helm) = (model(RAW, DeployPath::Raw), model(&helm, DeployPath::Helm));
         let d = compare(&raw, &helm, &Config::default());
         assert_eq!(d.len(), 2, "{d:?}");
         let f = findings(&d, &raw, &helm);
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].severity, Severity::Low);
-        assert!(f[0].message.contains("app.kubernetes.io/version") && f[0].message.contains("app.kubernetes.io/instance"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("app.kubernetes.io/version") && f[0].message.contains("app.kubernetes.io/instance"),
+            "{}",
+            f[0].message
+        );
         let changed = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: y}");
         let changed = model(&changed, DeployPath::Helm);
         let f = findings(&compare(&raw, &changed, &Config::default()), &raw, &changed);

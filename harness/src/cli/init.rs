@@ -148,7 +148,9 @@ pub fn config_text(d: &Discovery) -> String {
         t.push_str("\n# Created from the command line, never committed (AD-5).\n");
         let _ = writeln!(t, "[[secret]]\nname = {}\nkeys = {}", quoted(&s.name), list(&crate::infer::all_keys(s)));
         if !s.defined_in.is_empty() {
-            t.push_str("# The tree defines a Secret of this name too: helm install clashes with the CLI-created one.\n");
+            t.push_str(
+                "# The tree defines a Secret of this name too: helm install clashes with the CLI-created one.\n",
+            );
         }
     }
     for s in d.secrets.iter().filter(|s| config.secret(&s.name).is_none()) {
@@ -161,10 +163,20 @@ pub fn config_text(d: &Discovery) -> String {
     }
     let source = found.first().map(|c| c.source.as_str());
     for c in d.components.iter().filter(|c| Some(c.source.as_str()) == source && !found.contains(c)) {
-        let _ = writeln!(t, "\n# {} ({}) is not a Deployment: [[component]] describes Deployments only.", c.workload, c.name);
+        let _ = writeln!(
+            t,
+            "\n# {} ({}) is not a Deployment: [[component]] describes Deployments only.",
+            c.workload, c.name
+        );
     }
     t.push_str(
         "\n# [policy] is the plan's (pull policy Never, LoadBalancer frontend, ...): see docs/rules.md to relax it.\n",
+    );
+    let policy = &config.policy;
+    let _ = writeln!(
+        t,
+        "[policy]\n# true: every component Deployment needs its own autoscaling/v2 HPA (KG-HPA-001).\nrequire_hpa = {}",
+        policy.require_hpa
     );
     t
 }
@@ -180,20 +192,21 @@ fn component_text(t: &mut String, found: &ComponentFound, c: &Component) {
         let unnamed = if c.port_name.is_empty() { "  # unnamed" } else { "" };
         let _ = writeln!(t, "port_name = {}{unnamed}", quoted(&c.port_name));
     }
-    if let Some(s) = &found.service {
+    if found.service.is_some() {
         let _ = writeln!(t, "service = {}", quoted(&c.service));
         let _ = writeln!(t, "service_port = {}", c.service_port);
-        let note = if s.service_type == c.service_type {
-            String::new()
-        } else {
-            format!("  # found {}; the plan wants {}", s.service_type, c.service_type)
-        };
-        let _ = writeln!(t, "service_type = {}{note}", quoted(&c.service_type));
     }
-    for (key, path, probe) in [
-        ("liveness_path", &c.liveness_path, &found.liveness),
-        ("readiness_path", &c.readiness_path, &found.readiness),
-    ] {
+    let note = match &found.service {
+        Some(s) if s.service_type != c.service_type => {
+            format!("  # found {}; the plan wants {}", s.service_type, c.service_type)
+        }
+        Some(_) => String::new(),
+        None => "  # no Service selects its pods".into(),
+    };
+    let _ = writeln!(t, "service_type = {}{note}", quoted(&c.service_type));
+    for (key, path, probe) in
+        [("liveness_path", &c.liveness_path, &found.liveness), ("readiness_path", &c.readiness_path, &found.readiness)]
+    {
         let note = match probe {
             None => "  # no probe".to_string(),
             Some(ProbeFound::Http { .. }) => String::new(),
@@ -251,6 +264,10 @@ mod tests {
         assert_eq!((web.service_port, web.service_type.as_str()), (80, "LoadBalancer"));
         assert_eq!((web.liveness_path.as_str(), web.readiness_path.as_str()), ("", "/ready"));
         assert!(text.contains("# found NodePort; the plan wants LoadBalancer"), "{text}");
+        assert!(!config.policy.require_hpa, "a per-component HPA is not inferred as required");
+        let mut inferred = crate::infer::config(&discover(dir.path()).expect("discover"));
+        inferred.base_dir = config.base_dir.clone();
+        assert_eq!(config, inferred, "init writes what a check without config uses");
         assert!(init(&args).is_err(), "a second init without --force keeps the file");
         assert!(init(&InitArgs { force: true, ..args }).is_ok(), "--force overwrites");
     }

@@ -372,7 +372,8 @@ spec:
         assert!(m.objects[0].is_unstructured());
         assert_eq!(m.objects[0].labels().get("a").map(String::as_str), Some("b"));
         assert_eq!(m.objects[0].canonical_json()["spec"]["endpoints"][0]["port"], "http");
-        let m = load("apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: p}\n").expect("beta loads");
+        let m =
+            load("apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: p}\n").expect("beta loads");
         assert!(m.objects[0].is_unstructured() && is_unstable_api_version(&m.objects[0].api_version));
         let m = load("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules: [{apiGroups: [\"\"], resources: [pods], verbs: [get]}]\n").expect("ClusterRole");
         assert!(matches!(m.objects[0].typed, Typed::ClusterRole(_)));

@@ -123,7 +123,10 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
             sink.report(
                 cv.obj,
                 cv.at(&format!("envFrom[{i}].secretRef.name")),
-                format!("container `{name}`: envFrom Secret `{}` is neither a [[secret]] of kubegate.toml nor in the tree", r.name),
+                format!(
+                    "container `{name}`: envFrom Secret `{}` is neither a [[secret]] of kubegate.toml nor in the tree",
+                    r.name
+                ),
                 None,
             );
         }

@@ -27,9 +27,9 @@ mod resources;
 mod secret;
 mod security;
 mod service;
-mod url;
 #[cfg(test)]
 pub(crate) mod testkit;
+mod url;
 mod workload;
 
 pub use parity_rules::{PARITY_FIELDS, PARITY_OBJECTS};
@@ -238,8 +238,9 @@ pub fn check_model(ctx: &RuleContext<'_>) -> Vec<Finding> {
 /// Why `rule` is not run, when it is not: the contract rules need an OpenAPI contract. Such a rule is reported
 /// as not run, neither passed nor failed.
 pub fn not_run_reason(rule: &Rule, contract: Option<&Contract>) -> Option<&'static str> {
-    (rule.family() == contract_rules::FAMILY && contract.is_none())
-        .then_some("not run: no contract (name an OpenAPI contract with `contract = \"openapi.yaml\"` in kubegate.toml)")
+    (rule.family() == contract_rules::FAMILY && contract.is_none()).then_some(
+        "not run: no contract (name an OpenAPI contract with `contract = \"openapi.yaml\"` in kubegate.toml)",
+    )
 }
 
 /// The containerPort number a probe/Service port refers to in `c`

@@ -140,7 +140,8 @@ fn private_ip(word: &str) -> Option<Ipv4Addr> {
 
 fn no_hard_coded_ip(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for s in settings(ctx) {
-        let ips: Vec<Ipv4Addr> = s.value.split(|c: char| !(c.is_ascii_digit() || c == '.')).filter_map(private_ip).collect();
+        let ips: Vec<Ipv4Addr> =
+            s.value.split(|c: char| !(c.is_ascii_digit() || c == '.')).filter_map(private_ip).collect();
         if let Some(ip) = ips.first() {
             sink.report(
                 s.obj,
@@ -189,6 +190,8 @@ mod tests {
         let from = "BACKEND_URL: http://todo-chatbot-backend:8000";
         let f = assert_caught("KG-URL-002", &mutate(from, "BACKEND_URL: http://192.168.49.2:30080"));
         assert!(f[0].message.contains("192.168.49.2"), "{}", f[0].message);
-        assert!(private_ip("127.0.0.1").is_none() && private_ip("0.0.0.0").is_none() && private_ip("8.8.8.8").is_none());
+        assert!(
+            private_ip("127.0.0.1").is_none() && private_ip("0.0.0.0").is_none() && private_ip("8.8.8.8").is_none()
+        );
     }
 }

@@ -292,7 +292,11 @@ fn assert_check_and_init(name: &str, dir: &Path, expect: &Expect) {
         .iter()
         .filter(|f| f["waived"].is_null())
         .map(|f| {
-            let object = format!("{}/{}", f["object"]["kind"].as_str().unwrap_or(""), f["object"]["name"].as_str().unwrap_or(""));
+            let object = format!(
+                "{}/{}",
+                f["object"]["kind"].as_str().unwrap_or(""),
+                f["object"]["name"].as_str().unwrap_or("")
+            );
             (f["rule_id"].as_str().unwrap_or("").to_string(), object)
         })
         .collect();
@@ -323,7 +327,10 @@ fn assert_check_and_init(name: &str, dir: &Path, expect: &Expect) {
     let _ = std::fs::remove_file(&beside);
     let code = run.get_output().status.code();
     let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
-    assert!(matches!(code, Some(0 | 1)), "{name}: check --config <init's file> exits 0 or 1, got {code:?}\n{stderr}\n{text}");
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "{name}: check --config <init's file> exits 0 or 1, got {code:?}\n{stderr}\n{text}"
+    );
     let with_config = json(&run)["findings"].as_array().map(Vec::len).unwrap_or_default();
     assert_eq!(with_config, fired.len(), "{name}: init's config checks what the zero-config check checks\n{text}");
 }
