@@ -292,7 +292,7 @@ mod tests {
             "{}",
             f[0].message
         );
-        let changed = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: y}");
+        let changed = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: other}");
         let changed = model(&changed, DeployPath::Helm);
         let f = findings(&compare(&raw, &changed, &Config::default()), &raw, &changed);
         assert_eq!(f[0].severity, Severity::High, "a label whose value differs stays a High finding");
