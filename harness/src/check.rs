@@ -28,10 +28,10 @@ pub struct CheckRequest {
 }
 
 impl CheckRequest {
-    /// Both paths as the config names them (resolved against its directory).
+    /// The paths the config names (resolved against its directory); a path it leaves out is not checked.
     pub fn from_config(config: Config) -> Self {
-        let manifests = Some(config.resolve(&config.manifests));
-        let chart = Some(config.resolve(&config.chart.path));
+        let manifests = config.manifests_dir();
+        let chart = config.chart_dir();
         let values = config.chart.values.iter().map(|v| config.resolve(v)).collect();
         CheckRequest { config, manifests, chart, values }
     }
@@ -60,6 +60,8 @@ pub struct CheckOutcome {
     pub checked: Vec<CheckedPath>,
     /// Number of rules in the catalog that were applied.
     pub rules: usize,
+    /// Rules that were not run, with why (the contract rules without a contract): neither passed nor failed.
+    pub not_run: Vec<(crate::rule_id::RuleId, &'static str)>,
 }
 
 impl CheckOutcome {
@@ -133,8 +135,8 @@ pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         return Err(CheckError::NothingToCheck);
     }
     let config = &req.config;
-    let contract = match &config.contract {
-        Some(p) => Some(Contract::load(&config.resolve(p)).map_err(Box::new)?),
+    let contract = match config.contract_file() {
+        Some(p) => Some(Contract::load(&p).map_err(Box::new)?),
         None => None,
     };
     let raw = match &req.manifests {
@@ -218,7 +220,11 @@ pub fn check_models(
     crate::waiver::apply(&mut findings, config, &models);
     findings.sort_by(|a, b| (a.path, &a.object, &a.rule_id, &a.field).cmp(&(b.path, &b.object, &b.rule_id, &b.field)));
     findings.dedup();
-    Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len() })
+    let not_run = crate::rules::catalog()
+        .iter()
+        .filter_map(|r| Some((r.id, crate::rules::not_run_reason(r, contract)?)))
+        .collect();
+    Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len(), not_run })
 }
 
 #[cfg(test)]

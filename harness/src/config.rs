@@ -1,6 +1,8 @@
 //! `kubegate.toml`: what the deployment under test is (namespace, release,
 //! components, secret keys, contract) and which policy knobs and waivers apply.
-//! Every table rejects unknown keys; a missing file means "this repo's chatbot".
+//! Every table rejects unknown keys. A file describes exactly the deployment it lists: a key it leaves out
+//! (manifests, chart, contract, secrets, components) is absent, not this repo's chatbot; only the plan's
+//! policy and the cluster keep their defaults. [`Config::default`] (no file at all) is this repo's chatbot.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -9,20 +11,23 @@ use crate::exit::{ExitCode, HasExitCode};
 
 /// The whole `kubegate.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default = "Config::absent", deny_unknown_fields)]
 pub struct Config {
     /// Namespace the application is deployed to (and the chart is rendered for).
     pub namespace: String,
     /// Helm release name.
     pub release: String,
-    /// Directory of the raw manifests (every `*.yaml`/`*.yml` in it).
+    /// Directory of the raw manifests (every `*.yaml`/`*.yml` in it); empty = no raw manifests.
     pub manifests: PathBuf,
-    /// The Helm chart and the values files to render it with.
+    /// The Helm chart and the values files to render it with; an empty path = no chart.
     pub chart: ChartConfig,
-    /// OpenAPI contract of the services (probe paths, status codes).
+    /// OpenAPI contract of the services (probe paths, status codes); absent or empty = the contract rules
+    /// are not run (a note in the report, neither a pass nor a failure).
     pub contract: Option<PathBuf>,
-    /// The Secret the pods read, created outside the tree (AD-5).
-    pub secret: SecretConfig,
+    /// The Secrets the pods read, created outside the tree (AD-5): `[[secret]]`, one table per Secret (the
+    /// older single `[secret]` table is read too).
+    #[serde(rename = "secret", deserialize_with = "one_or_many")]
+    pub secrets: Vec<SecretConfig>,
     /// Policy knobs: the plan's decisions that generic linters get wrong.
     pub policy: PolicyConfig,
     /// `[cluster]`: which provider the live suites and `verify` use and how to start it.
@@ -49,7 +54,7 @@ pub struct ChartConfig {
     pub values: Vec<PathBuf>,
 }
 
-/// `[secret]`: the Secret created from the command line, never committed.
+/// `[[secret]]`: a Secret created from the command line, never committed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretConfig {
@@ -121,7 +126,7 @@ pub struct Component {
     pub image: String,
     /// Container port.
     pub port: i32,
-    /// Name of the container port (Services and probes use it).
+    /// Name of the container port (Services and probes use it); empty = the port may be unnamed.
     pub port_name: String,
     /// Port the Service exposes.
     pub service_port: i32,
@@ -171,7 +176,7 @@ impl Default for Config {
             manifests: "manifests".into(),
             chart: ChartConfig::default(),
             contract: Some("fixtures/contracts/openapi.yaml".into()),
-            secret: SecretConfig::default(),
+            secrets: vec![SecretConfig::default()],
             policy: PolicyConfig::default(),
             cluster: crate::provider::ProviderConfig::default(),
             components: vec![Component::default_backend(), Component::default_frontend()],
@@ -179,6 +184,35 @@ impl Default for Config {
             base_dir: PathBuf::from("."),
         }
     }
+}
+
+impl Config {
+    /// What a `kubegate.toml` means by the keys it leaves out: no manifests, no chart, no contract, no Secret,
+    /// no component; the plan's policy and the default cluster.
+    pub fn absent() -> Config {
+        Config {
+            manifests: PathBuf::new(),
+            chart: ChartConfig { path: PathBuf::new(), values: Vec::new() },
+            contract: None,
+            secrets: Vec::new(),
+            components: Vec::new(),
+            ..Config::default()
+        }
+    }
+}
+
+/// `[secret]` (one table, the older form) or `[[secret]]` (several).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(SecretConfig),
+        Many(Vec<SecretConfig>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl Default for ChartConfig {
@@ -245,7 +279,7 @@ impl Default for Component {
             container: String::new(),
             image: String::new(),
             port: 0,
-            port_name: "http".into(),
+            port_name: String::new(),
             service_port: 0,
             service_type: "ClusterIP".into(),
             liveness_path: "/health".into(),
@@ -269,6 +303,7 @@ impl Component {
             container: "backend".into(),
             image: "todo-chatbot-backend:0.1.0".into(),
             port: 8000,
+            port_name: "http".into(),
             service_port: 8000,
             service_type: "ClusterIP".into(),
             secret_keys: vec!["DATABASE_URL".into(), "JWT_SECRET".into(), "OPENAI_API_KEY".into()],
@@ -290,6 +325,7 @@ impl Component {
             container: "frontend".into(),
             image: "todo-chatbot-frontend:0.1.0".into(),
             port: 3000,
+            port_name: "http".into(),
             service_port: 80,
             service_type: "LoadBalancer".into(),
             config_keys: vec!["BACKEND_URL".into()],
@@ -413,6 +449,26 @@ impl Config {
         }
     }
 
+    /// The raw manifests directory, resolved; `None` when the config names none.
+    pub fn manifests_dir(&self) -> Option<PathBuf> {
+        (!self.manifests.as_os_str().is_empty()).then(|| self.resolve(&self.manifests))
+    }
+
+    /// The chart directory, resolved; `None` when the config names none.
+    pub fn chart_dir(&self) -> Option<PathBuf> {
+        (!self.chart.path.as_os_str().is_empty()).then(|| self.resolve(&self.chart.path))
+    }
+
+    /// The OpenAPI contract file, resolved; `None` when the config names none.
+    pub fn contract_file(&self) -> Option<PathBuf> {
+        self.contract.as_ref().filter(|p| !p.as_os_str().is_empty()).map(|p| self.resolve(p))
+    }
+
+    /// The CLI-created Secret named `name`, if the config lists it.
+    pub fn secret(&self, name: &str) -> Option<&SecretConfig> {
+        self.secrets.iter().find(|s| s.name == name)
+    }
+
     /// The component whose Deployment is `deployment`.
     pub fn component_for_deployment(&self, deployment: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.deployment == deployment)
@@ -434,11 +490,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_file_gives_the_chatbot_defaults() {
+    fn a_file_describes_only_what_it_lists() {
         let c = Config::parse("", Path::new("k.toml")).expect("empty config parses");
-        assert_eq!(c.namespace, "todo-chatbot");
-        assert_eq!(c.components.len(), 2);
-        assert_eq!(c.policy.pull_policy, "Never");
+        assert!(c.components.is_empty(), "no silent chatbot components: {:?}", c.components);
+        assert!(c.secrets.is_empty() && c.contract_file().is_none());
+        assert_eq!((c.manifests_dir(), c.chart_dir()), (None, None));
+        assert_eq!(c.policy.pull_policy, "Never", "the plan's policy stays");
+        let c = Config::parse("contract = \"\"\n[chart]\npath = \"helm/app\"\n", Path::new("k.toml")).expect("parses");
+        assert_eq!(c.contract_file(), None, "an empty contract is no contract");
+        assert_eq!(c.chart_dir(), Some(PathBuf::from("helm/app")));
+    }
+
+    #[test]
+    fn one_secret_table_and_several_are_both_read() {
+        let one = "[secret]\nname = \"a\"\nkeys = [\"K\"]\n";
+        let c = Config::parse(one, Path::new("k.toml")).expect("[secret] parses");
+        assert_eq!(c.secrets.len(), 1);
+        assert_eq!(c.secret("a").map(|s| s.keys.clone()), Some(vec!["K".to_string()]));
+        let many = "[[secret]]\nname = \"a\"\nkeys = []\n[[secret]]\nname = \"b\"\nkeys = [\"X\"]\n";
+        let c = Config::parse(many, Path::new("k.toml")).expect("[[secret]] parses");
+        assert_eq!(c.secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]
@@ -486,7 +557,7 @@ mod tests {
         let text = "[[component]]\nname = \"api\"\ndeployment = \"api\"\ncontainer = \"api\"\nport = 8080\n";
         let c = Config::parse(text, Path::new("k.toml")).expect("parses");
         assert_eq!(c.components.len(), 1);
-        assert_eq!(c.components[0].port_name, "http");
+        assert_eq!(c.components[0].port_name, "", "an unnamed port is the default");
     }
 
     #[test]

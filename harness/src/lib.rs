@@ -24,6 +24,7 @@ pub mod finding;
 pub mod helm;
 pub mod image_check;
 pub mod images;
+pub mod infer;
 pub mod live;
 pub mod model;
 pub mod parity;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::finding::{DeployPath, Finding, ObjectRef, SourceLocation};
+use crate::finding::{DeployPath, Finding, ObjectRef, Severity, SourceLocation};
 use crate::model::{Model, Object, join_index, join_key};
 use crate::rules::{PARITY_FIELDS, PARITY_OBJECTS};
 
@@ -85,7 +85,33 @@ pub fn findings(diffs: &[ParityDiff], raw: &Model, helm: &Model) -> Vec<Finding>
             line: field.and_then(|f| obj.line_of(f)).or(obj.source.line),
         })
     };
-    diffs
+    // Labels only the chart sets (its helpers' standard labels) change nothing that runs: selectors are compared
+    // as fields of their own. One Low finding per object lists them, instead of one High finding per label.
+    let (added_labels, diffs): (Vec<&ParityDiff>, Vec<&ParityDiff>) = diffs.iter().partition(|d| chart_added_label(d));
+    let mut by_object: Vec<(&ObjectRef, Vec<&str>)> = Vec::new();
+    for d in &added_labels {
+        let label = d.field.as_deref().unwrap_or_default();
+        match by_object.iter_mut().find(|(o, _)| *o == &d.object) {
+            Some((_, labels)) => labels.push(label),
+            None => by_object.push((&d.object, vec![label])),
+        }
+    }
+    let grouped = by_object.into_iter().map(|(object, labels)| {
+        let mut f = PARITY_FIELDS.finding(
+            DeployPath::Helm,
+            object.clone(),
+            Some("metadata.labels".into()),
+            format!(
+                "{object}: the chart adds label(s) the manifest lacks: {} (its helpers' labels; selectors are compared on their own)",
+                labels.join(", ")
+            ),
+            Some("Add the same labels to the manifest (or drop them from the chart's helpers) to keep the paths identical.".into()),
+            source_of(helm, object, None),
+        );
+        f.severity = Severity::Low;
+        f
+    });
+    let per_field = diffs
         .iter()
         .map(|d| {
             let (rule, path, source, fix) = match (&d.field, &d.raw) {
@@ -110,7 +136,18 @@ pub fn findings(diffs: &[ParityDiff], raw: &Model, helm: &Model) -> Vec<Finding>
             };
             rule.finding(path, d.object.clone(), d.field.clone(), d.to_string(), Some(fix), source)
         })
-        .collect()
+        .collect::<Vec<_>>();
+    per_field.into_iter().chain(grouped).collect()
+}
+
+/// A label present on the Helm side only, on the object or its pod template.
+fn chart_added_label(d: &ParityDiff) -> bool {
+    let Some(field) = d.field.as_deref() else { return false };
+    let on_labels =
+        ["metadata.labels", "spec.template.metadata.labels", "spec.jobTemplate.spec.template.metadata.labels"]
+            .iter()
+            .any(|prefix| field.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(['.', '['])));
+    on_labels && d.raw.is_none()
 }
 
 /// Drop Helm's labels/annotations, nulls and empty maps/lists.
@@ -236,6 +273,29 @@ mod tests {
         assert!(d.is_empty(), "{d:?}");
         let d = compare(&model(&dep("1"), DeployPath::Raw), &model(&dep("2"), DeployPath::Helm), &Config::default());
         assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn labels_only_the_chart_adds_are_one_low_finding_per_object() {
+        let helm = RAW.replace(
+            "  labels: {app.kubernetes.io/name: x}\n",
+            "  labels:\n    app.kubernetes.io/name: x\n    app.kubernetes.io/version: v1\n    app.kubernetes.io/instance: r\n",
+        );
+        let (raw, helm) = (model(RAW, DeployPath::Raw), model(&helm, DeployPath::Helm));
+        let d = compare(&raw, &helm, &Config::default());
+        assert_eq!(d.len(), 2, "{d:?}");
+        let f = findings(&d, &raw, &helm);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].severity, Severity::Low);
+        assert!(
+            f[0].message.contains("app.kubernetes.io/version") && f[0].message.contains("app.kubernetes.io/instance"),
+            "{}",
+            f[0].message
+        );
+        let changed = RAW.replace("{app.kubernetes.io/name: x}", "{app.kubernetes.io/name: other}");
+        let changed = model(&changed, DeployPath::Helm);
+        let f = findings(&compare(&raw, &changed, &Config::default()), &raw, &changed);
+        assert_eq!(f[0].severity, Severity::High, "a label whose value differs stays a High finding");
     }
 
     #[test]

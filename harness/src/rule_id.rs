@@ -73,6 +73,7 @@ rule_ids! {
         Secret003 = "KG-SECRET-003",
         Secret004 = "KG-SECRET-004",
         Secret005 = "KG-SECRET-005",
+        Secret006 = "KG-SECRET-006",
     }
     "ENV" { Env001 = "KG-ENV-001", Env002 = "KG-ENV-002", Env003 = "KG-ENV-003", }
     "SVC" { Svc001 = "KG-SVC-001", Svc002 = "KG-SVC-002", Svc003 = "KG-SVC-003", Svc004 = "KG-SVC-004", }
@@ -86,8 +87,9 @@ rule_ids! {
     }
     "NS" { Ns001 = "KG-NS-001", }
     "LABEL" { Label001 = "KG-LABEL-001", }
-    "API" { Api001 = "KG-API-001", }
+    "API" { Api001 = "KG-API-001", Api002 = "KG-API-002", }
     "NET" { Net001 = "KG-NET-001", }
+    "URL" { Url001 = "KG-URL-001", Url002 = "KG-URL-002", }
     "HPA" { Hpa001 = "KG-HPA-001", Hpa002 = "KG-HPA-002", }
     "CONTRACT" { Contract001 = "KG-CONTRACT-001", Contract002 = "KG-CONTRACT-002", Contract003 = "KG-CONTRACT-003", }
     "PARITY" { Parity001 = "KG-PARITY-001", Parity002 = "KG-PARITY-002", }

@@ -3,7 +3,10 @@
 //!
 //! With no path flag both paths named in `kubegate.toml` are checked, and
 //! compared; `--manifests` or `--chart` alone checks that path alone (against
-//! the same config). Exit 0 when everything passes, 1 on unwaived findings,
+//! the same config). Without `--config` and without `./kubegate.toml` the
+//! repository in the current directory is discovered ([`crate::discover`]) and
+//! checked as [`crate::infer`] describes it; what was found is printed to
+//! stderr first. Exit 0 when everything passes, 1 on unwaived findings,
 //! 2 when the input is bad or a tool (helm) is missing.
 
 use std::io::{IsTerminal, Write};
@@ -19,7 +22,7 @@ use crate::report::{Format, RenderOptions, RenderReportError, Report};
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The deployment under test (default: ./kubegate.toml if present, else
-    /// this repo's chatbot).
+    /// what discovery finds in the current directory).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Check this raw manifests directory (alone, unless --chart is given too).
@@ -47,6 +50,9 @@ pub enum RunCheckError {
     /// kubegate.toml is unreadable or invalid.
     #[error("invalid configuration")]
     Config(#[from] LoadConfigError),
+    /// No kubegate.toml, and the current directory cannot be searched.
+    #[error(transparent)]
+    Discover(#[from] crate::discover::DiscoverError),
     /// `--values` without a chart to render.
     #[error("--values needs a chart: add --chart DIR (with --manifests alone no chart is rendered)")]
     ValuesWithoutChart,
@@ -71,6 +77,7 @@ impl HasExitCode for RunCheckError {
     fn exit_code(&self) -> ExitCode {
         match self {
             RunCheckError::Config(e) => e.exit_code(),
+            RunCheckError::Discover(e) => e.exit_code(),
             RunCheckError::Check(e) => e.exit_code(),
             RunCheckError::ValuesWithoutChart | RunCheckError::Write { .. } => ExitCode::BadInput,
             // A serializer failing is kubegate's fault, not the input's.
@@ -110,7 +117,7 @@ pub fn request(args: &CheckArgs, config: Config) -> Result<CheckRequest, RunChec
 
 fn check(args: &CheckArgs) -> Result<ExitCode, RunCheckError> {
     let started = Instant::now();
-    let config = Config::discover(args.config.as_deref())?;
+    let config = config(args)?;
     let req = request(args, config)?;
     let outcome = crate::check::run(&req)?;
     let report = Report::from_check(&outcome, Some(started.elapsed()));
@@ -135,6 +142,22 @@ fn check(args: &CheckArgs) -> Result<ExitCode, RunCheckError> {
         }
     }
     Ok(report.exit_code())
+}
+
+/// `--config`, else `./kubegate.toml`, else the repository here as discovery finds it (told on stderr, so a
+/// JSON or SARIF stdout stays clean).
+fn config(args: &CheckArgs) -> Result<Config, RunCheckError> {
+    if args.config.is_some() || Path::new("kubegate.toml").is_file() {
+        return Ok(Config::discover(args.config.as_deref())?);
+    }
+    let discovery = crate::discover::discover(Path::new("."))?;
+    let mut told = String::from("kubegate check: no kubegate.toml here; checking what was found:\n");
+    for line in discovery.to_string().lines() {
+        told.push_str(&format!("  {line}\n"));
+    }
+    told.push_str("  (`kubegate init` writes this down as kubegate.toml, to review and commit)");
+    eprintln!("{told}");
+    Ok(crate::infer::config(&discovery))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), RunCheckError> {

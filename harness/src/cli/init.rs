@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::discover::{ComponentFound, Discovery, KeyedObject, ProbeFound, discover};
+use crate::config::Component;
+use crate::discover::{ComponentFound, Discovery, ProbeFound, discover};
 use crate::exit::{ExitCode, HasExitCode};
 
 /// Arguments of `kubegate init`.
@@ -108,50 +109,32 @@ fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
     format!("[{}]", items.into_iter().map(|s| quoted(s)).collect::<Vec<_>>().join(", "))
 }
 
-/// Frontends are exposed with a LoadBalancer (AD-3); everything else stays inside the cluster.
-fn is_frontend(c: &ComponentFound) -> bool {
-    ["front", "web", "ui"].iter().any(|w| c.name.contains(w) || c.container.contains(w))
-}
-
-/// The Secret `[secret]` describes: the one the plan creates from the command line (AD-5), i.e. one the README
-/// creates, else one created outside the tree; among those, the one the pods read most keys of.
-fn cli_secret(d: &Discovery) -> Option<&KeyedObject> {
-    let rank = |s: &KeyedObject| (!s.readme_keys.is_empty(), s.defined_in.is_empty(), all_keys(s).len());
-    d.secrets
-        .iter()
-        .filter(|s| !s.readme_keys.is_empty() || s.defined_in.is_empty())
-        .max_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| b.name.cmp(&a.name)))
-}
-
-/// Keys the pods read and keys the README creates.
-fn all_keys(s: &KeyedObject) -> std::collections::BTreeSet<&String> {
-    s.keys.iter().chain(&s.readme_keys).collect()
-}
-
-/// The commented kubegate.toml describing `d`.
+/// The commented kubegate.toml describing `d`: the values of [`crate::infer::config`] (what `kubegate check`
+/// uses without a file), with what was found next to them.
 pub fn config_text(d: &Discovery) -> String {
+    let config = crate::infer::config(d);
     let mut t = String::new();
     let _ = writeln!(t, "# kubegate.toml written by `kubegate init` from what it found here:");
     for line in d.to_string().lines() {
         let _ = writeln!(t, "#   {line}");
     }
-    t.push_str("# Check each value; unknown keys are errors. Rule ids and knobs: docs/rules.md.\n\n");
+    t.push_str("# Check each value; unknown keys are errors, a key left out is absent. Rule ids: docs/rules.md.\n\n");
 
-    let chart = d.charts.iter().find(|c| c.objects.is_some()).or(d.charts.first());
-    let _ = writeln!(t, "namespace = {}", quoted(&d.namespace.value));
-    let release = chart.map(|c| c.release.value.as_str()).unwrap_or(&d.namespace.value);
-    let _ = writeln!(t, "release = {}", quoted(release));
+    let _ = writeln!(t, "namespace = {}", quoted(&config.namespace));
+    let _ = writeln!(t, "release = {}", quoted(&config.release));
     match d.manifests.first() {
-        Some(m) => {
-            let _ = writeln!(t, "manifests = {}", quoted(&m.path));
+        Some(_) => {
+            let _ = writeln!(t, "manifests = {}", quoted(&config.manifests.to_string_lossy()));
         }
         None => t.push_str("# No raw manifests found (a chart-only repository).\n"),
     }
     for m in d.manifests.iter().skip(1) {
         let _ = writeln!(t, "# also raw manifests: {}", quoted(&m.path));
     }
-    t.push_str("# No OpenAPI contract is written; the contract rules need one.\n");
+    t.push_str("# No OpenAPI contract: the contract rules report that they were not run. To add one:\n");
+    t.push_str("# contract = \"openapi.yaml\"\n");
 
+    let chart = crate::infer::chart(d);
     if let Some(c) = chart {
         let _ = writeln!(t, "\n[chart]\npath = {}", quoted(&c.path));
         let _ = writeln!(t, "# Values files passed with -f, in order (found: {}).", list(&c.values_files));
@@ -161,78 +144,78 @@ pub fn config_text(d: &Discovery) -> String {
         let _ = writeln!(t, "# also a chart: {}", quoted(&c.path));
     }
 
-    let secret = cli_secret(d);
-    if let Some(s) = secret {
+    for s in crate::infer::cli_secrets(d) {
         t.push_str("\n# Created from the command line, never committed (AD-5).\n");
-        let _ = writeln!(t, "[secret]\nname = {}\nkeys = {}", quoted(&s.name), list(all_keys(s)));
+        let _ = writeln!(t, "[[secret]]\nname = {}\nkeys = {}", quoted(&s.name), list(&crate::infer::all_keys(s)));
         if !s.defined_in.is_empty() {
             t.push_str(
-                "# The chart renders a Secret of this name too: helm install clashes with the CLI-created one.\n",
+                "# The tree defines a Secret of this name too: helm install clashes with the CLI-created one.\n",
             );
         }
     }
-    for s in d.secrets.iter().filter(|s| Some(&s.name) != secret.map(|c| &c.name)) {
-        let where_ = if s.defined_in.is_empty() { "created outside the tree" } else { "defined in the tree" };
-        let _ = writeln!(t, "# also read: Secret {} ({where_}), keys {}", quoted(&s.name), list(all_keys(s)));
+    for s in d.secrets.iter().filter(|s| config.secret(&s.name).is_none()) {
+        let _ = writeln!(t, "# also read: Secret {} (defined in the tree), keys {}", quoted(&s.name), list(&s.keys));
     }
 
-    // One source's components: the chart's (what gets installed), else the first manifest directory's.
-    let source = chart
-        .filter(|c| c.objects.is_some())
-        .map(|c| c.path.clone())
-        .or_else(|| d.manifests.first().map(|m| m.path.clone()));
-    for c in d.components.iter().filter(|c| Some(&c.source) == source.as_ref()) {
-        component_text(&mut t, c);
+    let found: Vec<&ComponentFound> = crate::infer::components(d).collect();
+    for (c, comp) in found.iter().zip(&config.components) {
+        component_text(&mut t, c, comp);
+    }
+    let source = found.first().map(|c| c.source.as_str());
+    for c in d.components.iter().filter(|c| Some(c.source.as_str()) == source && !found.contains(c)) {
+        let _ = writeln!(
+            t,
+            "\n# {} ({}) is not a Deployment: [[component]] describes Deployments only.",
+            c.workload, c.name
+        );
     }
     t.push_str(
         "\n# [policy] is the plan's (pull policy Never, LoadBalancer frontend, ...): see docs/rules.md to relax it.\n",
     );
+    let policy = &config.policy;
+    let _ = writeln!(
+        t,
+        "[policy]\n# true: every component Deployment needs its own autoscaling/v2 HPA (KG-HPA-001).\nrequire_hpa = {}",
+        policy.require_hpa
+    );
     t
 }
 
-fn component_text(t: &mut String, c: &ComponentFound) {
-    let (kind, name) = c.workload.split_once('/').unwrap_or(("", &c.workload));
-    // Components are Deployments today; other workloads are shown, commented out.
-    let prefix = if kind == "Deployment" { "" } else { "# " };
-    if kind != "Deployment" {
-        let _ = writeln!(t, "\n# {} is a {kind}: [[component]] describes Deployments only.", c.workload);
-    } else {
-        t.push('\n');
+fn component_text(t: &mut String, found: &ComponentFound, c: &Component) {
+    let _ = writeln!(t, "\n[[component]]");
+    let _ = writeln!(t, "name = {}", quoted(&c.name));
+    let _ = writeln!(t, "deployment = {}", quoted(&c.deployment));
+    let _ = writeln!(t, "container = {}", quoted(&c.container));
+    let _ = writeln!(t, "image = {}", quoted(&c.image));
+    if c.port != 0 {
+        let _ = writeln!(t, "port = {}", c.port);
+        let unnamed = if c.port_name.is_empty() { "  # unnamed" } else { "" };
+        let _ = writeln!(t, "port_name = {}{unnamed}", quoted(&c.port_name));
     }
-    let mut lines: Vec<(String, String)> = vec![
-        ("name".into(), quoted(&c.name)),
-        ("deployment".into(), quoted(name)),
-        ("container".into(), quoted(&c.container)),
-        ("image".into(), quoted(&c.image)),
-    ];
-    if let Some(p) = c.ports.first() {
-        lines.push(("port".into(), p.number.to_string()));
-        lines.push(("port_name".into(), quoted(p.name.as_deref().unwrap_or(""))));
+    if found.service.is_some() {
+        let _ = writeln!(t, "service = {}", quoted(&c.service));
+        let _ = writeln!(t, "service_port = {}", c.service_port);
     }
-    if let Some(s) = &c.service {
-        let planned = if is_frontend(c) { "LoadBalancer" } else { "ClusterIP" };
-        lines.push(("service".into(), quoted(&s.name)));
-        lines.push(("service_port".into(), s.port.to_string()));
-        let note = if s.service_type == planned {
-            String::new()
-        } else {
-            format!("  # found {}; the plan wants {planned}", s.service_type)
-        };
-        lines.push(("service_type".into(), format!("{}{note}", quoted(planned))));
-    }
-    for (key, probe) in [("liveness_path", &c.liveness), ("readiness_path", &c.readiness)] {
-        match probe {
-            Some(ProbeFound::Http { path, .. }) => lines.push((key.into(), quoted(path))),
-            Some(other) => lines.push((key.into(), format!("\"\"  # {other} probe, not HTTP"))),
-            None => lines.push((key.into(), "\"\"  # no probe".into())),
+    let note = match &found.service {
+        Some(s) if s.service_type != c.service_type => {
+            format!("  # found {}; the plan wants {}", s.service_type, c.service_type)
         }
+        Some(_) => String::new(),
+        None => "  # no Service selects its pods".into(),
+    };
+    let _ = writeln!(t, "service_type = {}{note}", quoted(&c.service_type));
+    for (key, path, probe) in
+        [("liveness_path", &c.liveness_path, &found.liveness), ("readiness_path", &c.readiness_path, &found.readiness)]
+    {
+        let note = match probe {
+            None => "  # no probe".to_string(),
+            Some(ProbeFound::Http { .. }) => String::new(),
+            Some(other) => format!("  # {other} probe, not HTTP"),
+        };
+        let _ = writeln!(t, "{key} = {}{note}", quoted(path));
     }
-    lines.push(("secret_keys".into(), list(&c.secret_keys)));
-    lines.push(("config_keys".into(), list(&c.config_keys)));
-    let _ = writeln!(t, "{prefix}[[component]]");
-    for (key, value) in lines {
-        let _ = writeln!(t, "{prefix}{key} = {value}");
-    }
+    let _ = writeln!(t, "secret_keys = {}", list(&c.secret_keys));
+    let _ = writeln!(t, "config_keys = {}", list(&c.config_keys));
 }
 
 #[cfg(test)]
@@ -274,13 +257,17 @@ mod tests {
         let config = crate::config::Config::parse(&text, &path).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(config.namespace, "shop");
         assert_eq!(config.manifests, PathBuf::from("k8s"));
-        assert_eq!(config.secret.name, "web-secrets");
+        assert_eq!(config.secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["web-secrets"]);
         assert_eq!(config.components.len(), 1);
         let web = &config.components[0];
         assert_eq!((web.deployment.as_str(), web.port, web.port_name.as_str()), ("web", 3000, ""));
         assert_eq!((web.service_port, web.service_type.as_str()), (80, "LoadBalancer"));
         assert_eq!((web.liveness_path.as_str(), web.readiness_path.as_str()), ("", "/ready"));
         assert!(text.contains("# found NodePort; the plan wants LoadBalancer"), "{text}");
+        assert!(!config.policy.require_hpa, "a per-component HPA is not inferred as required");
+        let mut inferred = crate::infer::config(&discover(dir.path()).expect("discover"));
+        inferred.base_dir = config.base_dir.clone();
+        assert_eq!(config, inferred, "init writes what a check without config uses");
         assert!(init(&args).is_err(), "a second init without --force keeps the file");
         assert!(init(&InitArgs { force: true, ..args }).is_ok(), "--force overwrites");
     }

@@ -247,6 +247,10 @@ impl Report {
                 if is_parity != (scope.name == PARITY_SCOPE) {
                     continue;
                 }
+                if let Some((_, reason)) = outcome.not_run.iter().find(|(id, _)| id.as_str() == check.id) {
+                    cases.push(Case::skipped(check.id.clone(), scope.name.clone(), *reason));
+                    continue;
+                }
                 let found = outcome.findings.iter().filter(|f| in_scope(f, &scope.name)).cloned().collect();
                 cases.push(Case::from_findings(check.id.clone(), scope.name.clone(), found));
             }

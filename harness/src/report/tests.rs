@@ -39,6 +39,7 @@ fn outcome(findings: Vec<Finding>) -> CheckOutcome {
             CheckedPath { path: DeployPath::Helm, source: "charts/x".into(), objects: 11 },
         ],
         rules: crate::rules::catalog().len(),
+        not_run: Vec::new(),
     }
 }
 

@@ -1,6 +1,8 @@
-//! Terminal text: findings grouped by object (worst object first), each
-//! with rule id, severity, path, field, message and `fix:`; waived findings
-//! in their own section; one summary line last, where the eye lands.
+//! Terminal text: first a short summary per rule (id, severity, count, the
+//! objects, one fix; worst rule first), then the details: findings grouped by
+//! object (worst object first), each with rule id, severity, path, field,
+//! message and `fix:`; waived findings in their own section; one summary line
+//! last, where the eye lands.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,8 +45,9 @@ pub(super) fn render(report: &Report, opts: RenderOptions) -> String {
 
     let _ = writeln!(out, "{}", st.bold(&header(report)));
 
-    // Failing and informational findings, grouped by object.
+    // Failing and informational findings: per rule first, then grouped by object.
     let shown: Vec<&Finding> = report.findings().filter(|f| f.waived.is_none()).collect();
+    write_rule_summary(&mut out, &st, report, &shown);
     let mut groups: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
     for f in &shown {
         groups.entry(&f.object).or_default().push(f);
@@ -89,6 +92,54 @@ pub(super) fn render(report: &Report, opts: RenderOptions) -> String {
 
     let _ = writeln!(out, "\n{}", summary(report, &st));
     out
+}
+
+/// Objects named per rule before the list is cut short.
+const SUMMARY_OBJECTS: usize = 4;
+
+/// One block per rule with unwaived findings: `KG-X-001  high  3x  title`, the objects, one fix.
+fn write_rule_summary(out: &mut String, st: &Style, report: &Report, shown: &[&Finding]) {
+    let mut rules: Vec<(&str, Vec<&Finding>)> = Vec::new();
+    for f in shown {
+        match rules.iter_mut().find(|(id, _)| *id == f.rule_id) {
+            Some((_, fs)) => fs.push(f),
+            None => rules.push((&f.rule_id, vec![f])),
+        }
+    }
+    if rules.len() < 2 {
+        return;
+    }
+    let worst = |fs: &[&Finding]| fs.iter().map(|f| f.severity).max();
+    rules.sort_by(|a, b| worst(&b.1).cmp(&worst(&a.1)).then_with(|| b.1.len().cmp(&a.1.len())).then(a.0.cmp(b.0)));
+    let _ = writeln!(out, "\n{}", st.bold(&format!("By rule ({} rules, worst first; details below):", rules.len())));
+    for (id, fs) in rules {
+        let check = report.check(id);
+        let mut objects: Vec<String> = Vec::new();
+        for f in &fs {
+            let o = f.object.to_string();
+            if !objects.contains(&o) {
+                objects.push(o);
+            }
+        }
+        let more = objects.len().saturating_sub(SUMMARY_OBJECTS);
+        objects.truncate(SUMMARY_OBJECTS);
+        if more > 0 {
+            objects.push(format!("+{more} more"));
+        }
+        let _ = writeln!(
+            out,
+            "  {}  {}  {:>3}x  {}",
+            st.bold(id),
+            st.severity(worst(&fs).unwrap_or(Severity::Info)),
+            fs.len(),
+            check.map(|c| c.title.as_str()).unwrap_or_default()
+        );
+        let _ = writeln!(out, "      {}", objects.join(", "));
+        if let Some(fix) = check.map(|c| c.fix.as_str()).filter(|f| !f.is_empty()) {
+            let _ = writeln!(out, "      {} {fix}", st.paint("32", "fix:"));
+        }
+    }
+    let _ = writeln!(out, "\n{}", st.bold("Details:"));
 }
 
 fn write_finding(out: &mut String, st: &Style, m: &Merged<'_>) {

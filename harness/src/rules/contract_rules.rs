@@ -8,6 +8,9 @@ use crate::config::Component;
 use crate::contract::ProbeKind;
 use crate::finding::{ObjectRef, Severity, SourceLocation};
 
+/// The family of these rules: they need a contract and are not run without one.
+pub(super) const FAMILY: &str = "CONTRACT";
+
 pub(super) const RULES: &[Rule] = &[PROBE_PATHS, PROBE_PORT, CONTRACT_COVERS];
 
 const PROBE_PATHS: Rule = Rule {

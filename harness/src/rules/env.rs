@@ -46,8 +46,8 @@ fn config_map_keys(model: &Model, name: &str) -> Option<BTreeSet<String>> {
 /// Keys a Secret provides: the configured (CLI-created) one from kubegate.toml,
 /// others from the model. `None` when unknown.
 fn secret_keys(ctx: &RuleContext<'_>, name: &str) -> Option<BTreeSet<String>> {
-    if name == ctx.config.secret.name {
-        return Some(ctx.config.secret.keys.iter().cloned().collect());
+    if let Some(secret) = ctx.config.secret(name) {
+        return Some(secret.keys.iter().cloned().collect());
     }
     ctx.model.objects.iter().find_map(|o| match &o.typed {
         Typed::Secret(s) if o.name == name => Some(
@@ -66,7 +66,7 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
             match secret_keys(ctx, &r.name) {
                 None => sink.report(cv.obj,
                     cv.at(&format!("env[{i}].valueFrom.secretKeyRef.name")),
-                    format!("container `{name}`: env `{}` reads Secret `{}`, which is neither [secret].name in kubegate.toml nor in the tree", e.name, r.name),
+                    format!("container `{name}`: env `{}` reads Secret `{}`, which is neither a [[secret]] of kubegate.toml nor in the tree", e.name, r.name),
                     None,
                 ),
                 Some(keys) if !keys.contains(&r.key) => sink.report(cv.obj,
@@ -123,7 +123,10 @@ fn check_refs(ctx: &RuleContext<'_>, sink: &mut Sink<'_>, cv: &ContainerView<'_>
             sink.report(
                 cv.obj,
                 cv.at(&format!("envFrom[{i}].secretRef.name")),
-                format!("container `{name}`: envFrom Secret `{}` is neither [secret].name nor in the tree", r.name),
+                format!(
+                    "container `{name}`: envFrom Secret `{}` is neither a [[secret]] of kubegate.toml nor in the tree",
+                    r.name
+                ),
                 None,
             );
         }
@@ -141,7 +144,7 @@ fn wired_keys(ctx: &RuleContext<'_>, cv: &ContainerView<'_>) -> (BTreeSet<String
     for e in cv.c.env.as_deref().unwrap_or(&[]) {
         let Some(from) = &e.value_from else { continue };
         if let Some(r) = &from.secret_key_ref
-            && r.name == ctx.config.secret.name
+            && ctx.config.secret(&r.name).is_some()
         {
             secret.insert(r.key.clone());
         }
@@ -198,10 +201,10 @@ fn required_keys_wired(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 cv.obj,
                 cv.at("env"),
                 format!(
-                    "container `{}` does not read {} from Secret `{}`",
+                    "container `{}` does not read {} from the CLI-created Secret(s) {}",
                     cv.c.name,
                     missing_secret.join(", "),
-                    ctx.config.secret.name
+                    ctx.config.secrets.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
                 ),
                 None,
             );

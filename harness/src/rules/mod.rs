@@ -29,6 +29,7 @@ mod security;
 mod service;
 #[cfg(test)]
 pub(crate) mod testkit;
+mod url;
 mod workload;
 
 pub use parity_rules::{PARITY_FIELDS, PARITY_OBJECTS};
@@ -86,6 +87,7 @@ static FAMILIES: &[&[Rule]] = &[
     label::RULES,
     api::RULES,
     net::RULES,
+    url::RULES,
     hpa::RULES,
     contract_rules::RULES,
     parity_rules::RULES,
@@ -225,12 +227,20 @@ pub(crate) fn fmt_labels(m: &std::collections::BTreeMap<String, String>) -> Stri
 /// load-time and parity rules aside).
 pub fn check_model(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for rule in catalog() {
+    for rule in catalog().iter().filter(|r| not_run_reason(r, ctx.contract).is_none()) {
         if let Check::Model(apply) = rule.check {
             apply(ctx, &mut Sink { rule, path: ctx.model.path, findings: &mut findings });
         }
     }
     findings
+}
+
+/// Why `rule` is not run, when it is not: the contract rules need an OpenAPI contract. Such a rule is reported
+/// as not run, neither passed nor failed.
+pub fn not_run_reason(rule: &Rule, contract: Option<&Contract>) -> Option<&'static str> {
+    (rule.family() == contract_rules::FAMILY && contract.is_none()).then_some(
+        "not run: no contract (name an OpenAPI contract with `contract = \"openapi.yaml\"` in kubegate.toml)",
+    )
 }
 
 /// The containerPort number a probe/Service port refers to in `c`

@@ -23,6 +23,25 @@ pub(crate) fn secret_key(key: &str, patterns: &[String]) -> bool {
     !reference && patterns.iter().any(|p| k.contains(&p.to_ascii_lowercase()))
 }
 
+/// Whether a setting `key: value` holds a secret: a credential-looking value whatever its key, or a key that names
+/// a secret with a value that could be one (not a number, a boolean or a URL without a password: a token's
+/// lifetime or `sqlite:///todos.db` is configuration, not a secret).
+pub(crate) fn secret_setting(key: &str, value: &str, patterns: &[String]) -> bool {
+    !value.trim().is_empty() && ((secret_key(key, patterns) && !plainly_not_secret(value)) || secret_value(value))
+}
+
+/// Values no credential takes: numbers, booleans, durations, URLs without a password.
+fn plainly_not_secret(v: &str) -> bool {
+    let v = v.trim();
+    let number = v.parse::<f64>().is_ok();
+    let boolean = matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off");
+    let duration = v.len() <= 6
+        && v.trim_end_matches(['s', 'm', 'h', 'd']).parse::<u64>().is_ok()
+        && v.ends_with(['s', 'm', 'h', 'd']);
+    let url_without_password = v.contains("://") && !url_with_password(v);
+    number || boolean || duration || url_without_password
+}
+
 /// Whether a value looks like a credential whatever its key: well-known
 /// token prefixes, JWTs, private keys, URLs with a password, long random strings.
 pub(crate) fn secret_value(v: &str) -> bool {
@@ -80,8 +99,14 @@ fn tool_metadata_key(k: &str) -> bool {
         || k.starts_with("checksum/")
 }
 
-pub(super) const RULES: &[Rule] =
-    &[NO_ENV_LITERAL, NO_CONFIG_MAP_SECRET, NO_COMMITTED_SECRET, NO_METADATA_SECRET, NO_CHART_DEFAULT];
+pub(super) const RULES: &[Rule] = &[
+    NO_ENV_LITERAL,
+    NO_CONFIG_MAP_SECRET,
+    NO_COMMITTED_SECRET,
+    NO_METADATA_SECRET,
+    NO_CHART_DEFAULT,
+    NO_CLASH_WITH_CLI_SECRET,
+];
 
 const NO_ENV_LITERAL: Rule = Rule {
     id: RuleId::Secret001,
@@ -128,12 +153,41 @@ const NO_CHART_DEFAULT: Rule = Rule {
     check: Check::Model(no_chart_default),
 };
 
+const NO_CLASH_WITH_CLI_SECRET: Rule = Rule {
+    id: RuleId::Secret006,
+    severity: Severity::High,
+    title: "no Secret in the tree with the name the plan creates from the command line",
+    rationale: "AD-5 creates the Secret with kubectl create secret; a chart or manifest of the same name (even empty) makes helm install fail on the existing object, or overwrites the real values.",
+    fix: "Delete the Secret template or manifest (or render it only when the values ask for it); keep creating it from the command line.",
+    check: Check::Model(no_clash_with_cli_secret),
+};
+
+fn no_clash_with_cli_secret(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    for obj in ctx.model.objects.iter().filter(|o| matches!(o.typed, Typed::Secret(_))) {
+        if ctx.config.secret(&obj.name).is_some() {
+            let how = match ctx.model.path {
+                crate::finding::DeployPath::Helm => "the chart renders",
+                crate::finding::DeployPath::Raw => "the manifests contain",
+            };
+            sink.report(
+                obj,
+                None,
+                format!(
+                    "{how} Secret `{}`, which the plan creates from the command line ([[secret]] of kubegate.toml): one overwrites or blocks the other",
+                    obj.name
+                ),
+                None,
+            );
+        }
+    }
+}
+
 fn no_env_literal(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let patterns = &ctx.config.policy.secret_key_patterns;
     for cv in containers(ctx.model) {
         for (i, e) in cv.c.env.as_deref().unwrap_or(&[]).iter().enumerate() {
             let Some(v) = e.value.as_deref() else { continue };
-            if !v.is_empty() && (secret_key(&e.name, patterns) || secret_value(v)) {
+            if secret_setting(&e.name, v, patterns) {
                 sink.report(
                     cv.obj,
                     cv.at(&format!("env[{i}].value")),
@@ -152,7 +206,7 @@ fn no_config_map_secret(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let patterns = &ctx.config.policy.secret_key_patterns;
     for (obj, cm) in ctx.model.config_maps() {
         for (k, v) in cm.data.iter().flatten() {
-            if secret_key(k, patterns) || secret_value(v) {
+            if secret_setting(k, v, patterns) {
                 sink.report(
                     obj,
                     join_key("data", k),
@@ -218,7 +272,7 @@ fn no_metadata_secret(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                 if tool_metadata_key(k) {
                     continue;
                 }
-                if (!v.is_empty() && secret_key(k, patterns)) || secret_value(v) {
+                if secret_setting(k, v, patterns) {
                     sink.report(
                         obj,
                         join_key(&at, k),
@@ -253,7 +307,7 @@ fn walk_values(v: &Value, path: &str, patterns: &[String], hits: &mut Vec<String
             for (k, x) in m {
                 let p = join_key(path, k);
                 if let Value::String(s) = x {
-                    if !s.is_empty() && (secret_key(k, patterns) || secret_value(s)) {
+                    if secret_setting(k, s, patterns) {
                         hits.push(p);
                     }
                 } else {
@@ -315,6 +369,28 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_key_with_a_value_no_secret_takes_is_no_finding() {
+        for (k, v) in [
+            ("accessTokenExpireMinutes", "30"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "30"),
+            ("DATABASE_URL", "sqlite:///todos.db"),
+            ("DATABASE_URL", "postgresql://db:5432/todos"),
+            ("TOKEN_TTL", "15m"),
+            ("SECRET_ROTATION_ENABLED", "true"),
+        ] {
+            assert!(!secret_setting(k, v, &pats()), "{k}={v}");
+        }
+        for (k, v) in [
+            ("DATABASE_URL", "postgresql://todo:hunter2@db:5432/todos"),
+            ("JWT_SECRET", "change-me-in-production"),
+            ("OPENAI_API_KEY", "sk-proj-abcdefghijklmnopqrstuvwx"),
+            ("LOG_LEVEL", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"),
+        ] {
+            assert!(secret_setting(k, v, &pats()), "{k}={v}");
+        }
+    }
+
+    #[test]
     fn env_literal() {
         let m = mutate(
             "- {name: PORT, value: \"8000\"}",
@@ -347,6 +423,16 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn a_secret_with_the_cli_secret_name_clashes() {
+        let empty = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: todo-chatbot-secrets, namespace: todo-chatbot}\ntype: Opaque\n";
+        let f = assert_caught("KG-SECRET-006", &format!("{}{empty}", super::super::testkit::base()));
+        assert!(f[0].message.contains("todo-chatbot-secrets"), "{}", f[0].message);
+        let other = empty.replace("todo-chatbot-secrets", "tls-cert");
+        let f = super::super::testkit::of_rule(&format!("{}{other}", super::super::testkit::base()), "KG-SECRET-006");
+        assert!(f.is_empty(), "a Secret of another name is not a clash: {f:#?}");
     }
 
     #[test]
