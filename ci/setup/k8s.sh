@@ -5,7 +5,7 @@
 #   - Builds, all from the Go module proxy and pinned in ci/k8s/versions.sh,
 #     cached under ~/.cache/kubegate/<thing>/<version>/ and skipped when there:
 #     Kubernetes v1.34 (one hyperkube binary, ci/k8s/build.sh), etcd, CoreDNS,
-#     MetalLB, pause, testbox (ci/k8s/build-addons.sh), and their images
+#     MetalLB, metrics-server, pause, testbox (ci/k8s/build-addons.sh), and their images
 #     FROM scratch (needs the Docker engine of `ci/setup.sh docker`).
 # Cold: ~15-60 min on 2 cores (Kubernetes is most of it); warm: seconds.
 # Build logs (with timings, read by ci/bench/cluster.sh):
@@ -62,6 +62,7 @@ run_logged "$logs/k8s-build.log" '^kubegate:|rror' bash "$k8s/build.sh" ||
 run_logged "$logs/k8s-addons-build.log" 'k8s-addons|rror' bash "$k8s/build-addons.sh" all ||
   die "building the cluster add-ons failed: see $logs/k8s-addons-build.log"
 # up.sh applies the upstream manifests from the module cache: make sure they are there.
-go mod download "k8s.io/kubernetes@v$K8S_VERSION" "go.universe.tf/metallb@$METALLB_VERSION" ||
-  die "downloading the Kubernetes/MetalLB modules (for their manifests) failed"
+go mod download "k8s.io/kubernetes@v$K8S_VERSION" "go.universe.tf/metallb@$METALLB_VERSION" \
+  "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION" ||
+  die "downloading the Kubernetes/MetalLB/metrics-server modules (for their manifests) failed"
 say "local cluster components ready (start it: kubegate cluster up --provider local, or ci/k8s/up.sh)"
