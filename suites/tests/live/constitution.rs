@@ -18,6 +18,7 @@ per_path!(
 );
 
 per_path!(
-    /// Each HPA reads metrics, or its condition says why not (reported as a known limitation).
-    hpa_reads_metrics_or_says_why, |ctx, app| constitution::hpa(ctx, app).await
+    /// Each HPA reads metrics and the backend's scales up under CPU load and decides to scale down
+    /// after; on a cluster with no metrics API, each says why not (reported as a known limitation).
+    hpa_scales_under_load_or_says_why, |ctx, app| constitution::hpa(ctx, app).await
 );
