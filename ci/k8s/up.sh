@@ -190,10 +190,19 @@ step_ok
 # ---- processes --------------------------------------------------------------
 # start NAME MARKER CMD...: run CMD detached (own session) with its log and pid recorded.
 # MARKER is a string of its command line, so a recycled pid is never mistaken for it.
+# The daemon keeps none of up.sh's other descriptors: under
+# `flock /work/cluster.lock ci/k8s/up.sh` (or a kubegate run under it) the lock's
+# descriptor would otherwise be inherited and the lock held for the cluster's life.
 start() {
   local name="$1" marker="$2"; shift 2
   : >"$dir/logs/$name.log"
-  setsid "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null &
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      [[ "$fd" -gt 2 ]] && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$dir/pids/$name.pid"
   echo "$marker" >"$dir/pids/$name.cmd"
 }
