@@ -293,7 +293,9 @@ pub fn prebuilt(runner: &dyn CommandRunner, recipes: &[ImageRecipe]) -> Result<V
         .iter()
         .map(|r| {
             inspect(runner, &r.image).map_err(|e| match e {
-                BuildImagesError::Inspect { image, stderr_tail } => BuildImagesError::NotPrebuilt { image, stderr_tail },
+                BuildImagesError::Inspect { image, stderr_tail } => {
+                    BuildImagesError::NotPrebuilt { image, stderr_tail }
+                }
                 other => other,
             })
         })
@@ -478,7 +480,10 @@ mod tests {
         let fake = FakeRunner::new();
         fake.reply(&["docker", "image", "inspect"], [Output::ok("sha256:b 10\n")]);
         let got = prebuilt(fake.as_ref(), &[recipe("backend")]).expect("present");
-        assert_eq!(got, [BuiltImage { image: "todo-chatbot-backend:0.1.0".into(), id: "sha256:b".into(), size_bytes: 10 }]);
+        assert_eq!(
+            got,
+            [BuiltImage { image: "todo-chatbot-backend:0.1.0".into(), id: "sha256:b".into(), size_bytes: 10 }]
+        );
     }
 
     #[test]

@@ -246,7 +246,11 @@ fn reports_are_uploaded_without_the_kubeconfig() {
                     continue;
                 }
                 report_jobs.push(job_name.clone());
-                assert_eq!(upload["if"].as_str(), Some("${{ always() }}"), "{name} {job_name}: uploaded even on failure");
+                assert_eq!(
+                    upload["if"].as_str(),
+                    Some("${{ always() }}"),
+                    "{name} {job_name}: uploaded even on failure"
+                );
                 assert!(
                     paths.lines().any(|l| l.trim().starts_with('!') && l.contains(".kubeconfig")),
                     "{name} {job_name}: {paths}"
@@ -266,14 +270,18 @@ fn reports_are_uploaded_without_the_kubeconfig() {
 fn tests_are_built_once_and_run_as_partitions_each_on_its_own_cluster() {
     for (name, cluster_action) in [("kind.yml", "helm/kind-action"), ("minikube.yml", "medyagh/setup-minikube")] {
         let doc: Value = serde_saphyr::from_str(&read(name)).expect("parses");
-        let (build_name, build) = job_running(&doc, "cargo nextest archive").unwrap_or_else(|| panic!("{name}: no archive"));
-        let archive_cmd = job_runs(build).lines().find(|l| l.contains("cargo nextest archive")).expect("line").to_owned();
+        let (build_name, build) =
+            job_running(&doc, "cargo nextest archive").unwrap_or_else(|| panic!("{name}: no archive"));
+        let archive_cmd =
+            job_runs(build).lines().find(|l| l.contains("cargo nextest archive")).expect("line").to_owned();
         let archive = flag_value(&archive_cmd, "--archive-file").expect("--archive-file").to_owned();
         assert!(archive_cmd.contains("--workspace"), "{name}: the whole workspace is archived: {archive_cmd}");
         // The build job hands over the archive, the CLI and the images.
         let uploaded: Vec<String> = job_uses(build, "actions/upload-artifact")
             .iter()
-            .flat_map(|u| u["with"]["path"].as_str().unwrap_or("").lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
+            .flat_map(|u| {
+                u["with"]["path"].as_str().unwrap_or("").lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>()
+            })
             .collect();
         assert!(uploaded.contains(&archive), "{name}: {archive} uploaded by `{build_name}`: {uploaded:?}");
         let build_runs = job_runs(build);
@@ -324,13 +332,20 @@ fn tests_are_built_once_and_run_as_partitions_each_on_its_own_cluster() {
             .iter()
             .find(|(_, j)| needs(j).contains(tests_name))
             .filter(|(_, j)| {
-                job_uses(j, "actions/download-artifact").iter().any(|d| {
-                    d["with"]["pattern"].as_str().is_some_and(|p| p.strip_suffix('*') == Some(prefix))
-                })
+                job_uses(j, "actions/download-artifact")
+                    .iter()
+                    .any(|d| d["with"]["pattern"].as_str().is_some_and(|p| p.strip_suffix('*') == Some(prefix)))
             })
             .unwrap_or_else(|| panic!("{name}: no job downloads `{prefix}*` after `{tests_name}`"));
-        assert_eq!(merge["if"].as_str(), Some("${{ always() }}"), "{name}: `{merge_name}` runs when a partition failed");
-        assert!(!job_uses(merge, "actions/upload-artifact").is_empty(), "{name}: `{merge_name}` uploads the merged JUnit");
+        assert_eq!(
+            merge["if"].as_str(),
+            Some("${{ always() }}"),
+            "{name}: `{merge_name}` runs when a partition failed"
+        );
+        assert!(
+            !job_uses(merge, "actions/upload-artifact").is_empty(),
+            "{name}: `{merge_name}` uploads the merged JUnit"
+        );
         let fails = job_steps(merge).iter().any(|s| {
             s["if"].as_str().is_some_and(|c| c.contains(&format!("needs.{tests_name}.result != 'success'")))
                 && s["run"].as_str().is_some_and(|r| r.contains("exit 1"))
@@ -348,7 +363,10 @@ fn tests_are_built_once_and_run_as_partitions_each_on_its_own_cluster() {
 
 #[test]
 fn flag_values_are_read_from_command_lines() {
-    assert_eq!(flag_value("cargo nextest run --archive-file a.tar.zst --profile ci", "--archive-file"), Some("a.tar.zst"));
+    assert_eq!(
+        flag_value("cargo nextest run --archive-file a.tar.zst --profile ci", "--archive-file"),
+        Some("a.tar.zst")
+    );
     assert_eq!(flag_value("cargo nextest run --profile", "--profile"), None);
     assert_eq!(flag_value("cargo nextest run", "--partition"), None);
 }

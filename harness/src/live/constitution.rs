@@ -257,19 +257,22 @@ pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             format!("cannot list the API groups (discovery): {}", error_chain(&e)),
         )
     })?;
-    let waiter = app.waiter(ctx);
+    let waiter = if served {
+        app.waiter(ctx).deadline(ctx.config.policy.ready_within().max(autoscale::FIRST_METRICS_DEADLINE))
+    } else {
+        app.waiter(ctx)
+    };
     let mut passed = Passed::default();
     let backend = ctx.deployment("backend");
     let mut backend_hpa = None;
     for h in &list.items {
         let name = h.metadata.name.clone().unwrap_or_default();
         let obj = format!("HorizontalPodAutoscaler/{name}");
-        let reads = |h: &HorizontalPodAutoscaler| {
-            h.status.as_ref().is_some_and(|s| s.current_metrics.as_ref().is_some_and(|m| !m.is_empty()))
-        };
         // The controller syncs every 15 s. With a metrics API, wait for
-        // metrics (a pod younger than two metrics windows has none yet);
-        // without one, for the condition that says why there are none.
+        // metrics (a pod younger than two metrics windows has none yet, and
+        // the HPA says ScalingActive=False until it has); without one, for
+        // the condition that says why there are none.
+        let reads = |h: &HorizontalPodAutoscaler| hpa_metrics_problem(h).is_none() && autoscale::has_metric_values(h);
         let decided = |h: Option<&HorizontalPodAutoscaler>| {
             h.is_some_and(|h| reads(h) || (!served && hpa_metrics_problem(h).is_some()))
         };

@@ -36,6 +36,10 @@ const DEFAULT_SCALE_UP_WINDOW: i64 = 0;
 const DEFAULT_SCALE_DOWN_WINDOW: i64 = 300;
 /// Room for the API, the controller's informers and a busy 2-core node.
 const SLACK: Duration = Duration::from_secs(15);
+/// How long a new pod may go without metrics its HPA can use: two metrics
+/// windows (metrics-server's default `--metric-resolution` of 15 s; a rate
+/// needs two samples), two HPA syncs and the slack.
+pub const FIRST_METRICS_DEADLINE: Duration = Duration::from_secs(2 * 15 + 2 * 15 + 15);
 /// The smallest metrics window believed (metrics-server's `--metric-resolution` floor).
 const MIN_WINDOW: Duration = Duration::from_secs(10);
 /// Tasks the load's user owns: every list answer carries all of them.
@@ -224,6 +228,12 @@ pub fn current_cpu_percent(h: &HorizontalPodAutoscaler) -> Option<i32> {
         .filter_map(|m| m.resource.as_ref())
         .find(|r| r.name == "cpu")
         .and_then(|r| r.current.average_utilization)
+}
+
+/// The HPA reports at least one metric value (a failed read leaves an entry
+/// with an empty `type` behind).
+pub fn has_metric_values(h: &HorizontalPodAutoscaler) -> bool {
+    h.status.as_ref().and_then(|s| s.current_metrics.as_ref()).is_some_and(|ms| ms.iter().any(|m| !m.type_.is_empty()))
 }
 
 /// The HPA's `AbleToScale` reason, e.g. `ScaleDownStabilized`.
@@ -621,6 +631,24 @@ mod tests {
             "metrics": [{"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 70}}}]
         }));
         assert!(CpuScaling::of(&h).expect_err("memory").contains("cpu Resource metric"));
+    }
+
+    #[test]
+    fn metric_values_need_a_typed_entry() {
+        let with = |metrics: Value| -> HorizontalPodAutoscaler {
+            serde_json::from_value(
+                json!({"metadata": {"name": "b"}, "status": {"desiredReplicas": 2, "currentMetrics": metrics}}),
+            )
+            .expect("hpa fixture")
+        };
+        let read =
+            with(json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 12}}}]));
+        assert!(has_metric_values(&read));
+        assert_eq!(current_cpu_percent(&read), Some(12));
+        let failed = with(json!([{"type": ""}]));
+        assert!(!has_metric_values(&failed));
+        assert_eq!(current_cpu_percent(&failed), None);
+        assert!(!has_metric_values(&with(json!([]))));
     }
 
     #[test]
