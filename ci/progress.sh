@@ -10,8 +10,15 @@ with_progress() {
   shift 2
   start=$(date +%s)
   echo "    $label: started (cold on 2 cores: $estimate)"
+  # The ticker's sleep must end with it: a leftover sleep would hold the
+  # caller's stdout (a pipe) open for up to a minute.
   (
-    while sleep "${KUBEGATE_PROGRESS_SECS:-60}"; do
+    nap=""
+    trap '[[ -n "$nap" ]] && kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep "${KUBEGATE_PROGRESS_SECS:-60}" &
+      nap=$!
+      wait "$nap"
       echo "    ... $label: $(( ($(date +%s) - start) / 60 )) min so far (cold: $estimate)"
     done
   ) &

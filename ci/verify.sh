@@ -8,5 +8,5 @@ source ci/env.sh
 source ci/progress.sh
 # The CLI's own profile (Cargo.toml [profile.cli]): built for compile time,
 # not size; the images keep `release`.
-with_progress "kubegate CLI build (cargo --profile cli)" "CLI_COLD_ESTIMATE" cargo build --profile cli -p kubegate --bin kubegate
+with_progress "kubegate CLI build (cargo --profile cli)" "5-10 min" cargo build --profile cli -p kubegate --bin kubegate
 exec "${CARGO_TARGET_DIR:-target}/cli/kubegate" verify "$@"

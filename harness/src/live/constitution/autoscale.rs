@@ -196,7 +196,7 @@ impl PodCpu {
 
     /// `pod=12m, pod=8m`.
     pub fn summary(&self) -> String {
-        self.pods.iter().map(|(p, m)| format!("{p}={m:.0}m")).collect::<Vec<_>>().join(", ")
+        self.pods.iter().map(|(p, m)| format!("{p}={m:.1}m")).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -461,7 +461,13 @@ pub async fn prove_scaling(
     };
     let load_summary = load.stop().await;
     let (after, took) = match scaled_up {
-        Ok(v) => v,
+        Ok(v) => {
+            // The utilization the scale-up was decided on (written with it).
+            if let Some(p) = read_hpa().await.ok().as_ref().and_then(current_cpu_percent) {
+                peak = Some(peak.map_or(p, |q| q.max(p)));
+            }
+            v
+        }
         Err(h) => {
             user.remove(&client).await;
             let seen = match (peak, above_since) {
@@ -592,7 +598,7 @@ mod tests {
         let cpu = PodCpu::from_list(&list);
         assert_eq!(cpu.pods, vec![("b-1".to_owned(), 7.0), ("b-2".to_owned(), 10.0)]);
         assert_eq!(cpu.window, Duration::from_secs(60));
-        assert_eq!(cpu.summary(), "b-1=7m, b-2=10m");
+        assert_eq!(cpu.summary(), "b-1=7.0m, b-2=10.0m");
         assert!(PodCpu::from_list(&json!({"items": []})).pods.is_empty());
     }
 
