@@ -305,11 +305,8 @@ fn tests_are_built_once_and_run_as_partitions_each_on_its_own_cluster() {
         assert_eq!(flag_value(&run, "--archive-file"), Some(archive.as_str()), "{name}: {run}");
         assert!(flag_value(&run, "--workspace-remap").is_some(), "{name}: {run}");
         assert_eq!(flag_value(&run, "--profile"), Some("ci"), "{name}: {run}");
-        assert_eq!(
-            flag_value(&run, "--partition"),
-            Some("count:${{ matrix.partition }}/${{ strategy.job-total }}"),
-            "{name}: {run}"
-        );
+        // (the expressions hold spaces: matched as text, not as one word)
+        assert!(run.contains("--partition count:${{ matrix.partition }}/${{ strategy.job-total }}"), "{name}: {run}");
         // Its own cluster, the build's images (not rebuilt) and the build's CLI.
         assert_eq!(job_uses(tests, cluster_action).len(), 1, "{name}: each partition starts its cluster");
         assert!(runs.contains("docker load -i") && runs.contains("images load --provider"), "{name}: {runs}");
