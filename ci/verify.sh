@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
 source ci/env.sh
-cargo build --release -p kubegate
-exec target/release/kubegate verify "$@"
+source ci/progress.sh
+# The CLI's own profile (Cargo.toml [profile.cli]): built for compile time,
+# not size; the images keep `release`.
+with_progress "kubegate CLI build (cargo --profile cli)" "5-10 min" cargo build --profile cli -p kubegate --bin kubegate
+exec "${CARGO_TARGET_DIR:-target}/cli/kubegate" verify "$@"

@@ -26,10 +26,10 @@ if ! command -v hyperfine >/dev/null; then
   else sudo apt-get install -y -qq hyperfine >/dev/null || true; fi
 fi
 
-say "building kubegate (release) and the mutant builder"
-cargo build --release --quiet -p kubegate --bin kubegate -p kubegate-suites --bin kubegate-mutants
-KG="$PWD/target/release/kubegate"
-MUT="$PWD/target/release/kubegate-mutants"
+say "building kubegate (profile cli) and the mutant builder"
+cargo build --profile cli --quiet -p kubegate --bin kubegate -p kubegate-suites --bin kubegate-mutants
+KG="${CARGO_TARGET_DIR:-$PWD/target}/cli/kubegate"
+MUT="${CARGO_TARGET_DIR:-$PWD/target}/cli/kubegate-mutants"
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(helm version --short)"
 

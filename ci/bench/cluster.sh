@@ -23,7 +23,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 row() { printf '%-58s %s\n' "$1" "$2"; }
 
 echo "kubegate local cluster benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, MetalLB $METALLB_VERSION"
+echo "Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, MetalLB $METALLB_VERSION, metrics-server $METRICS_SERVER_VERSION"
 echo
 
 # ---- build ------------------------------------------------------------------
@@ -31,7 +31,7 @@ cold_k8s="$(grep -o 'built hyperkube in [0-9]*s' "$logs_dir/k8s-build.log" 2>/de
 cold_addons="$(grep -o 'built [a-z-]* v*[0-9.]* in [0-9]*s' "$logs_dir/k8s-addons-build.log" 2>/dev/null |
   awk '!seen[$2]++ { sub("s$", "", $NF); sum += $NF } END { if (NR) print sum }' || true)"
 row "cold build: Kubernetes (hyperkube), from k8s-build.log" "${cold_k8s:-?}s"
-row "cold build: etcd+CoreDNS+MetalLB+pause+testbox, from log" "${cold_addons:-?}s"
+row "cold build: etcd+CoreDNS+MetalLB+metrics-server+pause+testbox" "${cold_addons:-?}s"
 
 t=$(now); bash "$repo/ci/setup/k8s.sh" >/dev/null; row "warm: ci/setup.sh k8s with everything cached" "$(since "$t")s"
 if $rebuild; then
@@ -48,7 +48,7 @@ was_running=false
 bash "$repo/ci/k8s/status.sh" >/dev/null 2>&1 && was_running=true
 bash "$repo/ci/k8s/down.sh" --quiet
 t=$(now); bash "$repo/ci/k8s/up.sh" >"$cache/logs/bench-up.log" 2>&1 || { tail -20 "$cache/logs/bench-up.log"; exit 3; }
-row "up (nothing running -> node Ready, DNS, LoadBalancer)" "$(since "$t")s"
+row "up (nothing running -> node Ready, DNS, LoadBalancer, metrics)" "$(since "$t")s"
 
 sleep 30 # let start-up work settle
 rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

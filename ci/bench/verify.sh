@@ -27,8 +27,8 @@ args="${KUBEGATE_BENCH_ARGS:-}"
 out="target/kubegate/bench-verify"
 mkdir -p "$out"
 
-cargo build -q --release -p kubegate
-bin="$PWD/target/release/kubegate"
+cargo build -q --profile cli -p kubegate
+bin="${CARGO_TARGET_DIR:-$PWD/target}/cli/kubegate"
 kubeconfig="${KUBECONFIG:-$PWD/target/kubegate/cluster/kubeconfig/admin.kubeconfig}"
 kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
 

@@ -9,6 +9,8 @@
 #   ~/.cache/kubegate/coredns/<v>/bin/coredns      -> image registry.k8s.io/coredns/coredns:<v>
 #   ~/.cache/kubegate/metallb/<v>/bin/{controller,speaker}
 #                                                  -> quay.io/metallb/{controller,speaker}:<v>
+#   ~/.cache/kubegate/metrics-server/<v>/bin/metrics-server
+#                                                  -> registry.k8s.io/metrics-server/metrics-server:<v>
 #   ~/.cache/kubegate/pause/<v>/bin/pause          -> registry.k8s.io/pause:<v>
 #   ~/.cache/kubegate/testbox/<v>/bin/testbox      -> kubegate.local/testbox:<v>
 #   ~/.cache/kubegate/images/<name>-<v>.tar        `docker save` of each image (up.sh imports them)
@@ -60,6 +62,11 @@ build_binaries() {
     go_install "$cache/metallb/$METALLB_VERSION/bin/controller" "go.universe.tf/metallb/controller@$METALLB_VERSION"
   build metallb-speaker "$METALLB_VERSION" "$cache/metallb/$METALLB_VERSION/bin/speaker" \
     go_install "$cache/metallb/$METALLB_VERSION/bin/speaker" "go.universe.tf/metallb/speaker@$METALLB_VERSION"
+  # metrics-server: no replace directives in its go.mod either (cold: the k8s.io libraries it pins, a few minutes).
+  build metrics-server "$METRICS_SERVER_VERSION" "$cache/metrics-server/$METRICS_SERVER_VERSION/bin/metrics-server" \
+    go_install "$cache/metrics-server/$METRICS_SERVER_VERSION/bin/metrics-server" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" \
+    "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"  # as its Makefile does
   build pause "$PAUSE_VERSION" "$cache/pause/$PAUSE_VERSION/bin/pause" \
     gcc -static -Os -Wall -o "$cache/pause/$PAUSE_VERSION/bin/pause.tmp" "$here/images/pause/pause.c"
   build testbox "$TESTBOX_VERSION" "$cache/testbox/$TESTBOX_VERSION/bin/testbox" \
@@ -95,6 +102,10 @@ build_images() {
     "$(printf 'FROM scratch\nCOPY controller /controller\nUSER 65534:65534\nENTRYPOINT ["/controller"]')"
   image "quay.io/metallb/speaker:$METALLB_VERSION" "$img/metallb-speaker-$METALLB_VERSION.tar" "$cache/metallb/$METALLB_VERSION/bin/speaker" \
     "$(printf 'FROM scratch\nCOPY speaker /speaker\nENTRYPOINT ["/speaker"]')"
+  # The tag metrics-server's upstream release overlay (manifests/overlays/release) names; runs as uid 1000 there.
+  image "registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION" "$img/metrics-server-$METRICS_SERVER_VERSION.tar" \
+    "$cache/metrics-server/$METRICS_SERVER_VERSION/bin/metrics-server" \
+    "$(printf 'FROM scratch\nCOPY metrics-server /metrics-server\nUSER 65534:65534\nENTRYPOINT ["/metrics-server"]')"
   image "$TESTBOX_IMAGE" "$img/testbox-$TESTBOX_VERSION.tar" "$cache/testbox/$TESTBOX_VERSION/bin/testbox" \
     "$(printf 'FROM scratch\nCOPY testbox /testbox\nUSER 65532:65532\nENTRYPOINT ["/testbox"]\nCMD ["serve"]')"
 }

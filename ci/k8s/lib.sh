@@ -24,6 +24,7 @@ image_tars=(
   "coredns-$COREDNS_VERSION.tar"
   "metallb-controller-$METALLB_VERSION.tar"
   "metallb-speaker-$METALLB_VERSION.tar"
+  "metrics-server-$METRICS_SERVER_VERSION.tar"
   "testbox-$TESTBOX_VERSION.tar"
 )
 
@@ -56,6 +57,11 @@ if [[ -z "${KUBECTL:-}" ]]; then
   KUBECTL="$(command -v kubectl || echo "$cache/tools/bin/kubectl")"
 fi
 kc() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
+
+# What the cluster was started with: the scripts that decide its processes,
+# flags and add-ons. up.sh records it in cluster.env and reuses a running
+# cluster only when it matches, so a changed script restarts the cluster.
+cluster_layout() { cat "$here/up.sh" "$here/lib.sh" "$here/versions.sh" | sha256sum | cut -c1-16; }
 
 log() { echo "kubegate-local: $*"; }
 die() { echo "kubegate-local: error: $1" >&2; exit "${2:-4}"; }

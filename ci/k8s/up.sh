@@ -2,12 +2,14 @@
 # Starts kubegate's local cluster: upstream Kubernetes v$K8S_VERSION as host
 # processes (like Kubernetes' hack/local-up-cluster.sh), with its own
 # containerd, the bridge CNI, kube-proxy in iptables mode, CoreDNS and MetalLB
-# from their upstream manifests. Returns once the node is Ready, CoreDNS
-# answers and a LoadBalancer Service gets an address.
+# from their upstream manifests, and metrics-server behind the API server's
+# aggregation layer. Returns once the node is Ready, CoreDNS answers, a
+# LoadBalancer Service gets an address and the metrics API serves node metrics.
 #
 #   ci/k8s/up.sh        (root; binaries from `ci/setup.sh k8s`)
 #
-# Reuses a cluster that is already up and healthy. After a crash (stale pids,
+# Reuses a cluster that is already up and healthy and was started by these
+# scripts as they are now (a changed up.sh restarts it). After a crash (stale pids,
 # leftover mounts/interfaces) it cleans up with down.sh first; a port held by
 # a process that is not ours is named and up.sh stops (exit 3).
 # Progress: "==> step" / "    ok: step (Ns)" lines on stdout. Logs: $dir/logs/.
@@ -38,10 +40,14 @@ all_alive() {
   local c
   for c in "${components[@]}"; do pid_of "$c" >/dev/null || return 1; done
 }
+layout="$(cluster_layout)"
 if [[ -f "$dir/cluster.env" ]] && all_alive && api_ready; then
-  log "already running (cluster dir $dir); reusing it"
-  cat "$dir/cluster.env"
-  exit 0
+  if grep -qx "CLUSTER_LAYOUT=$layout" "$dir/cluster.env"; then
+    log "already running (cluster dir $dir); reusing it"
+    cat "$dir/cluster.env"
+    exit 0
+  fi
+  log "running, but started by another version of ci/k8s/up.sh (layout $(sed -n 's/^CLUSTER_LAYOUT=//p' "$dir/cluster.env" | grep . || echo unknown), now $layout): restarting it"
 fi
 if [[ -d "$dir/pids" || -d "$dir/containerd" ]] || ip link show "$cni_bridge" >/dev/null 2>&1 || ip link show "$lb_iface" >/dev/null 2>&1; then
   step "clean up a previous run (stale pids, mounts, interfaces)"
@@ -127,9 +133,15 @@ newkey() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"
 newkey "$pki/ca.key"
 ossl req -x509 -new -key "$pki/ca.key" -subj "/CN=kubegate-local-ca" -days 3650 -out "$pki/ca.crt" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
-# cert NAME CN ORG USAGE [SANS]: a key and a CA-signed certificate.
+# The aggregation layer's own CA: the API server proves who it proxies for
+# with a client certificate from it (front-proxy-client), and aggregated API
+# servers (metrics-server) trust X-Remote-User headers only from that CA.
+newkey "$pki/front-proxy-ca.key"
+ossl req -x509 -new -key "$pki/front-proxy-ca.key" -subj "/CN=kubegate-local-front-proxy-ca" -days 3650 -out "$pki/front-proxy-ca.crt" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+# cert NAME CN ORG USAGE [SANS] [CA]: a key and a certificate signed by CA (default: the cluster CA).
 cert() {
-  local name="$1" cn="$2" org="$3" usage="$4" sans="${5:-}" subj="/CN=$2"
+  local name="$1" cn="$2" org="$3" usage="$4" sans="${5:-}" ca="${6:-ca}" subj="/CN=$2"
   [[ -n "$org" ]] && subj="/O=$org/CN=$cn"
   newkey "$pki/$name.key"
   ossl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr"
@@ -139,7 +151,7 @@ cert() {
     echo "extendedKeyUsage=$usage"
     [[ -n "$sans" ]] && echo "subjectAltName=$sans"
   } >"$pki/$name.ext"
-  ossl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 365 \
+  ossl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" -CAcreateserial -days 365 \
     -extfile "$pki/$name.ext" -out "$pki/$name.crt"
   rm -f "$pki/$name.csr" "$pki/$name.ext"
 }
@@ -152,6 +164,7 @@ cert scheduler system:kube-scheduler "" clientAuth
 cert kubelet "system:node:$node_name" system:nodes clientAuth
 cert kubelet-serving "$node_name" "" serverAuth "DNS:$node_name,DNS:localhost,IP:127.0.0.1,IP:$node_ip"
 cert kube-proxy system:kube-proxy "" clientAuth
+cert front-proxy-client front-proxy-client "" clientAuth "" front-proxy-ca
 newkey "$pki/sa.key"
 ossl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 chmod 600 "$pki"/*.key
@@ -191,10 +204,19 @@ step_ok
 # ---- processes --------------------------------------------------------------
 # start NAME MARKER CMD...: run CMD detached (own session) with its log and pid recorded.
 # MARKER is a string of its command line, so a recycled pid is never mistaken for it.
+# The daemon keeps none of up.sh's other descriptors: under
+# `flock /work/cluster.lock ci/k8s/up.sh` (or a kubegate run under it) the lock's
+# descriptor would otherwise be inherited and the lock held for the cluster's life.
 start() {
   local name="$1" marker="$2"; shift 2
   : >"$dir/logs/$name.log"
-  setsid "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null &
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      [[ "$fd" -gt 2 ]] && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$dir/pids/$name.pid"
   echo "$marker" >"$dir/pids/$name.cmd"
 }
@@ -226,6 +248,11 @@ wait_until 30 "etcd health" etcd curl -fsS "http://127.0.0.1:$etcd_client_port/h
 step_ok
 
 step "kube-apiserver v$K8S_VERSION"
+# --requestheader-* / --proxy-client-*: the aggregation layer (metrics.k8s.io is
+# served by metrics-server through it). --enable-aggregator-routing: the API
+# server (a host process) sends aggregated requests straight to the endpoint
+# (pod) IP over the CNI bridge, not through the Service IP, so the metrics API
+# does not depend on kube-proxy's rules for host-originated traffic.
 start kube-apiserver "--cert-dir=$dir/pki" "$hyperkube" kube-apiserver \
   --etcd-servers="http://127.0.0.1:$etcd_client_port" \
   --advertise-address="$node_ip" --bind-address=0.0.0.0 --secure-port="$api_port" --cert-dir="$dir/pki" \
@@ -236,6 +263,11 @@ start kube-apiserver "--cert-dir=$dir/pki" "$hyperkube" kube-apiserver \
   --service-account-issuer="https://kubernetes.default.svc.$cluster_domain" \
   --service-cluster-ip-range="$service_cidr" --allow-privileged=true \
   --authorization-mode=Node,RBAC \
+  --requestheader-client-ca-file="$pki/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
+  --enable-aggregator-routing=true \
   --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,NodeRestriction,PodSecurity,Priority,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota \
   --profiling=false --v=1
 wait_until 60 "kube-apiserver /readyz" kube-apiserver api_ready
@@ -411,8 +443,11 @@ step_ok
 gomod="$cache/go/mod"
 coredns_base="$gomod/k8s.io/kubernetes@v$K8S_VERSION/cluster/addons/dns/coredns/coredns.yaml.base"
 metallb_native="$gomod/go.universe.tf/metallb@$METALLB_VERSION/config/manifests/metallb-native.yaml"
+metrics_server_release="$gomod/sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION/manifests/overlays/release"
 [[ -f "$coredns_base" ]] || die "$coredns_base missing (the Go module cache of the kubernetes build): ci/setup.sh k8s" 2
 [[ -f "$metallb_native" ]] || die "$metallb_native missing (the Go module cache of the MetalLB build): ci/setup.sh k8s" 2
+[[ -f "$metrics_server_release/kustomization.yaml" ]] ||
+  die "$metrics_server_release missing (the Go module cache of the metrics-server build): ci/setup.sh k8s" 2
 
 step "CoreDNS $COREDNS_VERSION (upstream addon manifest)"
 sed -e "s/__DNS__DOMAIN__/$cluster_domain/g" -e "s/__DNS__SERVER__/$dns_service_ip/g" \
@@ -425,6 +460,18 @@ fi
 kc apply -f "$dir/manifests/coredns.yaml" >>"$dir/logs/addons.log" 2>&1 || die "applying CoreDNS failed; see $dir/logs/addons.log" 3
 dns_answers() { "$testbox_bin" lookup "kubernetes.default.svc.$cluster_domain" -server "$dns_service_ip:53" | grep -qx "$api_service_ip"; }
 wait_until 90 "CoreDNS answering kubernetes.default.svc.$cluster_domain at $dns_service_ip" "" dns_answers
+step_ok
+
+step "metrics-server $METRICS_SERVER_VERSION (upstream release overlay; started, checked at the end)"
+# The release overlay names the image build-addons.sh tags (FROM scratch, imported above).
+# Kubelet TLS is verified: the kubelet's serving certificate is signed by the
+# cluster CA, which is the CA of metrics-server's in-cluster config, and names
+# the node IP it scrapes (InternalIP). So no --kubelet-insecure-tls.
+"$KUBECTL" kustomize "$metrics_server_release" 2>>"$dir/logs/addons.log" >"$dir/manifests/metrics-server.yaml" ||
+  die "rendering $metrics_server_release failed; see $dir/logs/addons.log" 3
+grep -q "image: registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION\$" "$dir/manifests/metrics-server.yaml" ||
+  die "$dir/manifests/metrics-server.yaml does not run registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION (the image built by ci/setup.sh k8s)" 3
+kc apply -f "$dir/manifests/metrics-server.yaml" >>"$dir/logs/addons.log" 2>&1 || die "applying metrics-server failed; see $dir/logs/addons.log" 3
 step_ok
 
 step "MetalLB $METALLB_VERSION (upstream metallb-native manifest, layer 2, pool $lb_pool)"
@@ -459,6 +506,16 @@ kc -n metallb-system rollout status daemonset/speaker --timeout=60s >>"$dir/logs
   die "MetalLB speaker not ready; see kubectl -n metallb-system get pods" 3
 step_ok "test Service got $got_ip"
 
+step "metrics API (v1beta1.metrics.k8s.io Available, node metrics served)"
+apiservice_available() {
+  [[ "$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)" == True ]]
+}
+node_metrics() { kc get --raw "/apis/metrics.k8s.io/v1beta1/nodes/$node_name" 2>/dev/null | grep -q '"cpu"'; }
+# Readiness needs a first scrape of the kubelet (initialDelaySeconds 20 + a --metric-resolution of 15 s).
+wait_until 90 "the APIService v1beta1.metrics.k8s.io Available (kubectl -n kube-system logs deploy/metrics-server)" "" apiservice_available
+wait_until 60 "node metrics from /apis/metrics.k8s.io/v1beta1/nodes/$node_name" "" node_metrics
+step_ok
+
 cat >"$dir/cluster.env" <<EOF
 KUBECONFIG=$kubeconfig
 API_SERVER=https://127.0.0.1:$api_port
@@ -470,6 +527,8 @@ DNS_SERVICE_IP=$dns_service_ip
 LB_POOL=$lb_pool
 CONTAINERD_SOCK=$containerd_sock
 K8S_VERSION=v$K8S_VERSION
+METRICS_API=metrics.k8s.io/v1beta1
+CLUSTER_LAYOUT=$layout
 EOF
 log "ready in $(( $(date +%s) - t0 ))s; kubeconfig: $kubeconfig"
 cat "$dir/cluster.env"

@@ -5,15 +5,17 @@
 #   - Builds, all from the Go module proxy and pinned in ci/k8s/versions.sh,
 #     cached under ~/.cache/kubegate/<thing>/<version>/ and skipped when there:
 #     Kubernetes v1.34 (one hyperkube binary, ci/k8s/build.sh), etcd, CoreDNS,
-#     MetalLB, pause, testbox (ci/k8s/build-addons.sh), and their images
+#     MetalLB, metrics-server, pause, testbox (ci/k8s/build-addons.sh), and their images
 #     FROM scratch (needs the Docker engine of `ci/setup.sh docker`).
-# Cold: ~15-60 min on 2 cores (Kubernetes is most of it); warm: seconds.
+# Cold: ~17-35 min on 2 cores (Kubernetes is most of it; a line a minute shows
+# progress); warm: seconds.
 # Build logs (with timings, read by ci/bench/cluster.sh):
 #   ~/.cache/kubegate/logs/k8s-build.log, k8s-addons-build.log
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 k8s="$here/../k8s"
 source "$k8s/versions.sh"
+source "$here/../progress.sh"
 cache="${KUBEGATE_CACHE:-$HOME/.cache/kubegate}"
 logs="$cache/logs"
 mkdir -p "$logs"
@@ -57,11 +59,15 @@ run_logged() {
   set -e
   return "$rc"
 }
-run_logged "$logs/k8s-build.log" '^kubegate:|rror' bash "$k8s/build.sh" ||
+# Cold estimates: measured on 2-core machines (docs/benchmarks.md, "Local cluster").
+with_progress "Kubernetes v$K8S_VERSION build" "10-20 min" \
+  run_logged "$logs/k8s-build.log" '^kubegate:|rror' bash "$k8s/build.sh" ||
   die "building Kubernetes failed: see $logs/k8s-build.log"
-run_logged "$logs/k8s-addons-build.log" 'k8s-addons|rror' bash "$k8s/build-addons.sh" all ||
+with_progress "add-ons build (etcd, CoreDNS, MetalLB, metrics-server, images)" "10-17 min" \
+  run_logged "$logs/k8s-addons-build.log" 'k8s-addons|rror' bash "$k8s/build-addons.sh" all ||
   die "building the cluster add-ons failed: see $logs/k8s-addons-build.log"
 # up.sh applies the upstream manifests from the module cache: make sure they are there.
-go mod download "k8s.io/kubernetes@v$K8S_VERSION" "go.universe.tf/metallb@$METALLB_VERSION" ||
-  die "downloading the Kubernetes/MetalLB modules (for their manifests) failed"
+go mod download "k8s.io/kubernetes@v$K8S_VERSION" "go.universe.tf/metallb@$METALLB_VERSION" \
+  "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION" ||
+  die "downloading the Kubernetes/MetalLB/metrics-server modules (for their manifests) failed"
 say "local cluster components ready (start it: kubegate cluster up --provider local, or ci/k8s/up.sh)"

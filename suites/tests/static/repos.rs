@@ -324,13 +324,14 @@ fn assert_check_and_init(
     let started = Instant::now();
     kubegate(dir).args(["init", "--output"]).arg(&config).assert().code(0);
     eprintln!("init of {name} took {} ms", started.elapsed().as_millis());
-    // The config's paths are relative to its directory: write it into the repository's place by copying it there
-    // would change the fixture, so check from the repository with --config naming a copy beside it instead.
+    // The config's paths are relative to its directory, and nothing may be
+    // written into the fixture: check a copy of the repository with the
+    // config in its root.
     let text = std::fs::read_to_string(&config).expect("init wrote the file");
-    let beside = dir.join(format!(".kubegate-init-{}.toml", std::process::id()));
-    std::fs::write(&beside, &text).expect("write the config beside the repository");
-    let run = kubegate(dir).args(["check", "--format", "json", "--config"]).arg(&beside).assert();
-    let _ = std::fs::remove_file(&beside);
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_tree(dir, copy.path());
+    std::fs::write(copy.path().join("kubegate.toml"), &text).expect("write the config into the copy");
+    let run = kubegate(copy.path()).args(["check", "--format", "json", "--config", "kubegate.toml"]).assert();
     let code = run.get_output().status.code();
     let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
     assert!(
@@ -347,5 +348,18 @@ fn assert_no_secret_value_printed(dir: &Path, d: &Discovery) {
     let summary = d.to_string();
     for value in ["Sup3rS3cret", "sk-test-not-a-real-key", "cG9zdGdyZXM=", "openssl rand"] {
         assert!(!summary.contains(value), "{}: the summary shows a secret value:\n{summary}", dir.display());
+    }
+}
+
+/// Copy the files under `from` into `to` (a fixture repository: small, no links).
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())).flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            std::fs::create_dir_all(&dst).unwrap_or_else(|e| panic!("create {}: {e}", dst.display()));
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        }
     }
 }
