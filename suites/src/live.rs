@@ -64,17 +64,8 @@ pub fn config() -> Config {
 
 /// An exclusive file lock on `target/kubegate/<name>.lock`, held while `f` runs.
 fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
-    let dir = state_dir();
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    let path = dir.join(format!("{name}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    let mut lock = fd_lock::RwLock::new(file);
-    let _guard = lock.write().unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+    let mut lock = lock_file(&format!("{name}.lock"));
+    let _guard = lock.write().unwrap_or_else(|e| panic!("cannot lock {name}.lock: {e}"));
     f()
 }
 
@@ -170,7 +161,14 @@ fn all_shared_states() -> Vec<(PathBuf, SharedState)> {
 /// The users lock of this run: every test attached to the shared
 /// deployments holds it shared; `zz_teardown` takes it exclusively.
 fn users_lock() -> fd_lock::RwLock<std::fs::File> {
-    let path = state_dir().join(format!("live-shared-users-{}.lock", run_key()));
+    lock_file(&format!("live-shared-users-{}.lock", run_key()))
+}
+
+/// The lock file `target/kubegate/<name>` (created when missing), not yet locked.
+fn lock_file(name: &str) -> fd_lock::RwLock<std::fs::File> {
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let path = dir.join(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

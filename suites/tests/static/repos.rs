@@ -11,7 +11,7 @@ use std::time::Instant;
 use kubegate::discover::{Discovery, Origin, Problem, discover};
 use serde::Deserialize;
 
-use crate::support::{json, kubegate, repo, require_helm};
+use crate::support::{json, kubegate, repo, require_helm, unwaived};
 
 /// One test per repository, so a report names the one that broke.
 macro_rules! repos {
@@ -291,12 +291,7 @@ fn assert_check_and_init(
     assert!(matches!(code, Some(0 | 1)), "{name}: kubegate check exits 0 or 1, got {code:?}\n{stderr}");
     assert!(stderr.contains("no kubegate.toml here"), "{name}: what was discovered is told on stderr\n{stderr}");
     let report = json(&run);
-    let fired: Vec<(String, String)> = report["findings"]
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .filter(|f| f["waived"].is_null())
+    let fired: Vec<(String, String)> = unwaived(&report)
         .map(|f| {
             let object = format!(
                 "{}/{}",

@@ -37,6 +37,11 @@ pub fn json(run: &Assert) -> serde_json::Value {
     serde_json::from_str(&stdout(run)).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{run}"))
 }
 
+/// The findings of a JSON report that no waiver covers.
+pub fn unwaived(report: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    report["findings"].as_array().map(|a| a.as_slice()).unwrap_or_default().iter().filter(|f| f["waived"].is_null())
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     mutants::repo_root()
@@ -131,12 +136,7 @@ pub fn assert_mutant_caught(name: &str) {
             continue;
         }
         let json = json(&run);
-        let fired: Vec<(String, String)> = json["findings"]
-            .as_array()
-            .map(|a| a.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .filter(|f| f["waived"].is_null())
+        let fired: Vec<(String, String)> = unwaived(&json)
             .map(|f| {
                 (
                     f["rule_id"].as_str().unwrap_or_default().to_string(),
