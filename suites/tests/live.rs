@@ -66,7 +66,7 @@ async fn check_case(check: &'static LiveCheck, scope: &str) {
     let result = match check.run {
         Run::Own(..) | Run::OwnDatabase(..) => {
             let ctx = fresh_context().await;
-            let path = if scope == "helm" { DeployPath::Helm } else { DeployPath::Raw };
+            let path = kubegate::live::path_of(scope);
             run_own(&Scope { ctx: &ctx, artifacts: &[], record: &record }, check, path).await
         }
         Run::Pair(_) => {
@@ -77,7 +77,7 @@ async fn check_case(check: &'static LiveCheck, scope: &str) {
             run_one(&scope_, &Deployed { raw: &raw, helm: &helm }, check, scope).await.result
         }
         Run::Shared(_) | Run::SharedLast(_) => {
-            let path = if scope == "helm" { DeployPath::Helm } else { DeployPath::Raw };
+            let path = kubegate::live::path_of(scope);
             let (ctx, app) = shared(path).await;
             // This run's artifacts (diagnostics bundles land in target/kubegate/<run-id>/).
             let artifacts = [kubegate::dirs::artifacts_dir().join(app.run.as_str())];

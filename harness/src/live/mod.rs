@@ -219,7 +219,7 @@ impl CheckRun {
 }
 
 /// The deploy path a scope name stands for (`parity` counts as raw).
-fn path_of(scope: &str) -> DeployPath {
+pub fn path_of(scope: &str) -> DeployPath {
     if scope == "helm" { DeployPath::Helm } else { DeployPath::Raw }
 }
 

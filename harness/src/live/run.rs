@@ -193,7 +193,7 @@ impl Deployed<'_> {
 /// deployment(s), or a destructive check on a deployment of its own. A
 /// shared deployment that failed fails the checks that needed it, with its error.
 pub async fn run_one(scope: &Scope<'_>, deployed: &Deployed<'_>, check: &'static LiveCheck, on: &str) -> CheckRun {
-    let path = if on == "helm" { DeployPath::Helm } else { DeployPath::Raw };
+    let path = super::path_of(on);
     timed(check, on, async {
         if let Some(f) = blocked(deployed, check, path) {
             return Err(f);
