@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use crate::config::Config;
 use crate::contract::{Contract, LoadContractError};
 use crate::exit::{ExitCode, HasExitCode};
-use crate::finding::{DeployPath, Finding};
 use crate::helm::RenderChartError;
 use crate::model::{LoadManifestsError, Model};
-use crate::parity::ParityDiff;
-use crate::rules::RuleContext;
+// The outcome and the rule application itself are I/O-free (kubegate-rules);
+// this module loads what they judge.
+pub use kubegate_rules::outcome::{CheckOutcome, CheckedPath, InvalidWaiver, check_models};
 
 /// What to check. `None` paths are skipped; [`CheckRequest::from_config`]
 /// fills both from `kubegate.toml`.
@@ -37,54 +37,6 @@ impl CheckRequest {
     }
 }
 
-/// One deploy path that was checked.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CheckedPath {
-    /// raw or helm.
-    pub path: DeployPath,
-    /// Manifests directory or chart directory.
-    pub source: PathBuf,
-    /// Number of objects read (helm hooks included).
-    pub objects: usize,
-}
-
-/// The result of a check.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CheckOutcome {
-    /// Every finding, waived ones included (`waived: Some(reason)`), sorted
-    /// by path, object, rule.
-    pub findings: Vec<Finding>,
-    /// Raw-vs-Helm differences (also present as KG-PARITY findings).
-    pub parity: Vec<ParityDiff>,
-    /// The paths checked, with object counts.
-    pub checked: Vec<CheckedPath>,
-    /// Number of rules in the catalog that were applied.
-    pub rules: usize,
-    /// Rules that were not run, with why (the contract rules without a contract): neither passed nor failed.
-    pub not_run: Vec<(crate::rule_id::RuleId, &'static str)>,
-}
-
-impl CheckOutcome {
-    /// Findings not covered by a waiver.
-    pub fn unwaived(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.waived.is_none())
-    }
-
-    /// Findings a waiver covers.
-    pub fn waived(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.waived.is_some())
-    }
-
-    /// `Findings` if any unwaived finding above Info, else `Success`.
-    pub fn exit_code(&self) -> ExitCode {
-        if self.unwaived().any(|f| f.severity > crate::finding::Severity::Info) {
-            ExitCode::Findings
-        } else {
-            ExitCode::Success
-        }
-    }
-}
-
 /// The check could not run (bad input or a missing tool); nothing was judged.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -107,17 +59,8 @@ pub enum CheckError {
     #[error("cannot read the OpenAPI contract")]
     Contract(#[from] Box<LoadContractError>),
     /// A `kubegate.io/waive` annotation is malformed.
-    #[error(
-        "invalid waiver annotation on {object} ({path} path): {problem}\n  fix: write `kubegate.io/waive: KG-XXX-NNN=reason[,KG-YYY-NNN=reason]`"
-    )]
-    Waiver {
-        /// `Kind/name`.
-        object: String,
-        /// raw or helm.
-        path: DeployPath,
-        /// What is wrong.
-        problem: String,
-    },
+    #[error(transparent)]
+    Waiver(#[from] InvalidWaiver),
 }
 
 impl HasExitCode for CheckError {
@@ -152,7 +95,7 @@ pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         }
         None => (None, None),
     };
-    check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())
+    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())?)
 }
 
 /// The chart's `values.yaml` merged with the extra values files (later wins),
@@ -184,53 +127,11 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
     }
 }
 
-/// Apply every rule to already-loaded models (no file or helm access):
-/// what [`run`] does after loading, usable by tests and other front ends.
-pub fn check_models(
-    config: &Config,
-    raw: Option<&Model>,
-    helm: Option<&Model>,
-    contract: Option<&Contract>,
-    chart_values: Option<&serde_json::Value>,
-) -> Result<CheckOutcome, CheckError> {
-    let mut findings = Vec::new();
-    let mut checked = Vec::new();
-    let models: Vec<&Model> = raw.into_iter().chain(helm).collect();
-    for model in &models {
-        if let Some((object, problem)) = crate::waiver::invalid_annotations(model).into_iter().next() {
-            return Err(CheckError::Waiver { object, path: model.path, problem });
-        }
-        let ctx = RuleContext {
-            config,
-            model,
-            contract,
-            chart_values: if model.path == DeployPath::Helm { chart_values } else { None },
-        };
-        findings.extend(crate::rules::check_model(&ctx));
-        checked.push(CheckedPath { path: model.path, source: model.root.clone(), objects: model.objects.len() });
-    }
-    let parity = match (raw, helm) {
-        (Some(r), Some(h)) => {
-            let diffs = crate::parity::compare(r, h, config);
-            findings.extend(crate::parity::findings(&diffs, r, h));
-            diffs
-        }
-        _ => Vec::new(),
-    };
-    crate::waiver::apply(&mut findings, config, &models);
-    findings.sort_by(|a, b| (a.path, &a.object, &a.rule_id, &a.field).cmp(&(b.path, &b.object, &b.rule_id, &b.field)));
-    findings.dedup();
-    let not_run = crate::rules::catalog()
-        .iter()
-        .filter_map(|r| Some((r.id, crate::rules::not_run_reason(r, contract)?)))
-        .collect();
-    Ok(CheckOutcome { findings, parity, checked, rules: crate::rules::catalog().len(), not_run })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testkit::{CONTRACT, base};
+    use crate::finding::DeployPath;
+    use kubegate_rules::rules::testkit::{CONTRACT, base};
 
     /// A temp dir with `manifests/app.yaml` and the contract; config pointing at it.
     fn tree(manifest: &str) -> (tempfile::TempDir, CheckRequest) {

@@ -422,19 +422,11 @@ mod tests {
 
     #[test]
     fn docs_live_md_table_is_generated_from_the_checks() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/live.md");
-        let docs = std::fs::read_to_string(path).expect("docs/live.md exists");
-        let (start, end) = ("<!-- checks: generated from harness/src/live/checks.rs -->\n", "<!-- end of checks -->");
-        let (before, rest) = docs.split_once(start).expect("docs/live.md has the checks marker");
-        let (_, after) = rest.split_once(end).expect("docs/live.md has the end marker");
-        let fresh = format!("{before}{start}{}{end}{after}", docs_table());
-        if std::env::var_os("KUBEGATE_UPDATE_DOCS").is_some() {
-            std::fs::write(path, &fresh).expect("write docs/live.md");
-            return;
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/live.md");
+        let (begin, end) = ("<!-- checks: generated from harness/src/live/checks.rs -->", "<!-- end of checks -->");
+        let regenerate = "cargo nextest run -p kubegate docs_live_md_table_is_generated";
+        if let Err(e) = crate::generated_docs::check_or_update(file.as_ref(), begin, end, &docs_table(), regenerate) {
+            panic!("{e}");
         }
-        assert!(
-            fresh == docs,
-            "docs/live.md's table is stale: regenerate with `KUBEGATE_UPDATE_DOCS=1 cargo nextest run -p kubegate docs_live_md_table_is_generated`"
-        );
     }
 }
