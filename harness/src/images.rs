@@ -1,14 +1,15 @@
-//! Building the chatbot's container images without a registry.
+//! Building the images of the deployment under test, as `kubegate.toml`
+//! says, without a registry.
 //!
-//! No base image can be pulled on kubegate's CI machines, so each image is
-//! `FROM scratch` with one static musl executable. The build has two stages,
-//! the same on every machine:
-//! 1. cargo (the builder stage): `cargo build --release --target
-//!    x86_64-unknown-linux-musl -p todo-backend -p todo-frontend`;
-//! 2. Docker: the binary is staged into `fixtures/<component>/dist/` (the
-//!    only file `.dockerignore` admits) and `docker build` packages it with
-//!    the component's Dockerfile, tagged as `kubegate.toml` names it
-//!    (`todo-chatbot-backend:0.1.0`, `todo-chatbot-frontend:0.1.0`).
+//! Each component with a `build` table is built the way its team builds it:
+//! an optional `prepare` command first (it produces what the context needs,
+//! e.g. a compiled binary), then a plain `docker build` of the team's own
+//! Dockerfile, tagged as the config names the image. A component without
+//! `build` is an image the team built itself; kubegate takes it as the local
+//! Docker engine has it. The reference chatbot is one such config: its
+//! `prepare` is `ci/images/stage-binary.sh` (cargo is the builder stage, as no
+//! base image can be pulled on kubegate's CI machines) and its Dockerfiles are
+//! `FROM scratch`.
 //!
 //! [`ensure_built`] wraps [`build`] in a file lock so that parallel test
 //! processes build once and then reuse the result. With
@@ -26,39 +27,43 @@ use crate::progress::Step;
 
 /// When `1`, [`ensure_built`] takes the images as Docker has them ([`prebuilt`]).
 pub const PREBUILT_ENV: &str = "KUBEGATE_PREBUILT_IMAGES";
-/// Rust target of the static binaries.
-pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 /// What to tell a user whose Docker engine is missing or down.
 pub const START_DOCKER_HINT: &str = "start Docker: ci/setup.sh docker";
 /// Lines of a failed command's output kept as evidence.
 const TAIL_LINES: usize = 30;
-/// Deadline of a quick query (`docker version`, `docker image inspect`, `git`, `cargo metadata`).
+/// Deadline of a quick query (`docker version`, `docker image inspect`, `git`).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
-/// Deadline of `cargo build --release` of the binaries.
-const CARGO_BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Deadline of a component's `prepare` command (a cold release build of the reference binaries takes minutes).
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Deadline of one `docker build`.
 const DOCKER_BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// How to build one image of this repo's chatbot.
+/// One component's image: its name and, when kubegate builds it, how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRecipe {
-    /// Component name (`backend`, `frontend`).
+    /// Component name from kubegate.toml.
     pub component: String,
     /// Image reference to tag, with explicit tag (`todo-chatbot-backend:0.1.0`).
     pub image: String,
-    /// Cargo package that produces the executable (`todo-backend`).
-    pub package: String,
-    /// Docker build context: the directory holding Dockerfile and .dockerignore.
-    pub context: PathBuf,
+    /// How to build it; `None` = the team builds it, kubegate takes it as Docker has it.
+    pub build: Option<DockerBuild>,
     /// Size budget in bytes (from `kubegate.toml`), if one is set.
     pub budget_bytes: Option<u64>,
 }
 
-impl ImageRecipe {
-    /// Where the Dockerfile expects the binary (`<context>/dist/<package>`).
-    pub fn staged_binary(&self) -> PathBuf {
-        self.context.join("dist").join(&self.package)
-    }
+/// A component's `build` table with its paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerBuild {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile.
+    pub dockerfile: PathBuf,
+    /// `--build-arg`s besides `REVISION`.
+    pub args: Vec<(String, String)>,
+    /// The command run before `docker build` (empty = none), in [`DockerBuild::workdir`].
+    pub prepare: Vec<String>,
+    /// The config file's directory: where `prepare` runs.
+    pub workdir: PathBuf,
 }
 
 /// An image that `docker build` produced.
@@ -84,20 +89,34 @@ pub enum BuildImagesError {
         /// Tail of `docker version`'s stderr.
         stderr_tail: String,
     },
-    /// A component of `kubegate.toml` has no recipe in this repo.
+    /// A component's `build.context` holds no Dockerfile.
     #[error(
-        "component `{component}` has no Dockerfile at {}: `kubegate images build` builds this repo's chatbot; build other images yourself and tag them as kubegate.toml says",
+        "component `{component}`: no Dockerfile at {}\n  fix: point `build.context` (and `build.dockerfile`, relative to the context) of [[component]] `{component}` in kubegate.toml at your Dockerfile, or leave `build` out and build the image yourself",
         dockerfile.display()
     )]
-    NoRecipe {
+    NoDockerfile {
         /// Component name from kubegate.toml.
         component: String,
         /// Where its Dockerfile was looked for.
         dockerfile: PathBuf,
     },
-    /// `cargo metadata` or `cargo build` failed.
-    #[error("`{command}` failed with {status}\n--- output (tail) ---\n{output_tail}")]
-    Cargo {
+    /// A component without `build` names an image the local Docker engine does not have.
+    #[error(
+        "component `{component}`: Docker has no image {image} and kubegate.toml gives no `build` for it\n  fix: build and tag it yourself (`docker build -t {image} ...`), or add `build = {{ context = \"...\" }}` to the component"
+    )]
+    NotBuilt {
+        /// Component name.
+        component: String,
+        /// The image.
+        image: String,
+    },
+    /// A component's `prepare` command failed.
+    #[error(
+        "component `{component}`: `{command}` (build.prepare) failed with {status}\n--- output (tail) ---\n{output_tail}"
+    )]
+    Prepare {
+        /// Component name.
+        component: String,
         /// The command line.
         command: String,
         /// Exit status text.
@@ -117,7 +136,9 @@ pub enum BuildImagesError {
         source: std::io::Error,
     },
     /// `docker build` failed.
-    #[error("`{command}` failed with {status} building {image}\n--- output (tail) ---\n{output_tail}")]
+    #[error(
+        "`{command}` failed with {status} building {image} (its own output below)\n--- output (tail) ---\n{output_tail}"
+    )]
     DockerBuild {
         /// The image being built.
         image: String,
@@ -153,30 +174,45 @@ impl HasExitCode for BuildImagesError {
         match self {
             BuildImagesError::DockerMissing
             | BuildImagesError::DockerDown { .. }
-            | BuildImagesError::NoRecipe { .. }
-            | BuildImagesError::NotPrebuilt { .. } => ExitCode::BadInput,
+            | BuildImagesError::NoDockerfile { .. }
+            | BuildImagesError::NotBuilt { .. }
+            | BuildImagesError::NotPrebuilt { .. }
+            | BuildImagesError::Prepare { .. }
+            | BuildImagesError::DockerBuild { .. } => ExitCode::BadInput,
             _ => ExitCode::Infrastructure,
         }
     }
 }
 
-/// The recipes for the components of `config`: `fixtures/<component>/` with
-/// cargo package `todo-<component>`, resolved against `root` (the repo).
-pub fn recipes(config: &crate::config::Config, root: &Path) -> Result<Vec<ImageRecipe>, BuildImagesError> {
+/// The recipes for the components of `config`, paths resolved against the
+/// config file's directory; a `build` whose Dockerfile is missing is an error
+/// naming the component.
+pub fn recipes(config: &crate::config::Config) -> Result<Vec<ImageRecipe>, BuildImagesError> {
     config
         .components
         .iter()
         .map(|c| {
-            let context = root.join("fixtures").join(&c.name);
-            let dockerfile = context.join("Dockerfile");
-            if !dockerfile.is_file() {
-                return Err(BuildImagesError::NoRecipe { component: c.name.clone(), dockerfile });
-            }
+            let build = match &c.build {
+                None => None,
+                Some(b) => {
+                    let context = config.resolve(&b.context);
+                    let dockerfile = context.join(b.dockerfile.as_deref().unwrap_or(Path::new("Dockerfile")));
+                    if !dockerfile.is_file() {
+                        return Err(BuildImagesError::NoDockerfile { component: c.name.clone(), dockerfile });
+                    }
+                    Some(DockerBuild {
+                        context,
+                        dockerfile,
+                        args: b.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        prepare: b.prepare.clone(),
+                        workdir: config.base_dir.clone(),
+                    })
+                }
+            };
             Ok(ImageRecipe {
                 component: c.name.clone(),
                 image: c.image.clone(),
-                package: format!("todo-{}", c.name),
-                context,
+                build,
                 budget_bytes: (c.image_size_mb > 0).then(|| crate::image_check::budget_bytes(c.image_size_mb)),
             })
         })
@@ -194,93 +230,83 @@ pub fn check_docker(runner: &dyn CommandRunner) -> Result<String, BuildImagesErr
     }
 }
 
-/// Build the binaries and then the images of `recipes`, printing progress.
-pub fn build(
-    runner: &dyn CommandRunner,
-    root: &Path,
-    recipes: &[ImageRecipe],
-) -> Result<Vec<BuiltImage>, BuildImagesError> {
+/// Build the images of `recipes` (prepare, then `docker build`), printing
+/// progress; an image the team builds itself must already be in Docker.
+pub fn build(runner: &dyn CommandRunner, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
     let step = Step::start("checking the Docker engine");
     let version = check_docker(runner);
     if let Ok(v) = &version {
         step.note(format!("engine {v}"));
     }
     step.finish(version)?;
+    recipes.iter().map(|r| build_one(runner, r)).collect()
+}
 
-    let target_dir = cargo_target_dir(runner, root)?;
-    let cargo = cargo_command(root)
-        .args(["build", "--release", "--target", MUSL_TARGET])
-        .args(recipes.iter().flat_map(|r| ["-p".to_string(), r.package.clone()]))
-        .timeout(CARGO_BUILD_TIMEOUT);
-    let step = Step::start(format!("building the static binaries ({MUSL_TARGET}, release)"));
-    let (out, output_tail) = run_echoed(runner, &cargo)?;
-    if !out.success() {
-        step.failed();
-        return Err(BuildImagesError::Cargo { command: cargo.to_string(), status: exit_text(&out), output_tail });
-    }
-    step.ok();
-
-    let revision = git_revision(runner, root);
-    let mut built = Vec::new();
-    for r in recipes {
-        let binary = target_dir.join(MUSL_TARGET).join("release").join(&r.package);
-        let staged = r.staged_binary();
-        let io = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| BuildImagesError::Io { action, path, source }
-        };
-        let dist = staged.parent().unwrap_or(&r.context);
-        std::fs::create_dir_all(dist).map_err(io("cannot create", dist))?;
-        // Copy to a temporary name, then rename: a concurrent `docker build`
-        // never reads half a binary.
-        let tmp = staged.with_extension("partial");
-        std::fs::copy(&binary, &tmp).map_err(io("cannot copy the binary", &binary))?;
-        std::fs::rename(&tmp, &staged).map_err(io("cannot stage", &staged))?;
-
-        let step = Step::start(format!("docker build -t {} {}", r.image, r.context.display()));
-        let docker = docker_build(r, &revision);
-        let (out, output_tail) = run_echoed(runner, &docker)?;
+fn build_one(runner: &dyn CommandRunner, r: &ImageRecipe) -> Result<BuiltImage, BuildImagesError> {
+    let Some(b) = &r.build else {
+        let step =
+            Step::start(format!("{}: taking {} as Docker has it (no `build` in kubegate.toml)", r.component, r.image));
+        let found = inspect(runner, &r.image).map_err(|e| match e {
+            BuildImagesError::Inspect { image, .. } => {
+                BuildImagesError::NotBuilt { component: r.component.clone(), image }
+            }
+            other => other,
+        });
+        return step.finish(found);
+    };
+    if let Some((program, args)) = b.prepare.split_first() {
+        let prepare = without_crate_env(Cmd::new(program, args).current_dir(&b.workdir)).timeout(PREPARE_TIMEOUT);
+        let step = Step::start(format!("{}: {prepare}", r.component));
+        let (out, output_tail) = run_echoed(runner, &prepare)?;
         if !out.success() {
             step.failed();
-            return Err(BuildImagesError::DockerBuild {
-                image: r.image.clone(),
-                command: docker.to_string(),
+            return Err(BuildImagesError::Prepare {
+                component: r.component.clone(),
+                command: prepare.to_string(),
                 status: exit_text(&out),
                 output_tail,
             });
         }
-        let image = inspect(runner, &r.image)?;
-        step.note(format!(
-            "{} {} ({})",
-            image.image,
-            short_id(&image.id),
-            crate::image_check::size_text(image.size_bytes)
-        ));
         step.ok();
-        built.push(image);
     }
-    Ok(built)
+    let step = Step::start(format!("{}: docker build -t {} {}", r.component, r.image, b.context.display()));
+    let docker = docker_build(&r.image, b, &git_revision(runner, &b.context));
+    let (out, output_tail) = run_echoed(runner, &docker)?;
+    if !out.success() {
+        step.failed();
+        return Err(BuildImagesError::DockerBuild {
+            image: r.image.clone(),
+            command: docker.to_string(),
+            status: exit_text(&out),
+            output_tail,
+        });
+    }
+    let image = inspect(runner, &r.image)?;
+    step.note(format!("{} {} ({})", image.image, short_id(&image.id), crate::image_check::size_text(image.size_bytes)));
+    step.ok();
+    Ok(image)
 }
 
-/// `docker build --tag <image> --build-arg REVISION=<rev> <context>`.
-fn docker_build(r: &ImageRecipe, revision: &str) -> Cmd {
-    Cmd::new("docker", ["build", "--tag", &r.image, "--build-arg", &format!("REVISION={revision}")])
-        .arg(r.context.display().to_string())
-        .timeout(DOCKER_BUILD_TIMEOUT)
+/// `docker build --tag <image> --file <dockerfile> --build-arg REVISION=<rev> [--build-arg k=v ...] <context>`.
+fn docker_build(image: &str, b: &DockerBuild, revision: &str) -> Cmd {
+    let mut cmd = Cmd::new("docker", ["build", "--tag", image])
+        .arg("--file")
+        .arg(b.dockerfile.display().to_string())
+        .args(["--build-arg".to_string(), format!("REVISION={revision}")]);
+    for (k, v) in &b.args {
+        cmd = cmd.args(["--build-arg".to_string(), format!("{k}={v}")]);
+    }
+    cmd.arg(b.context.display().to_string()).timeout(DOCKER_BUILD_TIMEOUT)
 }
 
 /// [`build`] under a file lock in the cargo target directory, so parallel
 /// callers (one process per test under nextest) build one at a time; cargo
 /// and Docker's layer cache make the later builds quick no-ops.
-pub fn ensure_built(
-    runner: &dyn CommandRunner,
-    root: &Path,
-    recipes: &[ImageRecipe],
-) -> Result<Vec<BuiltImage>, BuildImagesError> {
+pub fn ensure_built(runner: &dyn CommandRunner, recipes: &[ImageRecipe]) -> Result<Vec<BuiltImage>, BuildImagesError> {
     if std::env::var(PREBUILT_ENV).is_ok_and(|v| v == "1") {
         return prebuilt(runner, recipes);
     }
-    let lock_path = cargo_target_dir(runner, root)?.join("kubegate-images.lock");
+    let lock_path = crate::dirs::state_dir().join("images.lock");
     let io = |source| BuildImagesError::Io { action: "cannot lock", path: lock_path.clone(), source };
     if let Some(dir) = lock_path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -288,7 +314,7 @@ pub fn ensure_built(
     let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
     let mut lock = fd_lock::RwLock::new(file);
     let _guard = lock.write().map_err(io)?;
-    build(runner, root, recipes)
+    build(runner, recipes)
 }
 
 /// The images of `recipes` as Docker has them, built by someone else
@@ -321,28 +347,13 @@ pub fn inspect(runner: &dyn CommandRunner, image: &str) -> Result<BuiltImage, Bu
     }
 }
 
-/// Cargo's target directory for the workspace at `root` (honours
-/// `CARGO_TARGET_DIR` and `.cargo/config.toml`).
-fn cargo_target_dir(runner: &dyn CommandRunner, root: &Path) -> Result<PathBuf, BuildImagesError> {
-    let cmd = cargo_command(root).args(["metadata", "--format-version", "1", "--no-deps"]).timeout(QUERY_TIMEOUT);
-    let out = runner.run(&cmd).map_err(|e| run_error(e, "cargo"))?;
-    let parsed = serde_json::from_str::<serde_json::Value>(&out.stdout).ok();
-    match parsed.as_ref().and_then(|v| v.get("target_directory")).and_then(|v| v.as_str()) {
-        Some(dir) if out.success() => Ok(PathBuf::from(dir)),
-        _ => Err(BuildImagesError::Cargo {
-            command: cmd.to_string(),
-            status: exit_text(&out),
-            output_tail: tail(&out.stderr, TAIL_LINES),
-        }),
-    }
-}
-
-/// `cargo` in `root` without the variables cargo sets for a crate's own
-/// tests and build scripts (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`,
-/// ...). Called from a test, they would differ from a shell's environment,
-/// and build scripts that declare `rerun-if-env-changed` on them (ring does)
-/// would rebuild the whole dependency tree on every alternation.
-fn cargo_command(root: &Path) -> Cmd {
+/// `cmd` without the variables cargo sets for a crate's own tests and build
+/// scripts (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...). Called
+/// from a test, they would differ from a shell's environment, and a
+/// `prepare` that runs cargo would see build scripts that declare
+/// `rerun-if-env-changed` on them (ring does) rebuild the whole dependency
+/// tree on every alternation.
+fn without_crate_env(mut cmd: Cmd) -> Cmd {
     const SET_FOR_CRATES: [&str; 8] = [
         "CARGO_PKG_",
         "CARGO_MANIFEST_",
@@ -353,8 +364,6 @@ fn cargo_command(root: &Path) -> Cmd {
         "CARGO_TARGET_TMPDIR",
         "OUT_DIR",
     ];
-    let mut cmd =
-        Cmd::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), Vec::<String>::new()).current_dir(root);
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
             && SET_FOR_CRATES.iter().any(|prefix| k.starts_with(prefix))
@@ -365,9 +374,9 @@ fn cargo_command(root: &Path) -> Cmd {
     cmd
 }
 
-/// Short git revision of `root` for the OCI revision label; `unknown` outside git.
-fn git_revision(runner: &dyn CommandRunner, root: &Path) -> String {
-    let cmd = Cmd::new("git", ["rev-parse", "--short=12", "HEAD"]).current_dir(root).timeout(QUERY_TIMEOUT);
+/// Short git revision of the checkout holding `dir`, for the OCI revision label; `unknown` outside git.
+fn git_revision(runner: &dyn CommandRunner, dir: &Path) -> String {
+    let cmd = Cmd::new("git", ["rev-parse", "--short=12", "HEAD"]).current_dir(dir).timeout(QUERY_TIMEOUT);
     runner
         .run_ok(&cmd)
         .map(|o| o.stdout.trim().to_owned())
@@ -431,26 +440,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recipes_follow_the_config_and_refuse_unknown_components() {
+    fn recipes_follow_the_config_and_a_missing_dockerfile_names_the_component() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let config = crate::config::Config::default();
-        let recipes = recipes(&config, &root).expect("this repo has both Dockerfiles");
-        let names: Vec<_> =
-            recipes.iter().map(|r| (r.component.as_str(), r.image.as_str(), r.package.as_str())).collect();
+        let config = crate::config::Config { base_dir: root.clone(), ..crate::config::Config::default() };
+        let recipes = recipes(&config).expect("this repo has both Dockerfiles");
+        let backend = recipes[0].build.as_ref().expect("the reference backend is built by kubegate");
         assert_eq!(
-            names,
-            [
-                ("backend", "todo-chatbot-backend:0.1.0", "todo-backend"),
-                ("frontend", "todo-chatbot-frontend:0.1.0", "todo-frontend")
-            ]
+            (recipes[0].component.as_str(), recipes[0].image.as_str()),
+            ("backend", "todo-chatbot-backend:0.1.0")
         );
-        assert!(recipes[1].staged_binary().ends_with("fixtures/frontend/dist/todo-frontend"));
+        assert_eq!(backend.context, root.join("fixtures/backend"));
+        assert_eq!(backend.dockerfile, root.join("fixtures/backend/Dockerfile"));
+        assert_eq!(backend.prepare, ["bash", "ci/images/stage-binary.sh", "todo-backend", "fixtures/backend/dist"]);
+        assert_eq!(backend.workdir, root);
 
         let mut odd = config.clone();
         odd.components[0].name = "worker".into();
-        let err = super::recipes(&odd, &root).expect_err("no fixtures/worker");
-        assert!(matches!(err, BuildImagesError::NoRecipe { .. }));
+        odd.components[0].build.as_mut().expect("build").context = "fixtures/worker".into();
+        let err = super::recipes(&odd).expect_err("no fixtures/worker/Dockerfile");
+        assert!(matches!(&err, BuildImagesError::NoDockerfile { component, .. } if component == "worker"));
+        assert!(err.to_string().contains("build.context"), "{err}");
         assert_eq!(err.exit_code(), ExitCode::BadInput);
+
+        odd.components[0].build = None;
+        assert_eq!(super::recipes(&odd).expect("no build to check")[0].build, None);
     }
 
     #[test]
@@ -467,8 +480,7 @@ mod tests {
         let recipe = |component: &str| ImageRecipe {
             component: component.into(),
             image: format!("todo-chatbot-{component}:0.1.0"),
-            package: format!("todo-{component}"),
-            context: PathBuf::from("/nowhere"),
+            build: None,
             budget_bytes: None,
         };
         let fake = FakeRunner::new();
@@ -492,49 +504,82 @@ mod tests {
     }
 
     #[test]
-    fn build_runs_cargo_then_docker_for_each_image_through_the_runner() {
+    fn build_prepares_then_docker_builds_the_teams_dockerfile_and_takes_a_self_built_image_as_is() {
         use crate::process::FakeRunner;
         let dir = tempfile::tempdir().expect("tempdir");
-        let target = dir.path().join("target");
-        let release = target.join(MUSL_TARGET).join("release");
-        std::fs::create_dir_all(&release).expect("mkdir");
-        std::fs::write(release.join("todo-backend"), "binary").expect("binary");
-        let context = dir.path().join("fixtures/backend");
-        let recipe = ImageRecipe {
-            component: "backend".into(),
-            image: "todo-chatbot-backend:0.1.0".into(),
-            package: "todo-backend".into(),
-            context: context.clone(),
+        let context = dir.path().join("api");
+        let built_by_us = ImageRecipe {
+            component: "api".into(),
+            image: "taskly-api:1.0.0".into(),
+            build: Some(DockerBuild {
+                context: context.clone(),
+                dockerfile: context.join("Dockerfile.prod"),
+                args: vec![("VERSION".into(), "1.0.0".into())],
+                prepare: vec!["make".into(), "dist".into()],
+                workdir: dir.path().to_path_buf(),
+            }),
             budget_bytes: None,
         };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built_by_team =
+            ImageRecipe { component: "web".into(), image: "taskly-web:1.0.0".into(), build: None, budget_bytes: None };
         let fake = FakeRunner::new();
         fake.reply(&["docker", "version"], [Output::ok("28.1.1\n")]);
-        fake.reply(&[&cargo, "metadata"], [Output::ok(serde_json::json!({ "target_directory": target }).to_string())]);
-        fake.reply(&[&cargo, "build"], [Output::ok("   Compiling todo-backend\n")]);
+        fake.reply(&["make"], [Output::ok("built\n")]);
         fake.reply(&["git"], [Output::ok("0123456789ab\n")]);
         fake.reply(&["docker", "build"], [Output::ok("")]);
-        fake.reply(&["docker", "image", "inspect"], [Output::ok("sha256:abc 1234\n")]);
+        fake.reply(&["docker", "image", "inspect"], [Output::ok("sha256:abc 1234\n"), Output::ok("sha256:def 99\n")]);
 
-        let built = build(fake.as_ref(), dir.path(), std::slice::from_ref(&recipe)).expect("built");
-        assert_eq!(built, [BuiltImage { image: recipe.image.clone(), id: "sha256:abc".into(), size_bytes: 1234 }]);
-        assert_eq!(std::fs::read_to_string(recipe.staged_binary()).expect("staged"), "binary");
+        let built = build(fake.as_ref(), &[built_by_us.clone(), built_by_team]).expect("built");
+        assert_eq!(
+            built[0],
+            BuiltImage { image: "taskly-api:1.0.0".into(), id: "sha256:abc".into(), size_bytes: 1234 }
+        );
+        assert_eq!(built[1].image, "taskly-web:1.0.0");
         let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let context = context.display().to_string();
+        let (ctx, dockerfile) = (context.display().to_string(), context.join("Dockerfile.prod").display().to_string());
         assert_eq!(
             fake.calls(),
             [
                 argv(&["docker", "version", "--format", "{{.Server.Version}}"]),
-                argv(&[&cargo, "metadata", "--format-version", "1", "--no-deps"]),
-                argv(&[&cargo, "build", "--release", "--target", MUSL_TARGET, "-p", "todo-backend"]),
+                argv(&["make", "dist"]),
                 argv(&["git", "rev-parse", "--short=12", "HEAD"]),
-                argv(&["docker", "build", "--tag", &recipe.image, "--build-arg", "REVISION=0123456789ab", &context]),
-                argv(&["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", &recipe.image]),
+                argv(&[
+                    "docker",
+                    "build",
+                    "--tag",
+                    "taskly-api:1.0.0",
+                    "--file",
+                    &dockerfile,
+                    "--build-arg",
+                    "REVISION=0123456789ab",
+                    "--build-arg",
+                    "VERSION=1.0.0",
+                    &ctx
+                ]),
+                argv(&["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", "taskly-api:1.0.0"]),
+                argv(&["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", "taskly-web:1.0.0"]),
             ]
         );
-        let cargo_build = &fake.commands()[2];
-        assert_eq!(cargo_build.current_dir.as_deref(), Some(dir.path()));
-        assert!(cargo_build.env_remove.iter().all(|k| !k.starts_with("PATH")));
+        let prepare = &fake.commands()[1];
+        assert_eq!(prepare.current_dir.as_deref(), Some(dir.path()));
+
+        // The team's own image missing: named, with the fix.
+        let fake = FakeRunner::new();
+        fake.reply(&["docker", "version"], [Output::ok("28.1.1\n")]);
+        fake.reply(&["docker", "image", "inspect"], [Output::failed(1, "", "Error: No such image: taskly-web:1.0.0")]);
+        let missing =
+            ImageRecipe { component: "web".into(), image: "taskly-web:1.0.0".into(), build: None, budget_bytes: None };
+        let err = build(fake.as_ref(), &[missing]).expect_err("not in Docker");
+        assert!(matches!(&err, BuildImagesError::NotBuilt { component, .. } if component == "web"));
+        assert!(err.to_string().contains("docker build -t taskly-web:1.0.0"), "{err}");
+
+        // A failing prepare: the component, the command and its own output.
+        let fake = FakeRunner::new();
+        fake.reply(&["docker", "version"], [Output::ok("28.1.1\n")]);
+        fake.reply(&["make"], [Output::failed(2, "", "make: *** No rule to make target 'dist'.  Stop.\n")]);
+        let err = build(fake.as_ref(), &[built_by_us]).expect_err("prepare fails");
+        assert!(matches!(&err, BuildImagesError::Prepare { component, .. } if component == "api"));
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
     }
 
     #[test]

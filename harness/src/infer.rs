@@ -93,5 +93,7 @@ fn component(c: &ComponentFound) -> Component {
         config_keys: c.config_keys.iter().cloned().collect(),
         image_size_mb: 0,
         ingress_from: None,
+        // Which Dockerfile builds the image is not inferred yet: `init` leaves `build` out (the team builds it).
+        build: None,
     }
 }

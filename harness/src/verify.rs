@@ -235,9 +235,8 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     // Live for the sweeper (of this and other runs) until the end.
     let _live = crate::live::app::hold_run(&run);
 
-    let root = req.config.base_dir.clone();
-    let recipes = crate::images::recipes(&req.config, &root).map_err(VerifyError::Images)?;
-    let built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&SystemRunner, &root, &recipes))
+    let recipes = crate::images::recipes(&req.config).map_err(VerifyError::Images)?;
+    let built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&SystemRunner, &recipes))
         .await
         .map_err(|e| {
             VerifyError::Images(BuildImagesError::Io {

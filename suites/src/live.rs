@@ -87,9 +87,8 @@ pub fn cluster() -> ClusterInfo {
             return;
         }
         let config = config();
-        let root = config.base_dir.clone();
-        let recipes = kubegate::images::recipes(&config, &root).unwrap_or_else(|e| panic!("{}", chain(&e)));
-        let built = kubegate::images::ensure_built(&SystemRunner, &root, &recipes)
+        let recipes = kubegate::images::recipes(&config).unwrap_or_else(|e| panic!("{}", chain(&e)));
+        let built = kubegate::images::ensure_built(&SystemRunner, &recipes)
             .unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
         let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
         let upgrade = built.iter().map(|b| {

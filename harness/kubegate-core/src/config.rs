@@ -146,6 +146,46 @@ pub struct Component {
     pub image_size_mb: u64,
     /// Components allowed to reach this one; `Some` = a NetworkPolicy must isolate it.
     pub ingress_from: Option<Vec<String>>,
+    /// How `kubegate images build` and `verify` build [`Component::image`] from your Dockerfile; absent =
+    /// you build it yourself and kubegate takes it as the local Docker engine has it.
+    pub build: Option<BuildConfig>,
+}
+
+/// `build = { context = "...", ... }` of a component: a plain `docker build` of the repository's own
+/// Dockerfile, after an optional command that produces what the context needs (a compiled binary, a
+/// frontend bundle). Paths are relative to the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context (`Dockerfile` when left out).
+    #[serde(default)]
+    pub dockerfile: Option<PathBuf>,
+    /// `--build-arg NAME=value` for each entry (kubegate adds `REVISION`, the git revision).
+    #[serde(default)]
+    pub args: std::collections::BTreeMap<String, String>,
+    /// A command (program and arguments, run in the config file's directory) that prepares the
+    /// context before `docker build`; empty = none.
+    #[serde(default)]
+    pub prepare: Vec<String>,
+}
+
+impl BuildConfig {
+    /// The reference chatbot's recipe: cargo builds the static musl binary of `package` and
+    /// `ci/images/stage-binary.sh` puts it where the component's Dockerfile expects it
+    /// (`fixtures/<component>/dist/`).
+    fn reference(component: &str, package: &str) -> Self {
+        let context = format!("fixtures/{component}");
+        BuildConfig {
+            context: context.clone().into(),
+            dockerfile: None,
+            args: Default::default(),
+            prepare: ["bash", "ci/images/stage-binary.sh", package, &format!("{context}/dist")]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 /// `[[waiver]]`: a rule deliberately not applied to some objects.
@@ -289,6 +329,7 @@ impl Default for Component {
             config_keys: Vec::new(),
             image_size_mb: 0,
             ingress_from: None,
+            build: None,
         }
     }
 }
@@ -312,6 +353,7 @@ impl Component {
                 .to_vec(),
             image_size_mb: 300,
             ingress_from: Some(vec!["frontend".into()]),
+            build: Some(BuildConfig::reference("backend", "todo-backend")),
             ..Component::default()
         }
     }
@@ -330,6 +372,7 @@ impl Component {
             service_type: "LoadBalancer".into(),
             config_keys: vec!["BACKEND_URL".into()],
             image_size_mb: 500,
+            build: Some(BuildConfig::reference("frontend", "todo-frontend")),
             ..Component::default()
         }
     }

@@ -15,7 +15,7 @@ pub struct ImagesArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum ImagesAction {
-    /// Build the static binaries (cargo, musl) and both images (docker), tagged as kubegate.toml says.
+    /// Build each component's image as kubegate.toml's `build` says (prepare, then docker build), tagged as it names them.
     Build {
         /// kubegate.toml to read the components from (default: ./kubegate.toml, else built-in defaults).
         #[arg(long)]
@@ -44,12 +44,11 @@ pub fn run(args: ImagesArgs) -> i32 {
                 Ok(c) => c,
                 Err(e) => return fail(&e, e.exit_code()),
             };
-            let root = config.base_dir.clone();
-            let recipes = match crate::images::recipes(&config, &root) {
+            let recipes = match crate::images::recipes(&config) {
                 Ok(r) => r,
                 Err(e) => return fail(&e, e.exit_code()),
             };
-            match crate::images::build(&crate::process::SystemRunner, &root, &recipes) {
+            match crate::images::build(&crate::process::SystemRunner, &recipes) {
                 Ok(built) => {
                     for image in built {
                         println!("{}\t{}\t{:.1} MB", image.image, image.id, image.size_bytes as f64 / 1e6);

@@ -46,8 +46,8 @@ pub fn images() -> &'static Vec<kubegate::images::BuiltImage> {
         // first test code that runs; no other thread reads DOCKER_HOST.
         unsafe { std::env::set_var("DOCKER_HOST", &host) };
         let config = config();
-        let recipes = kubegate::images::recipes(&config, &config.base_dir).expect("recipes for both components");
-        kubegate::images::ensure_built(&kubegate::process::SystemRunner, &config.base_dir, &recipes)
+        let recipes = kubegate::images::recipes(&config).expect("recipes for both components");
+        kubegate::images::ensure_built(&kubegate::process::SystemRunner, &recipes)
             .unwrap_or_else(|e| panic!("building the images failed: {e}"))
     })
 }
