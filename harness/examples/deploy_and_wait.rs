@@ -7,15 +7,16 @@
 //!   KUBEGATE_SECRETS_ENV=/path/outside/repo/secrets.env \
 //!   cargo run -p kubegate --example deploy_and_wait
 //!
-//! Secret values come from the env file (or DATABASE_URL/JWT_SECRET in the
-//! environment); they are never printed.
+//! Secret values as verify makes them: the database URL from
+//! KUBEGATE_DATABASE_URL (or `ci/setup.sh postgres`), the other keys from the
+//! env file or the environment, JWT_SECRET generated; never printed.
 
 use kubegate::access::{HttpClient, PortForward, RetryPolicy, load_balancer};
 use kubegate::deploy::helm::{Helm, HelmInstall};
 use kubegate::deploy::namespace::{GuardDiagnostics, create_namespace};
-use kubegate::deploy::secret::SecretValues;
 use kubegate::deploy::{RunId, client_for, raw};
 use kubegate::finding::DeployPath;
+use kubegate::live::context::live_secrets;
 use kubegate::sweep::RunLock;
 use kubegate::wait::Waiter;
 use std::path::PathBuf;
@@ -41,7 +42,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let _lock = RunLock::acquire(&run)?;
     eprintln!("run {run}");
     let env_file = std::env::var_os("KUBEGATE_SECRETS_ENV").map(PathBuf::from);
-    let secrets = SecretValues::resolve(env_file.as_deref())?;
+    // As verify makes them: the database URL from KUBEGATE_DATABASE_URL (or ci/setup.sh postgres), the other
+    // keys from the env file or the environment.
+    let secrets = live_secrets(&kubegate::config::Config::default(), None, env_file.as_deref())?;
     let redactor = secrets.redactor();
     let root = std::env::current_dir()?
         .ancestors()
@@ -56,7 +59,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     raw_ns.set_diagnostics(GuardDiagnostics { redactor: redactor.clone(), rendered_manifests: None, helm: None });
     let t = std::time::Instant::now();
     let dry =
-        raw::dry_run_all(&client, raw_ns.name(), &raw::prepare(&objects, raw_ns.name(), &Default::default())).await;
+        raw::dry_run_all(&client, raw_ns.name(), &raw::prepare(&objects, raw_ns.name(), &Default::default(), &secrets))
+            .await;
     eprintln!(
         "dry run: {}/{} accepted ({:.1}s)",
         dry.iter().filter(|o| o.result.is_ok()).count(),

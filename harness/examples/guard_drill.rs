@@ -9,7 +9,6 @@
 //!   KUBECONFIG=... KUBEGATE_SECRETS_ENV=... cargo run -p kubegate --example guard_drill -- panic
 
 use kubegate::deploy::namespace::{GuardDiagnostics, create_namespace};
-use kubegate::deploy::secret::SecretValues;
 use kubegate::deploy::{RunId, client_for, raw};
 use kubegate::finding::DeployPath;
 use kubegate::sweep::RunLock;
@@ -41,7 +40,9 @@ async fn main() {
         }
         "panic" => {
             let env_file = std::env::var_os("KUBEGATE_SECRETS_ENV").map(PathBuf::from);
-            let secrets = SecretValues::resolve(env_file.as_deref()).expect("secrets");
+            let config = kubegate::config::Config::default();
+            let secrets =
+                kubegate::live::context::live_secrets(&config, None, env_file.as_deref()).expect("secret values");
             guard.set_diagnostics(GuardDiagnostics {
                 redactor: secrets.redactor(),
                 rendered_manifests: Some(
@@ -49,7 +50,8 @@ async fn main() {
                 ),
                 helm: None,
             });
-            let broken = secrets.without("JWT_SECRET");
+            let (secret, key) = config.required_key().expect("the reference app needs JWT_SECRET");
+            let broken = secrets.without(secret, key);
             raw::deploy(&client, guard.name(), &root.join("manifests"), &broken, &Default::default())
                 .await
                 .expect("deploy");

@@ -20,7 +20,9 @@ pub fn config(d: &Discovery) -> Config {
         manifests: d.manifests.first().map(|m| PathBuf::from(&m.path)).unwrap_or_default(),
         chart: ChartConfig { path: chart.map(|c| PathBuf::from(&c.path)).unwrap_or_default(), values: Vec::new() },
         contract: None,
-        secrets: cli_secrets(d).map(|s| SecretConfig { name: s.name.clone(), keys: all_keys(s) }).collect(),
+        secrets: cli_secrets(d)
+            .map(|s| SecretConfig { name: s.name.clone(), keys: all_keys(s), ..SecretConfig::default() })
+            .collect(),
         components: components(d).map(component).collect(),
         base_dir: d.root.clone(),
         ..Config::absent()

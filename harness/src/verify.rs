@@ -38,6 +38,8 @@ pub struct VerifyRequest {
     pub destructive: bool,
     /// Destructive checks at once (each in a namespace of its own).
     pub parallel: usize,
+    /// Values for the Secrets' keys (`--env-file`); `None` = the environment.
+    pub env_file: Option<PathBuf>,
 }
 
 /// Why verify could not reach a verdict (a failed check is not an error: it is in the report).
@@ -265,7 +267,12 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
             .map_err(VerifyError::Cluster)?;
     mark(&mut timings, "cluster");
 
-    let ctx = LiveContext::connect(cluster.clone(), req.config.clone(), live_secrets(cluster.node_ip)?).await?;
+    let ctx = LiveContext::connect(
+        cluster.clone(),
+        req.config.clone(),
+        live_secrets(&req.config, cluster.node_ip, req.env_file.as_deref())?,
+    )
+    .await?;
 
     let step = Step::start("sweeping what earlier killed runs left behind");
     let pg = crate::postgres::sweep_stale();

@@ -19,7 +19,7 @@
 
 use kubegate::config::Config;
 use kubegate::deploy::RunId;
-use kubegate::deploy::secret::SecretValues;
+use kubegate::deploy::secret::{SecretSet, SecretValues};
 use kubegate::finding::DeployPath;
 use kubegate::live::app::{DeployedApp, Variant};
 use kubegate::live::context::{LiveContext, live_secrets};
@@ -112,8 +112,9 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 /// A context with fresh secret values (for a test's own namespace).
 pub async fn fresh_context() -> LiveContext {
     let info = tokio::task::spawn_blocking(cluster).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let secrets = live_secrets(info.node_ip).unwrap_or_else(|e| panic!("{}", chain(&e)));
-    LiveContext::connect(info, config(), secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)))
+    let config = config();
+    let secrets = live_secrets(&config, info.node_ip, None).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    LiveContext::connect(info, config, secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -267,15 +268,18 @@ pub async fn shared(path: DeployPath) -> (LiveContext, DeployedApp) {
     (ctx, app)
 }
 
-async fn read_secret(ctx: &LiveContext, namespace: &str) -> SecretValues {
+/// Every Secret of the config as the shared deployment in `namespace` got it.
+async fn read_secret(ctx: &LiveContext, namespace: &str) -> SecretSet {
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(ctx.client.clone(), namespace);
-    let s = api
-        .get(kubegate::deploy::SECRET_NAME)
-        .await
-        .unwrap_or_else(|e| panic!("reading the shared Secret in {namespace}: {e}"));
-    SecretValues::from_literals(
-        s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())),
-    )
+    let mut secrets = Vec::new();
+    for (name, _) in ctx.secrets.iter() {
+        let s = api.get(name).await.unwrap_or_else(|e| panic!("reading the shared Secret {name} in {namespace}: {e}"));
+        let values = SecretValues::from_literals(
+            s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())),
+        );
+        secrets.push((name.to_owned(), values));
+    }
+    SecretSet::from_secrets(secrets)
 }
 
 /// How long a detached holder keeps a shared run live at most (a killed
@@ -334,8 +338,9 @@ pub async fn teardown_shared() -> Vec<String> {
     tokio::time::sleep(LATE_STARTERS).await;
     let info =
         tokio::task::spawn_blocking(cluster_only).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let secrets = live_secrets(info.node_ip).unwrap_or_else(|e| panic!("{}", chain(&e)));
-    let ctx = LiveContext::connect(info, config(), secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let config = config();
+    let secrets = live_secrets(&config, info.node_ip, None).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let ctx = LiveContext::connect(info, config, secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)));
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut users = users_lock();

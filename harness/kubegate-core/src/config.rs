@@ -28,6 +28,8 @@ pub struct Config {
     /// older single `[secret]` table is read too).
     #[serde(rename = "secret", deserialize_with = "one_or_many")]
     pub secrets: Vec<SecretConfig>,
+    /// `[auth]`: how the live checks authenticate to the API.
+    pub auth: AuthConfig,
     /// Policy knobs: the plan's decisions that generic linters get wrong.
     pub policy: PolicyConfig,
     /// `[cluster]`: which provider the live suites and `verify` use and how to start it.
@@ -55,13 +57,52 @@ pub struct ChartConfig {
 }
 
 /// `[[secret]]`: a Secret created from the command line, never committed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A live run creates it with a value for each key: the database key gets the
+/// URL of the PostgreSQL kubegate starts; any other key comes from
+/// `--env-file` or the environment, else is generated (`generate`) or left out
+/// (`optional`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretConfig {
     /// Secret name.
     pub name: String,
     /// Keys the Secret provides (what a `secretKeyRef` may name).
     pub keys: Vec<String>,
+    /// The key holding the database URL (the plan's external PostgreSQL).
+    pub database_key: Option<String>,
+    /// Keys a live run fills with a random value when none is given.
+    pub generate: Vec<String>,
+    /// Keys the app runs without; left out when none is given.
+    pub optional: Vec<String>,
+}
+
+/// `[auth]`: how the live checks call the app's API (through the frontend and
+/// directly), with a credential made from a key of one of the Secrets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `none`, `bearer-jwt` (an HS256 JWT signed with the key's value, `sub` = the user) or `header` (the
+    /// key's value itself in [`AuthConfig::header`]).
+    pub scheme: AuthScheme,
+    /// The Secret holding the key.
+    pub secret: String,
+    /// The key whose value signs the token or is sent as is.
+    pub key: String,
+    /// The header a `header` credential goes in (e.g. `x-api-key`).
+    pub header: String,
+}
+
+/// How a request to the API proves who sends it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthScheme {
+    /// No credential.
+    #[default]
+    None,
+    /// `Authorization: Bearer <HS256 JWT>`.
+    BearerJwt,
+    /// `<header>: <the key's value>`.
+    Header,
 }
 
 /// `[policy]`: the plan's decisions.
@@ -216,7 +257,13 @@ impl Default for Config {
             manifests: "manifests".into(),
             chart: ChartConfig::default(),
             contract: Some("fixtures/contracts/openapi.yaml".into()),
-            secrets: vec![SecretConfig::default()],
+            secrets: vec![SecretConfig::reference()],
+            auth: AuthConfig {
+                scheme: AuthScheme::BearerJwt,
+                secret: "todo-chatbot-secrets".into(),
+                key: "JWT_SECRET".into(),
+                header: String::new(),
+            },
             policy: PolicyConfig::default(),
             cluster: crate::cluster::ProviderConfig::default(),
             components: vec![Component::default_backend(), Component::default_frontend()],
@@ -235,6 +282,7 @@ impl Config {
             chart: ChartConfig { path: PathBuf::new(), values: Vec::new() },
             contract: None,
             secrets: Vec::new(),
+            auth: AuthConfig::default(),
             components: Vec::new(),
             ..Config::default()
         }
@@ -261,12 +309,21 @@ impl Default for ChartConfig {
     }
 }
 
-impl Default for SecretConfig {
-    fn default() -> Self {
+impl SecretConfig {
+    /// The reference chatbot's Secret (names.md).
+    pub fn reference() -> Self {
         SecretConfig {
             name: "todo-chatbot-secrets".into(),
             keys: vec!["DATABASE_URL".into(), "JWT_SECRET".into(), "OPENAI_API_KEY".into()],
+            database_key: Some("DATABASE_URL".into()),
+            generate: vec!["JWT_SECRET".into()],
+            optional: vec!["OPENAI_API_KEY".into()],
         }
+    }
+
+    /// Whether the app runs without `key`.
+    pub fn is_optional(&self, key: &str) -> bool {
+        self.optional.iter().any(|k| k == key)
     }
 }
 
@@ -469,6 +526,26 @@ impl Config {
                 }
             }
         }
+        for sec in &self.secrets {
+            let named = sec.database_key.iter().chain(&sec.generate).chain(&sec.optional);
+            if let Some(k) = named.into_iter().find(|k| !sec.keys.contains(k)) {
+                return Err(invalid(format!(
+                    "[[secret]] `{}` names key `{k}` (database_key, generate or optional) that is not among its `keys`",
+                    sec.name
+                )));
+            }
+        }
+        if self.auth.scheme != AuthScheme::None
+            && self.secret(&self.auth.secret).is_none_or(|s| !s.keys.contains(&self.auth.key))
+        {
+            return Err(invalid(format!(
+                "[auth] uses key `{}` of Secret `{}`, which no [[secret]] lists\n  fix: name a key of one of the [[secret]] tables",
+                self.auth.key, self.auth.secret
+            )));
+        }
+        if self.auth.scheme == AuthScheme::Header && self.auth.header.trim().is_empty() {
+            return Err(invalid("[auth] scheme = \"header\" needs `header` (e.g. \"x-api-key\")".into()));
+        }
         for w in &self.waivers {
             if w.rule.parse::<crate::rule_id::RuleId>().is_err() {
                 return Err(invalid(format!(
@@ -481,6 +558,22 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The Secret and key that hold the database URL, if a [[secret]] names one.
+    pub fn database_key(&self) -> Option<(&str, &str)> {
+        self.secrets.iter().find_map(|s| s.database_key.as_deref().map(|k| (s.name.as_str(), k)))
+    }
+
+    /// A key the app cannot start without and a live run may leave out to
+    /// prove it (neither the database key nor optional): the first such.
+    pub fn required_key(&self) -> Option<(&str, &str)> {
+        self.secrets.iter().find_map(|s| {
+            s.keys
+                .iter()
+                .find(|k| s.database_key.as_ref() != Some(*k) && !s.is_optional(k))
+                .map(|k| (s.name.as_str(), k.as_str()))
+        })
     }
 
     /// Resolve a path from the config against its directory.
@@ -553,6 +646,31 @@ mod tests {
         let many = "[[secret]]\nname = \"a\"\nkeys = []\n[[secret]]\nname = \"b\"\nkeys = [\"X\"]\n";
         let c = Config::parse(many, Path::new("k.toml")).expect("[[secret]] parses");
         assert_eq!(c.secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn secret_sources_and_auth_are_read_and_checked_against_the_keys() {
+        let taskly = Config::parse(include_str!("../../../fixtures/taskly/kubegate.toml"), Path::new("taskly.toml"))
+            .expect("the second deployment's config parses");
+        assert_eq!(taskly.database_key(), Some(("taskly-db", "PG_DSN")));
+        assert_eq!(taskly.required_key(), Some(("taskly-auth", "API_TOKEN")), "LLM_KEY is optional");
+        assert_eq!((taskly.auth.scheme, taskly.auth.header.as_str()), (AuthScheme::Header, "x-api-key"));
+        let reference = Config::default();
+        assert_eq!(reference.database_key(), Some(("todo-chatbot-secrets", "DATABASE_URL")));
+        assert_eq!(reference.required_key(), Some(("todo-chatbot-secrets", "JWT_SECRET")));
+
+        let base = "[[secret]]\nname = \"s\"\nkeys = [\"A\"]\n";
+        for (extra, says) in [
+            ("database_key = \"B\"\n", "names key `B`"),
+            ("[auth]\nscheme = \"bearer-jwt\"\nsecret = \"s\"\nkey = \"C\"\n", "which no [[secret]] lists"),
+            ("[auth]\nscheme = \"header\"\nsecret = \"s\"\nkey = \"A\"\n", "needs `header`"),
+        ] {
+            let err = Config::parse(&format!("{base}{extra}"), Path::new("k.toml")).expect_err(extra);
+            assert!(err.to_string().contains(says), "{extra}: {err}");
+            assert_eq!(err.exit_code(), ExitCode::BadInput);
+        }
+        let none = Config::parse(base, Path::new("k.toml")).expect("no [auth] = none");
+        assert_eq!(none.auth.scheme, AuthScheme::None);
     }
 
     #[test]

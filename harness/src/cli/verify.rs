@@ -28,6 +28,11 @@ pub struct VerifyArgs {
     /// Destructive checks run at once, each in a namespace of its own (default: 3 per core, 2 to 12).
     #[arg(long, value_name = "N", env = "KUBEGATE_PARALLEL", value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: Option<u16>,
+    /// The team's `.env`: values for the Secrets' keys (`KEY=VALUE` lines, as `kubectl create secret
+    /// --from-env-file` reads them); without it the environment. The database key always gets kubegate's
+    /// PostgreSQL; never printed.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
 }
 
 /// `kubegate verify: error: ...` with its causes; the exit code.
@@ -50,6 +55,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         report_dir: args.report_dir,
         destructive: !args.quick,
         parallel: args.parallel.map_or_else(crate::live::run::default_parallel, usize::from),
+        env_file: args.env_file,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -4,7 +4,7 @@
 //! diagnosis ([`crate::wait`]). Secret values never go through `--set`:
 //! the chart reads the Secret kubegate made (`secrets.existingSecret`).
 
-use super::{DeployError, SECRET_NAME};
+use super::DeployError;
 use crate::process::{Cmd, RunCommandError, SystemRunner};
 use crate::redact::Redactor;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,9 @@ pub struct HelmInstall {
     pub namespace: String,
     /// `-f` files, in order.
     pub values_files: Vec<PathBuf>,
+    /// The Secret kubegate made, for charts that read `secrets.existingSecret` (the reference chart's
+    /// convention; `None` passes no secret settings).
+    pub existing_secret: Option<String>,
     /// `--set key=value` pairs, in order, after kubegate's own.
     pub set: Vec<(String, String)>,
 }
@@ -71,6 +74,7 @@ impl HelmInstall {
             chart: chart.into(),
             namespace: namespace.into(),
             values_files: Vec::new(),
+            existing_secret: None,
             set: Vec::new(),
         }
     }
@@ -87,14 +91,11 @@ impl HelmInstall {
 
     /// The chart/values arguments shared by install, upgrade and template.
     fn value_args(&self) -> Vec<String> {
-        let mut a = vec![
-            "--set".to_owned(),
-            "namespace.create=false".to_owned(),
-            "--set".to_owned(),
-            format!("secrets.existingSecret={SECRET_NAME}"),
-            "--set".to_owned(),
-            "secrets.create=false".to_owned(),
-        ];
+        let mut a = vec!["--set".to_owned(), "namespace.create=false".to_owned()];
+        if let Some(secret) = &self.existing_secret {
+            a.extend(["--set".to_owned(), format!("secrets.existingSecret={secret}")]);
+            a.extend(["--set".to_owned(), "secrets.create=false".to_owned()]);
+        }
         for f in &self.values_files {
             a.push("-f".into());
             a.push(f.display().to_string());
@@ -276,9 +277,9 @@ pub async fn deploy(
     client: &kube::Client,
     helm: &Helm,
     install: &HelmInstall,
-    secrets: &super::secret::SecretValues,
+    secrets: &super::secret::SecretSet,
 ) -> Result<String, DeployError> {
-    super::secret::apply_secret(client, &install.namespace, SECRET_NAME, secrets).await?;
+    super::secret::apply_secrets(client, &install.namespace, secrets).await?;
     Ok(helm.upgrade_install(install).await?)
 }
 
@@ -298,9 +299,11 @@ mod tests {
 
     #[test]
     fn kubegate_settings_come_first_and_user_sets_override_them() {
-        let i = HelmInstall::new("charts/todo-chatbot", "kg-abc-helm")
+        let mut i = HelmInstall::new("charts/todo-chatbot", "kg-abc-helm")
             .with_values_file("v.yaml")
             .with_set("backend.image.tag", "0.1.1");
+        assert!(!i.value_args().iter().any(|x| x.starts_with("secrets.")), "no Secret named, no secret settings");
+        i.existing_secret = Some("todo-chatbot-secrets".into());
         let a = i.value_args();
         let pos = |s: &str| a.iter().position(|x| x == s).unwrap_or(usize::MAX);
         assert!(pos("namespace.create=false") < pos("v.yaml"));

@@ -26,8 +26,6 @@ pub const RUN_ID_LABEL: &str = "kubegate.io/run-id";
 pub const PATH_LABEL: &str = "kubegate.io/path";
 /// Field manager name for server-side apply.
 pub const FIELD_MANAGER: &str = "kubegate";
-/// Name of the Secret both paths use (names.md).
-pub const SECRET_NAME: &str = "todo-chatbot-secrets";
 
 /// Why deploying failed. Each variant carries the object or command at fault.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 //! Objects are loaded by the shared [`crate::model`] and sent as their JSON
 //! form, so the API server, not a local schema, decides what is valid.
 
-use super::{DeployError, FIELD_MANAGER, SECRET_NAME};
+use super::{DeployError, FIELD_MANAGER};
 use crate::finding::ObjectRef;
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::ApiResource;
@@ -116,12 +116,17 @@ impl RawOverrides {
 }
 
 /// The objects to send, in apply order: the Namespace and any committed
-/// Secret of the app's name dropped (kubegate makes both), namespace set to
+/// Secret named in `secrets` dropped (kubegate makes both), namespace set to
 /// `namespace`, overrides applied, `status` removed.
-pub fn prepare(objects: &[ManifestObject], namespace: &str, overrides: &RawOverrides) -> Vec<ManifestObject> {
+pub fn prepare(
+    objects: &[ManifestObject],
+    namespace: &str,
+    overrides: &RawOverrides,
+    secrets: &super::secret::SecretSet,
+) -> Vec<ManifestObject> {
     let mut out: Vec<ManifestObject> = objects
         .iter()
-        .filter(|o| o.kind() != "Namespace" && !(o.kind() == "Secret" && o.name() == SECRET_NAME))
+        .filter(|o| o.kind() != "Namespace" && !(o.kind() == "Secret" && secrets.contains(o.name())))
         .cloned()
         .map(|mut o| {
             if let Some(meta) = o.value.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -257,12 +262,12 @@ pub async fn deploy(
     client: &kube::Client,
     namespace: &str,
     manifests_dir: &Path,
-    secrets: &super::secret::SecretValues,
+    secrets: &super::secret::SecretSet,
     overrides: &RawOverrides,
 ) -> Result<Vec<DynamicObject>, DeployError> {
     let objects = load_manifests(manifests_dir)?;
-    super::secret::apply_secret(client, namespace, SECRET_NAME, secrets).await?;
-    apply_all(client, namespace, &prepare(&objects, namespace, overrides)).await
+    super::secret::apply_secrets(client, namespace, secrets).await?;
+    apply_all(client, namespace, &prepare(&objects, namespace, overrides, secrets)).await
 }
 
 #[cfg(test)]
@@ -311,7 +316,9 @@ metadata: {name: todo-chatbot-backend}
 
     #[test]
     fn prepare_orders_rewrites_namespace_and_skips_namespace_object() {
-        let p = prepare(&objects(), "kg-abc-raw", &RawOverrides::default());
+        let ours =
+            crate::deploy::secret::SecretSet::from_secrets([("todo-chatbot-secrets".to_owned(), Default::default())]);
+        let p = prepare(&objects(), "kg-abc-raw", &RawOverrides::default(), &ours);
         let kinds: Vec<&str> = p.iter().map(|o| o.kind()).collect();
         assert_eq!(kinds, ["ConfigMap", "Service", "Deployment", "NetworkPolicy"]);
         assert!(p.iter().all(|o| o.value["metadata"]["namespace"] == "kg-abc-raw"));
@@ -325,7 +332,7 @@ metadata: {name: todo-chatbot-backend}
                 v["spec"]["replicas"] = 1.into();
             }
         });
-        let p = prepare(&objects(), "ns", &ov);
+        let p = prepare(&objects(), "ns", &ov, &Default::default());
         let d = p.iter().find(|o| o.kind() == "Deployment").expect("deployment");
         assert_eq!(d.value["spec"]["template"]["spec"]["containers"][0]["image"], "todo-chatbot-backend:missing");
         assert_eq!(d.value["spec"]["replicas"], 1);

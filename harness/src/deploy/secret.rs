@@ -1,7 +1,8 @@
-//! The Secret `todo-chatbot-secrets`, made the way the plan says: the API
-//! equivalent of `kubectl create secret generic --from-literal/--from-env-file`,
-//! with values from an env file or the process environment, never from the
-//! repository. Values never appear in `Debug`, errors or output.
+//! The Secrets of the deployment under test (`[[secret]]` in kubegate.toml),
+//! made the way the plan says: the API equivalent of `kubectl create secret
+//! generic --from-literal/--from-env-file`, with values from an env file or
+//! the process environment, never from the repository. Values never appear in
+//! `Debug`, errors or output.
 
 use super::{DeployError, FIELD_MANAGER};
 use crate::redact::Redactor;
@@ -10,15 +11,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Keys the backend reads through `secretKeyRef` (names.md).
-pub const SECRET_KEYS: [&str; 3] = ["DATABASE_URL", "JWT_SECRET", "OPENAI_API_KEY"];
-/// The reference app's key holding the database URL (a check with a database of its own sets it).
-pub const DATABASE_KEY: &str = "DATABASE_URL";
-/// The reference app's key holding the JWT signing secret (rotated, and left out, by the secret checks).
-pub const SIGNING_KEY: &str = "JWT_SECRET";
-/// Keys that may be absent (the backend falls back without an LLM key).
-pub const OPTIONAL_KEYS: [&str; 1] = ["OPENAI_API_KEY"];
 
 /// Why secret values could not be gathered. Names keys and lines, never values.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +35,12 @@ pub enum LoadSecretError {
         reason: String,
     },
     /// A required key is in neither the env file nor the environment.
-    #[error("secret key {key} is not set: put `{key}=...` in the env file or export {key}")]
+    #[error(
+        "key {key} of Secret {secret} has no value\n  fix: put `{key}=...` in the env file (--env-file) or export {key}; or mark it `generate` (random) or `optional` in its [[secret]] of kubegate.toml"
+    )]
     Missing {
+        /// The Secret.
+        secret: String,
         /// The key.
         key: String,
     },
@@ -116,31 +112,10 @@ impl SecretValues {
     }
 
     /// The given keys from the process environment (unset keys are left out).
-    pub fn from_process_env(keys: &[&str]) -> Self {
+    pub fn from_process_env<'a>(keys: impl IntoIterator<Item = &'a str>) -> Self {
         SecretValues {
-            values: keys.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect(),
+            values: keys.into_iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v))).collect(),
         }
-    }
-
-    /// The plan's three keys from `env_file` if given, else from the process
-    /// environment; fails naming the first required key that is missing.
-    pub fn resolve(env_file: Option<&Path>) -> Result<Self, LoadSecretError> {
-        let v = match env_file {
-            Some(f) => Self::from_env_file(f)?,
-            None => Self::from_process_env(&SECRET_KEYS),
-        };
-        v.require(&SECRET_KEYS, &OPTIONAL_KEYS)?;
-        Ok(v)
-    }
-
-    /// Fails naming the first of `keys` (not in `optional`) that is missing.
-    pub fn require(&self, keys: &[&str], optional: &[&str]) -> Result<(), LoadSecretError> {
-        for k in keys {
-            if !optional.contains(k) && !self.values.contains_key(*k) {
-                return Err(LoadSecretError::Missing { key: (*k).to_owned() });
-            }
-        }
-        Ok(())
     }
 
     /// Set (or replace) one value; used to rotate a value.
@@ -184,6 +159,105 @@ impl SecretValues {
             ..Default::default()
         }
     }
+}
+
+/// Every Secret of the deployment under test with the values a live run
+/// gives it, in kubegate.toml's order. `Debug` prints names and keys only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretSet {
+    secrets: Vec<(String, SecretValues)>,
+}
+
+impl std::fmt::Debug for SecretSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.secrets.iter().map(|(name, v)| (name, v.keys().collect::<Vec<_>>()))).finish()
+    }
+}
+
+impl SecretSet {
+    /// The values of every `[[secret]]` of `config`: the database key gets
+    /// `database_url`; another key takes its value from `given` (an env file,
+    /// or the environment), else a random one when the key is `generate`, else
+    /// is left out when `optional`; otherwise the key is [`LoadSecretError::Missing`].
+    pub fn from_config(
+        config: &crate::config::Config,
+        given: &SecretValues,
+        database_url: &str,
+    ) -> Result<Self, LoadSecretError> {
+        let mut secrets = Vec::new();
+        for sec in &config.secrets {
+            let mut values = SecretValues::default();
+            for key in &sec.keys {
+                let value = if sec.database_key.as_ref() == Some(key) {
+                    Some(database_url.to_owned())
+                } else if let Some(v) = given.get(key) {
+                    Some(v.to_owned())
+                } else if sec.generate.contains(key) {
+                    Some(crate::live::context::random_secret())
+                } else if sec.is_optional(key) {
+                    None
+                } else {
+                    return Err(LoadSecretError::Missing { secret: sec.name.clone(), key: key.clone() });
+                };
+                if let Some(v) = value {
+                    values.set(key.clone(), v);
+                }
+            }
+            secrets.push((sec.name.clone(), values));
+        }
+        Ok(SecretSet { secrets })
+    }
+
+    /// A set from Secrets as they are (e.g. read back from a namespace).
+    pub fn from_secrets(secrets: impl IntoIterator<Item = (String, SecretValues)>) -> Self {
+        SecretSet { secrets: secrets.into_iter().collect() }
+    }
+
+    /// Secret name and values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SecretValues)> {
+        self.secrets.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// Whether a Secret of this name is in the set.
+    pub fn contains(&self, secret: &str) -> bool {
+        self.secrets.iter().any(|(n, _)| n == secret)
+    }
+
+    /// The value of `key` in Secret `secret`. Handle with care: never print it.
+    pub fn get(&self, secret: &str, key: &str) -> Option<&str> {
+        self.secrets.iter().find(|(n, _)| n == secret).and_then(|(_, v)| v.get(key))
+    }
+
+    /// A copy with `key` of `secret` set to `value` (a rotation, a check's own database).
+    pub fn with(&self, secret: &str, key: &str, value: impl Into<String>) -> Self {
+        let mut set = self.clone();
+        if let Some((_, v)) = set.secrets.iter_mut().find(|(n, _)| n == secret) {
+            v.set(key, value);
+        }
+        set
+    }
+
+    /// A copy without `key` of `secret` (the "missing key" broken deployment).
+    pub fn without(&self, secret: &str, key: &str) -> Self {
+        let mut set = self.clone();
+        if let Some((_, v)) = set.secrets.iter_mut().find(|(n, _)| n == secret) {
+            *v = v.without(key);
+        }
+        set
+    }
+
+    /// A redactor for every value of every Secret.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.secrets.iter().flat_map(|(_, v)| v.values.iter()))
+    }
+}
+
+/// Create or update every Secret of `set` in `namespace`.
+pub async fn apply_secrets(client: &kube::Client, namespace: &str, set: &SecretSet) -> Result<(), DeployError> {
+    for (name, values) in set.iter() {
+        apply_secret(client, namespace, name, values).await?;
+    }
+    Ok(())
 }
 
 /// Create or update Secret `name` in `namespace` with exactly `values`
@@ -244,11 +318,31 @@ mod tests {
     }
 
     #[test]
-    fn missing_required_key_is_named_optional_is_not() {
-        let v = SecretValues::from_literals([("DATABASE_URL", "x"), ("JWT_SECRET", "y")]);
-        v.require(&SECRET_KEYS, &OPTIONAL_KEYS).expect("LLM key is optional");
-        let err = v.without("JWT_SECRET").require(&SECRET_KEYS, &OPTIONAL_KEYS).expect_err("missing");
-        assert!(err.to_string().contains("JWT_SECRET"));
+    fn every_secret_of_the_config_gets_its_values_from_the_database_the_env_generation_or_none() {
+        let mut config = crate::config::Config::default();
+        config.secrets.push(crate::config::SecretConfig {
+            name: "other".into(),
+            keys: vec!["API_TOKEN".into()],
+            ..Default::default()
+        });
+        let given = SecretValues::from_literals([("API_TOKEN", "tok"), ("DATABASE_URL", "ignored")]);
+        let set = SecretSet::from_config(&config, &given, "postgres://db").expect("all keys have a source");
+        assert_eq!(set.get("todo-chatbot-secrets", "DATABASE_URL"), Some("postgres://db"), "the run's database wins");
+        assert_eq!(set.get("todo-chatbot-secrets", "JWT_SECRET").map(str::len), Some(48), "generated");
+        assert_eq!(set.get("todo-chatbot-secrets", "OPENAI_API_KEY"), None, "optional and not given");
+        assert_eq!(set.get("other", "API_TOKEN"), Some("tok"));
+        let debug = format!("{set:?}");
+        assert!(debug.contains("API_TOKEN") && !debug.contains("tok\"") && !debug.contains("postgres"), "{debug}");
+        let shown = set.redactor().redact_str("postgres://db and tok").into_owned();
+        assert!(!shown.contains("postgres://db") && !shown.ends_with("tok"), "values are redacted: {shown}");
+
+        let rotated = set.with("other", "API_TOKEN", "new");
+        assert_eq!(rotated.get("other", "API_TOKEN"), Some("new"));
+        assert_eq!(rotated.without("other", "API_TOKEN").get("other", "API_TOKEN"), None);
+
+        let err = SecretSet::from_config(&config, &SecretValues::default(), "postgres://db").expect_err("no API_TOKEN");
+        assert!(matches!(&err, LoadSecretError::Missing { secret, key } if secret == "other" && key == "API_TOKEN"));
+        assert!(err.to_string().contains("--env-file"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use super::CheckFailure;
 use super::context::LiveContext;
-use crate::deploy::helm::{HelmInstall, RELEASE};
+use crate::deploy::helm::HelmInstall;
 use crate::deploy::namespace::{GuardDiagnostics, create_namespace};
 use crate::deploy::raw::{self, RawOverrides};
-use crate::deploy::secret::SecretValues;
+use crate::deploy::secret::SecretSet;
 use crate::deploy::{NamespaceGuard, RunId};
 use crate::diagnostics::HelmRef;
 use crate::finding::DeployPath;
@@ -27,7 +27,7 @@ pub struct Variant {
     /// Edits for the raw path.
     pub raw: RawOverrides,
     /// Secret values instead of the run's (e.g. one key missing).
-    pub secrets: Option<SecretValues>,
+    pub secrets: Option<SecretSet>,
     /// Wait for both rollouts after deploying (broken variants wait themselves).
     pub wait: bool,
 }
@@ -116,7 +116,7 @@ impl Variant {
     }
 
     /// Deploy with these secret values.
-    pub fn secrets(mut self, s: SecretValues) -> Self {
+    pub fn secrets(mut self, s: SecretSet) -> Self {
         self.secrets = Some(s);
         self
     }
@@ -165,7 +165,9 @@ pub struct DeployedApp {
     /// `kg-<run>-<path>`.
     pub namespace: String,
     /// The secret values this deployment got.
-    pub secrets: SecretValues,
+    pub secrets: SecretSet,
+    /// How its API is called (kubegate.toml's `[auth]`).
+    auth: crate::config::AuthConfig,
     /// The waits for its rollouts (empty when attached or not waited).
     pub waits: Vec<WaitReport>,
     /// The variant it was deployed with (an upgrade starts from it).
@@ -223,13 +225,15 @@ impl DeployedApp {
         let guard = guard.with_diagnostics(GuardDiagnostics {
             redactor: secrets.redactor(),
             rendered_manifests: rendered,
-            helm: (path == DeployPath::Helm).then(|| HelmRef { helm: ctx.helm.clone(), release: RELEASE.to_owned() }),
+            helm: (path == DeployPath::Helm)
+                .then(|| HelmRef { helm: ctx.helm.clone(), release: ctx.config.release.clone() }),
         });
         let mut app = DeployedApp {
             path,
             run: run.clone(),
             namespace: namespace.clone(),
             secrets: secrets.clone(),
+            auth: ctx.config.auth.clone(),
             waits: Vec::new(),
             variant: variant.clone(),
             guard: Some(guard),
@@ -264,6 +268,7 @@ impl DeployedApp {
             run: run.clone(),
             namespace: run.namespace(path),
             secrets: ctx.secrets.clone(),
+            auth: ctx.config.auth.clone(),
             waits: Vec::new(),
             variant: Variant::standard("shared"),
             guard: None,
@@ -278,12 +283,26 @@ impl DeployedApp {
             path,
             run: RunId::random(),
             namespace: namespace.to_owned(),
-            secrets: SecretValues::from_literals(std::iter::empty::<(String, String)>()),
+            secrets: SecretSet::default(),
+            auth: crate::config::AuthConfig::default(),
             waits: Vec::new(),
             variant: Variant::standard("detached"),
             guard: None,
             run_lock: None,
         }
+    }
+
+    /// The credential of `user` for this deployment's API, made from the value
+    /// of `[auth]`'s Secret key as this deployment got it (`None`: no auth).
+    pub fn credential(&self, user: &str) -> Option<super::http::Credential> {
+        let value = self.secrets.get(&self.auth.secret, &self.auth.key).unwrap_or_default();
+        super::http::Credential::new(&self.auth, value, user)
+    }
+
+    /// A credential of `user` made from another value of the key (one the app
+    /// must refuse, or the value before a rotation).
+    pub fn credential_from(&self, key_value: &str, user: &str) -> Option<super::http::Credential> {
+        super::http::Credential::new(&self.auth, key_value, user)
     }
 
     /// A waiter for this namespace with the plan's deadline (the policy's
@@ -350,6 +369,8 @@ impl DeployedApp {
 
 fn helm_install(ctx: &LiveContext, namespace: &str, variant: &Variant) -> HelmInstall {
     let mut i = HelmInstall::new(ctx.chart_dir(), namespace);
+    i.release = ctx.config.release.clone();
+    i.existing_secret = ctx.config.secrets.first().map(|s| s.name.clone());
     for (k, v) in &variant.helm_set {
         i = i.with_set(k, v);
     }

@@ -241,9 +241,9 @@ pub static CHECKS: &[LiveCheck] = &[
         id: "LIVE-SECRET-USED",
         suite: "secrets",
         principle: "P5",
-        title: "pods use the Secret's values (JWT_SECRET signs, DATABASE_URL connects)",
+        title: "pods use the Secrets' values (the [auth] key makes accepted credentials, the database key connects)",
         test: "pods_use_the_secret_values",
-        broken: "`secrets::missing_key_is_diagnosed` (a Secret without JWT_SECRET never rolls out)",
+        broken: "`secrets::missing_key_is_diagnosed` (a Secret without a required key never rolls out)",
         run: Run::Shared(|s, app| Box::pin(secrets::values_in_use(s.ctx, app))),
     },
     LiveCheck {
@@ -268,15 +268,21 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "missing_key_is_diagnosed",
         broken: "(is itself the broken variant)",
         run: Run::Own(
-            |ctx| small("missing-key").no_wait().secrets(ctx.secrets.without(crate::deploy::secret::SIGNING_KEY)),
-            |s, app| Box::pin(secrets::missing_key_is_diagnosed(s.ctx, app, crate::deploy::secret::SIGNING_KEY)),
+            |ctx| {
+                let secrets = match ctx.config.required_key() {
+                    Some((secret, key)) => ctx.secrets.without(secret, key),
+                    None => ctx.secrets.clone(),
+                };
+                small("missing-key").no_wait().secrets(secrets)
+            },
+            |s, app| Box::pin(secrets::missing_key_is_diagnosed(s.ctx, app)),
         ),
     },
     LiveCheck {
         id: "LIVE-SECRET-ROTATE",
         suite: "secrets",
         principle: "P5",
-        title: "a rotated JWT_SECRET works after a rollout restart; old tokens are refused",
+        title: "a rotated [auth] key works after a rollout restart; old credentials are refused",
         test: "rotation_takes_effect",
         broken: "",
         run: Run::Own(|_| small("rotation"), |s, app| Box::pin(secrets::rotation(s.ctx, app))),
@@ -364,8 +370,14 @@ pub async fn run_own(scope: &Scope<'_>, check: &LiveCheck, path: DeployPath) -> 
             })?;
             let db =
                 TestDatabase::start(ip).map_err(|e| super::CheckFailure::new(path, "test database", format!("{e}")))?;
-            let mut values = ctx.secrets.clone();
-            values.set(crate::deploy::secret::DATABASE_KEY, db.url());
+            let Some((secret, key)) = ctx.config.database_key() else {
+                return Err(super::CheckFailure::new(
+                    path,
+                    "kubegate.toml",
+                    "no [[secret]] names a `database_key`: kubegate cannot give the app a database of its own",
+                ));
+            };
+            let values = ctx.secrets.with(secret, key, db.url());
             let app = DeployedApp::deploy(ctx, &run, path, &variant(ctx).secrets(values)).await?;
             let result = body(scope, &app, &db).await;
             finish(ctx, app, result.is_err()).await;

@@ -24,14 +24,14 @@ pub async fn declared_objects(ctx: &LiveContext, app: &DeployedApp) -> Result<Ve
         DeployPath::Helm => {
             let text = ctx
                 .helm
-                .get_manifest(crate::deploy::helm::RELEASE, &app.namespace)
+                .get_manifest(&ctx.config.release, &app.namespace)
                 .await
                 .map_err(|e| CheckFailure::new(app.path, "helm release", error_chain(&e)))?;
             raw::parse_documents(&text, std::path::Path::new("helm get manifest"))
                 .map_err(|e| CheckFailure::new(app.path, "helm release", error_chain(&e)))?
         }
     };
-    Ok(raw::prepare(&objects, &app.namespace, &RawOverrides::default()))
+    Ok(raw::prepare(&objects, &app.namespace, &RawOverrides::default(), &app.secrets))
 }
 
 /// Every declared object passes a server-side dry run in the app's namespace.

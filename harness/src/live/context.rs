@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::deploy::helm::Helm;
-use crate::deploy::secret::SecretValues;
+use crate::deploy::secret::{LoadSecretError, SecretSet, SecretValues};
 use crate::deploy::{DeployError, client_for};
 use crate::provider::{ClusterInfo, LoadBalancerSupport};
 use crate::redact::Redactor;
@@ -27,6 +27,9 @@ pub enum PrepareLiveError {
         "the database URL points at the host's loopback and the cluster reports no node IP to reach the host through; set {DATABASE_URL_ENV} to a URL pods can reach"
     )]
     NoNodeIp,
+    /// A Secret key has no value, or the env file cannot be read.
+    #[error(transparent)]
+    Secrets(#[from] LoadSecretError),
     /// Client or helm could not be set up.
     #[error(transparent)]
     Deploy(#[from] DeployError),
@@ -53,7 +56,7 @@ pub struct LiveContext {
     /// The deployment under test.
     pub config: Config,
     /// Secret values every deployment gets unless a variant says otherwise.
-    pub secrets: SecretValues,
+    pub secrets: SecretSet,
     /// `helm`, bound to the cluster, redacting the secret values.
     pub helm: Helm,
 }
@@ -66,11 +69,7 @@ impl std::fmt::Debug for LiveContext {
 
 impl LiveContext {
     /// Connect to `cluster` for the deployment `config` describes.
-    pub async fn connect(
-        cluster: ClusterInfo,
-        config: Config,
-        secrets: SecretValues,
-    ) -> Result<Self, PrepareLiveError> {
+    pub async fn connect(cluster: ClusterInfo, config: Config, secrets: SecretSet) -> Result<Self, PrepareLiveError> {
         let (client, kube_config) = client_for(&cluster.kubeconfig, cluster.context.as_deref()).await?;
         let helm = Helm::new(Some(&cluster.kubeconfig), cluster.context.as_deref())?.with_redactor(secrets.redactor());
         Ok(LiveContext { cluster, client, kube_config, config, secrets, helm })
@@ -129,15 +128,25 @@ impl LiveContext {
     }
 }
 
-/// The secret values of a live run: `DATABASE_URL` as pods see it, a fresh
-/// random `JWT_SECRET`, and no LLM key (the chat answers in fallback mode).
-/// The values are never printed; [`SecretValues::redactor`] hides them.
-pub fn live_secrets(node_ip: Option<IpAddr>) -> Result<SecretValues, PrepareLiveError> {
+/// The values of every Secret of `config` for a live run
+/// ([`SecretSet::from_config`]): the database key gets the URL of the run's
+/// PostgreSQL as pods see it; other keys come from `env_file` (the team's
+/// `.env`) when given, else from the environment. The values are never
+/// printed; [`SecretSet::redactor`] hides them.
+pub fn live_secrets(
+    config: &Config,
+    node_ip: Option<IpAddr>,
+    env_file: Option<&std::path::Path>,
+) -> Result<SecretSet, PrepareLiveError> {
     let url = match std::env::var(DATABASE_URL_ENV) {
         Ok(u) if !u.is_empty() => u,
         _ => host_database_url(node_ip)?,
     };
-    Ok(SecretValues::from_literals([("DATABASE_URL", url), ("JWT_SECRET", random_secret())]))
+    let given = match env_file {
+        Some(file) => SecretValues::from_env_file(file)?,
+        None => SecretValues::from_process_env(config.secrets.iter().flat_map(|s| s.keys.iter().map(String::as_str))),
+    };
+    Ok(SecretSet::from_config(config, &given, &url)?)
 }
 
 /// The URL `ci/setup/postgres.sh` wrote, with its loopback host replaced by

@@ -1,6 +1,7 @@
-//! HTTP calls to the deployed app: sign-in tokens (HS256 JWTs, as the
-//! backend's `token` command mints them), plain requests with a short
-//! timeout, and a counted steady load for the rollout test.
+//! HTTP calls to the deployed app: the credential `[auth]` asks for (an HS256
+//! JWT, as the reference backend's `token` command mints it, or a static key
+//! in a header), plain requests with a short timeout, and a counted steady
+//! load for the rollout test.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,8 +10,44 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Timeout of one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a request carries to prove who sends it, as kubegate.toml's `[auth]`
+/// says. `Debug` hides the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    header: String,
+    value: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential({}: ***)", self.header)
+    }
+}
+
+impl Credential {
+    /// The credential of user `user` made from `key_value` (the value of
+    /// `[auth]`'s Secret key, or another one to prove it is refused): `None`
+    /// when the scheme is `none`.
+    pub fn new(auth: &crate::config::AuthConfig, key_value: &str, user: &str) -> Option<Credential> {
+        use crate::config::AuthScheme;
+        match auth.scheme {
+            AuthScheme::None => None,
+            AuthScheme::BearerJwt => Some(Credential {
+                header: "authorization".into(),
+                value: format!("Bearer {}", mint_token(key_value, user)),
+            }),
+            AuthScheme::Header => Some(Credential { header: auth.header.clone(), value: key_value.to_owned() }),
+        }
+    }
+
+    /// The header it goes in.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+}
+
 /// A bearer token for user `sub`, signed with `secret` (valid one hour).
-pub fn mint_token(secret: &str, sub: &str) -> String {
+fn mint_token(secret: &str, sub: &str) -> String {
     #[derive(serde::Serialize)]
     struct Claims<'a> {
         sub: &'a str,
@@ -71,24 +108,24 @@ impl AppClient {
         &self.base
     }
 
-    /// `method path` with an optional bearer token, not sent yet.
-    fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    /// `method path` with an optional credential, not sent yet.
+    fn request(&self, method: reqwest::Method, path: &str, auth: Option<&Credential>) -> reqwest::RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.base));
-        match token {
-            Some(t) => req.bearer_auth(t),
+        match auth {
+            Some(c) => req.header(c.header.as_str(), c.value.as_str()),
             None => req,
         }
     }
 
-    /// `method path` with an optional bearer token and JSON body.
+    /// `method path` with an optional credential and JSON body.
     pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
-        token: Option<&str>,
+        auth: Option<&Credential>,
         body: Option<serde_json::Value>,
     ) -> Result<Answer, reqwest::Error> {
-        let mut req = self.request(method, path, token);
+        let mut req = self.request(method, path, auth);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -101,24 +138,24 @@ impl AppClient {
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Result<Answer, reqwest::Error> {
-        self.call(reqwest::Method::GET, path, token, None).await
+    pub async fn get(&self, path: &str, auth: Option<&Credential>) -> Result<Answer, reqwest::Error> {
+        self.call(reqwest::Method::GET, path, auth, None).await
     }
 
     /// `POST path` with a JSON body.
     pub async fn post(
         &self,
         path: &str,
-        token: Option<&str>,
+        auth: Option<&Credential>,
         body: serde_json::Value,
     ) -> Result<Answer, reqwest::Error> {
-        self.call(reqwest::Method::POST, path, token, Some(body)).await
+        self.call(reqwest::Method::POST, path, auth, Some(body)).await
     }
 
     /// `GET path`, recorded for a [`SteadyLoad`] (`seq` and `at` are the caller's).
-    pub async fn get_recorded(&self, path: &str, token: Option<&str>, status: u16) -> RequestRecord {
+    pub async fn get_recorded(&self, path: &str, auth: Option<&Credential>, status: u16) -> RequestRecord {
         let started = std::time::Instant::now();
-        let (lost, detail, served_by) = match self.request(reqwest::Method::GET, path, token).send().await {
+        let (lost, detail, served_by) = match self.request(reqwest::Method::GET, path, auth).send().await {
             Ok(resp) => {
                 let served_by: Vec<String> = resp
                     .headers()
@@ -144,14 +181,14 @@ impl AppClient {
     pub async fn get_until(
         &self,
         path: &str,
-        token: Option<&str>,
+        auth: Option<&Credential>,
         status: u16,
         deadline: Duration,
     ) -> Result<Answer, String> {
         let until = tokio::time::Instant::now() + deadline;
         let mut backoff = Duration::from_millis(200);
         loop {
-            let last = match self.get(path, token).await {
+            let last = match self.get(path, auth).await {
                 Ok(a) if a.status == status => return Ok(a),
                 Ok(a) => format!("{} answered {}: {}", path, a.status, short(&a.body)),
                 Err(e) => format!("{path}: {e}"),
@@ -341,7 +378,7 @@ impl SteadyLoad {
     pub fn start(
         client: AppClient,
         path: String,
-        token: Option<String>,
+        auth: Option<Credential>,
         status: u16,
         pause: Duration,
         origin: tokio::time::Instant,
@@ -355,7 +392,7 @@ impl SteadyLoad {
                 count.sent += 1;
                 n.fetch_add(1, Ordering::SeqCst);
                 let at = origin.elapsed();
-                let record = client.get_recorded(&path, token.as_deref(), status).await;
+                let record = client.get_recorded(&path, auth.as_ref(), status).await;
                 let record = RequestRecord { seq: count.sent, at, ..record };
                 if record.lost.is_some() {
                     count.failed += 1;
@@ -408,6 +445,19 @@ mod tests {
             jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn credentials_follow_the_auth_scheme_and_hide_their_value() {
+        use crate::config::{AuthConfig, AuthScheme};
+        let auth = |scheme| AuthConfig { scheme, header: "x-api-key".into(), ..AuthConfig::default() };
+        assert_eq!(Credential::new(&auth(AuthScheme::None), "k", "u"), None);
+        let key = Credential::new(&auth(AuthScheme::Header), "k3y", "u").expect("header");
+        assert_eq!((key.header(), key.value.as_str()), ("x-api-key", "k3y"));
+        assert!(!format!("{key:?}").contains("k3y"));
+        let jwt = Credential::new(&auth(AuthScheme::BearerJwt), "s3cret", "u").expect("jwt");
+        assert_eq!(jwt.header(), "authorization");
+        assert!(jwt.value.starts_with("Bearer ey"), "a JWT");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::app::DeployedApp;
 use super::context::LiveContext;
-use super::http::{AppClient, mint_token, short};
+use super::http::{AppClient, short};
 use super::{CheckFailure, CheckResult, Passed};
 use crate::access::load_balancer::{LoadBalancerEndpoint, wait_for_endpoint};
 use crate::provider::LoadBalancerSupport;
@@ -106,9 +106,8 @@ pub async fn address_and_pages(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
             format!("GET / answered {} instead of the chat page (text/html)", page.content_type),
         ));
     }
-    let token =
-        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-lb-{}-{}", app.run, app.path));
-    let tasks = client.get_until("/api/tasks", Some(&token), 200, Duration::from_secs(20)).await.map_err(|last| {
+    let token = app.credential(&format!("kg-lb-{}-{}", app.run, app.path));
+    let tasks = client.get_until("/api/tasks", token.as_ref(), 200, Duration::from_secs(20)).await.map_err(|last| {
         CheckFailure::new(
             app.path,
             &obj,

@@ -5,7 +5,6 @@
 
 use super::app::DeployedApp;
 use super::context::LiveContext;
-use super::http::mint_token;
 use super::tunnel::Tunnel;
 use super::{CheckFailure, CheckResult, Passed};
 use crate::parity::{IGNORED_ANNOTATION_PREFIXES, IGNORED_LABELS};
@@ -194,26 +193,25 @@ pub async fn objects_equal(ctx: &LiveContext, raw: &DeployedApp, helm: &Deployed
 /// and timestamps blanked).
 async fn answers(ctx: &LiveContext, app: &DeployedApp) -> Result<Vec<(String, u16, Value)>, CheckFailure> {
     let mut out = Vec::new();
-    let token =
-        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-parity-{}-{}", app.run, app.path));
+    let token = app.credential(&format!("kg-parity-{}-{}", app.run, app.path));
     for component in ["backend", "frontend"] {
         let t = Tunnel::to_service(ctx, app, component).await?;
         let c = t.client();
-        let calls: Vec<(&str, &str, Option<&str>, Option<Value>)> = match component {
+        let calls: Vec<(&str, &str, Option<&super::http::Credential>, Option<Value>)> = match component {
             "backend" => vec![
                 ("GET", "/health", None, None),
                 ("GET", "/ready", None, None),
                 ("GET", "/api/tasks", None, None),
-                ("GET", "/api/tasks", Some(&token), None),
-                ("POST", "/api/tasks", Some(&token), Some(serde_json::json!({"title": "parity"}))),
-                ("POST", "/api/chat", Some(&token), Some(serde_json::json!({"message": "help"}))),
+                ("GET", "/api/tasks", token.as_ref(), None),
+                ("POST", "/api/tasks", token.as_ref(), Some(serde_json::json!({"title": "parity"}))),
+                ("POST", "/api/chat", token.as_ref(), Some(serde_json::json!({"message": "help"}))),
                 ("POST", "/fault/liveness", None, Some(serde_json::json!({}))),
             ],
             _ => vec![
                 ("GET", "/health", None, None),
                 ("GET", "/ready", None, None),
                 ("GET", "/", None, None),
-                ("GET", "/api/tasks", Some(&token), None),
+                ("GET", "/api/tasks", token.as_ref(), None),
             ],
         };
         for (m, path, tok, body) in calls {

@@ -4,7 +4,7 @@
 
 use super::app::DeployedApp;
 use super::context::LiveContext;
-use super::http::{mint_token, short};
+use super::http::short;
 use super::tunnel::Tunnel;
 use super::{CheckFailure, CheckResult, Passed};
 use crate::contract::Contract;
@@ -86,10 +86,7 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         return Err(CheckFailure::new(app.path, "contract", "kubegate.toml names no contract; nothing to call"));
     };
     let contract = Contract::load(&file).map_err(|e| CheckFailure::new(app.path, "contract", format!("{e}")))?;
-    let token = mint_token(
-        app.secrets.get("JWT_SECRET").unwrap_or_default(),
-        &format!("kg-endpoints-{}-{}", app.run, app.path),
-    );
+    let token = app.credential(&format!("kg-endpoints-{}-{}", app.run, app.path));
     let mut called = 0;
     let mut problems = Vec::new();
     for component in ctx.components() {
@@ -104,7 +101,7 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         for op in ops {
             if op.path.contains("{id}") && task_id.is_none() {
                 let a = client
-                    .post("/api/tasks", Some(&token), serde_json::json!({"title": "kubegate endpoint check"}))
+                    .post("/api/tasks", token.as_ref(), serde_json::json!({"title": "kubegate endpoint check"}))
                     .await;
                 task_id = a.ok().and_then(|a| {
                     a.json()["id"]
@@ -114,7 +111,7 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                 });
             }
             let path = fill(&op.path, task_id.as_deref().unwrap_or("0"));
-            let auth = path.starts_with("/api/").then_some(token.as_str());
+            let auth = token.as_ref().filter(|_| path.starts_with("/api/"));
             let body = match (op.method.to_ascii_lowercase().as_str(), op.path.as_str()) {
                 ("post", "/api/tasks") => Some(serde_json::json!({"title": "kubegate endpoint check"})),
                 ("patch", _) => Some(serde_json::json!({"title": "kubegate endpoint check (edited)"})),
@@ -154,7 +151,7 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         // The frontend proxies /api/* to the backend (R6).
         if component == "frontend" {
             called += 1;
-            match client.get("/api/tasks", Some(&token)).await {
+            match client.get("/api/tasks", token.as_ref()).await {
                 Ok(a) if a.status == 200 && a.json().is_array() => {}
                 Ok(a) => problems.push(format!(
                     "frontend: GET /api/tasks (proxied) answered {}: {}",

@@ -5,7 +5,7 @@
 
 use super::app::{DeployedApp, error_chain};
 use super::context::LiveContext;
-use super::http::{AppClient, LoadCount, SteadyLoad, mint_token};
+use super::http::{AppClient, LoadCount, SteadyLoad};
 use super::loadbalancer::{ADDRESS_DEADLINE, external_address};
 use super::timeline::{Change, ClusterEvent, Timeline, between};
 use super::{CheckFailure, CheckResult, Passed};
@@ -98,15 +98,14 @@ pub async fn upgrade_under_load_to(
     let obj = format!("Namespace/{}", app.namespace);
     let ep = external_address(ctx, app, &ctx.service("frontend"), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
-    let token =
-        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-upgrade-{}-{}", app.run, app.path));
+    let token = app.credential(&format!("kg-upgrade-{}-{}", app.run, app.path));
     client
-        .get_until("/api/tasks", Some(&token), 200, Duration::from_secs(30))
+        .get_until("/api/tasks", token.as_ref(), 200, Duration::from_secs(30))
         .await
         .map_err(|last| CheckFailure::new(app.path, &obj, format!("no steady answer before the upgrade: {last}")))?;
     let origin = tokio::time::Instant::now();
     let timeline = Timeline::start(&ctx.client, &app.namespace, origin);
-    let load = SteadyLoad::start(client, "/api/tasks".into(), Some(token), 200, LOAD_PAUSE, origin);
+    let load = SteadyLoad::start(client, "/api/tasks".into(), token, 200, LOAD_PAUSE, origin);
     // A few seconds of load before, so a broken baseline shows as such.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let started = std::time::Instant::now();

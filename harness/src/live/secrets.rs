@@ -1,15 +1,14 @@
 //! Secrets, live: the pods use the Secret's values, no value shows up
 //! anywhere it should not (searched for the actual values), a missing key
-//! is diagnosed as CreateContainerConfigError, and a rotated JWT_SECRET
+//! is diagnosed as CreateContainerConfigError, and a rotated `[auth]` key
 //! takes effect after a rollout restart while old tokens stop working.
 
 use super::app::{DeployedApp, error_chain};
 use super::context::{LiveContext, random_secret};
-use super::http::{mint_token, short};
+use super::http::short;
 use super::tunnel::Tunnel;
 use super::{CheckFailure, CheckResult, Passed};
-use crate::deploy::SECRET_NAME;
-use crate::deploy::secret::apply_secret;
+use crate::deploy::secret::apply_secrets;
 use crate::finding::DeployPath;
 use crate::redact::Redactor;
 use crate::wait::diagnose::DeadEndKind;
@@ -19,38 +18,44 @@ use kube::Resource;
 use kube::api::{Api, ListParams, LogParams};
 use std::path::Path;
 
-/// Pods use the values: a token signed with the Secret's JWT_SECRET is
-/// accepted and one signed with another secret refused; `/ready` (which
-/// needs the database of DATABASE_URL) answers 200.
+/// Pods use the values: a credential made from `[auth]`'s Secret key is
+/// accepted and one made from another value refused; `/ready` (which needs
+/// the database of the database key) answers 200.
 pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let obj = format!("Deployment/{}", ctx.deployment("backend"));
     let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
     let c = tunnel.client();
     let user = format!("kg-secret-{}-{}", app.run, app.path);
-    let good = mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &user);
-    let bad = mint_token(&random_secret(), &user);
+    let good = app.credential(&user);
+    let bad = app.credential_from(&random_secret(), &user);
     let fail = |m: String| CheckFailure::new(app.path, &obj, m);
-    let a = c.get("/api/tasks", Some(&good)).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
+    let a = c.get("/api/tasks", good.as_ref()).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
     if a.status != 200 {
         return Err(fail(format!(
-            "a token signed with the Secret's JWT_SECRET was refused ({}): {}",
+            "a credential made from the Secret's {} was refused ({}): {}",
+            ctx.config.auth.key,
             a.status,
             short(&a.body)
         )));
     }
-    let b = c.get("/api/tasks", Some(&bad)).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
+    let b = c.get("/api/tasks", bad.as_ref()).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
     if b.status != 401 {
         return Err(fail(format!("a token signed with another secret answered {} (want 401)", b.status)));
     }
     let r = c.get("/ready", None).await.map_err(|e| fail(format!("GET /ready: {e}")))?;
     if r.status != 200 {
         return Err(fail(format!(
-            "/ready answered {}: the backend cannot use DATABASE_URL: {}",
+            "/ready answered {}: the backend cannot use its database ({}): {}",
             r.status,
+            ctx.config.database_key().map_or("no database_key in kubegate.toml", |(_, k)| k),
             short(&r.body)
         )));
     }
-    Ok(Passed::note("JWT_SECRET signs accepted tokens (another secret: 401); DATABASE_URL connects (/ready 200)"))
+    Ok(Passed::note(format!(
+        "{} makes accepted credentials (another value: 401); {} connects (/ready 200)",
+        ctx.config.auth.key,
+        ctx.config.database_key().map_or("the database", |(_, k)| k)
+    )))
 }
 
 /// Where one leak was found.
@@ -173,7 +178,7 @@ pub async fn find_leaks(
                 scan(&r, format!("Secret/{name} (Helm release record, decoded)"), &decoded, &mut leaks);
                 places += 1;
             }
-        } else if name != SECRET_NAME {
+        } else if !app.secrets.contains(&name) {
             scan(
                 &r,
                 format!("Secret/{name} data"),
@@ -253,15 +258,22 @@ pub async fn no_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path])
     }
     Ok(Passed::note(format!(
         "searched {places} places for the actual values of {:?}: none found",
-        app.secrets.keys().collect::<Vec<_>>()
+        app.secrets.iter().flat_map(|(_, v)| v.keys()).collect::<Vec<_>>()
     )))
 }
 
-/// The app was deployed with a key missing from its Secret: the backend's
-/// rollout ends in CreateContainerConfigError naming the key.
-pub async fn missing_key_is_diagnosed(ctx: &LiveContext, app: &DeployedApp, key: &str) -> CheckResult {
+/// The app was deployed without a key it needs ([`crate::config::Config::required_key`]):
+/// the backend's rollout ends in CreateContainerConfigError naming the key.
+pub async fn missing_key_is_diagnosed(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let backend = ctx.deployment("backend");
     let obj = format!("Deployment/{backend}");
+    let Some((_, key)) = ctx.config.required_key() else {
+        return Err(CheckFailure::new(
+            app.path,
+            "kubegate.toml",
+            "every Secret key is the database key or optional: there is no required key to leave out",
+        ));
+    };
     match app.waiter(ctx).deployment_rolled_out(&backend).await {
         Ok(_) => Err(CheckFailure::new(app.path, &obj, format!("rolled out although the Secret lacks {key}"))),
         Err(e) => {
@@ -283,19 +295,20 @@ pub async fn missing_key_is_diagnosed(ctx: &LiveContext, app: &DeployedApp, key:
     }
 }
 
-/// Rotate JWT_SECRET and restart the backend's rollout: a token signed with
+/// Rotate `[auth]`'s key and restart the backend's rollout: a token signed with
 /// the new value works, one signed with the old value is refused.
 pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
     let backend = ctx.deployment("backend");
     let obj = format!("Deployment/{backend}");
     let user = format!("kg-rotate-{}-{}", app.run, app.path);
-    let old_secret = app.secrets.get("JWT_SECRET").unwrap_or_default().to_owned();
-    let old_token = mint_token(&old_secret, &user);
+    let (secret, key) = (ctx.config.auth.secret.as_str(), ctx.config.auth.key.as_str());
+    let old_secret = app.secrets.get(secret, key).unwrap_or_default().to_owned();
+    let old_token = app.credential(&user);
     {
         let t = Tunnel::to_service(ctx, app, "backend").await?;
         let a = t
             .client()
-            .get("/api/tasks", Some(&old_token))
+            .get("/api/tasks", old_token.as_ref())
             .await
             .map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         if a.status != 200 {
@@ -306,36 +319,35 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
             ));
         }
     }
-    let mut rotated = app.secrets.clone();
-    rotated.set("JWT_SECRET", random_secret());
-    apply_secret(&ctx.client, &app.namespace, SECRET_NAME, &rotated)
+    let rotated = app.secrets.with(secret, key, random_secret());
+    apply_secrets(&ctx.client, &app.namespace, &rotated)
         .await
-        .map_err(|e| CheckFailure::new(app.path, format!("Secret/{SECRET_NAME}"), error_chain(&e)))?;
-    // Both values stay redacted in everything that follows.
-    app.secrets = rotated.clone();
-    app.secrets.set("JWT_SECRET_OLD", old_secret.as_str());
+        .map_err(|e| CheckFailure::new(app.path, format!("Secret/{secret}"), error_chain(&e)))?;
+    // Both values stay redacted in everything that follows (the old one under a key of its own).
+    app.secrets = rotated.with(secret, &format!("{key}_OLD"), old_secret.as_str());
     let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &app.namespace);
     deps.restart(&backend).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("rollout restart: {e}")))?;
     let report =
         app.waiter(ctx).deployment_rolled_out(&backend).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
-    let new_token = mint_token(rotated.get("JWT_SECRET").unwrap_or_default(), &user);
+    let new_token = app.credential(&user);
     let t = Tunnel::to_service(ctx, app, "backend").await?;
     let c = t.client();
-    let n =
-        c.get_until("/api/tasks", Some(&new_token), 200, std::time::Duration::from_secs(20)).await.map_err(|last| {
+    let n = c.get_until("/api/tasks", new_token.as_ref(), 200, std::time::Duration::from_secs(20)).await.map_err(
+        |last| {
             CheckFailure::new(
                 app.path,
                 &obj,
-                format!("after rotation and restart a token signed with the new JWT_SECRET is refused: {last}"),
+                format!("after rotation and restart a credential made from the new {key} is refused: {last}"),
             )
-        })?;
+        },
+    )?;
     let o =
-        c.get("/api/tasks", Some(&old_token)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
+        c.get("/api/tasks", old_token.as_ref()).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
     if o.status != 401 {
         return Err(CheckFailure::new(
             app.path,
             &obj,
-            format!("after rotation a token signed with the OLD JWT_SECRET answered {} (want 401)", o.status),
+            format!("after rotation a credential made from the OLD {key} answered {} (want 401)", o.status),
         ));
     }
     let _ = n; // the 200 itself is the proof

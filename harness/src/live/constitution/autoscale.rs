@@ -12,7 +12,7 @@
 use super::super::CheckFailure;
 use super::super::app::{DeployedApp, selector_text};
 use super::super::context::LiveContext;
-use super::super::http::{AppClient, mint_token};
+use super::super::http::{AppClient, Credential};
 use super::super::loadbalancer::{ADDRESS_DEADLINE, external_address};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -279,17 +279,17 @@ struct CpuLoad {
 }
 
 impl CpuLoad {
-    fn start(client: &AppClient, path: &str, token: &str) -> Self {
+    fn start(client: &AppClient, path: &str, token: Option<&Credential>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(LoadCounters::default());
         let workers = (0..LOAD_WORKERS)
             .map(|_| {
-                let (client, path, token) = (AppClient::new(client.base()), path.to_owned(), token.to_owned());
+                let (client, path, token) = (AppClient::new(client.base()), path.to_owned(), token.cloned());
                 let (stop, counters) = (stop.clone(), counters.clone());
                 tokio::spawn(async move {
                     while !stop.load(Ordering::SeqCst) {
                         counters.sent.fetch_add(1, Ordering::SeqCst);
-                        let outcome = match client.get(&path, Some(&token)).await {
+                        let outcome = match client.get(&path, token.as_ref()).await {
                             Ok(a) if a.status == 200 => None,
                             Ok(a) => Some(format!("HTTP {}", a.status)),
                             Err(e) => Some(e.to_string()),
@@ -330,17 +330,18 @@ impl CpuLoad {
 
 /// A user of the app who owns [`LOAD_TASKS`] long tasks (made through the frontend).
 struct LoadUser {
-    token: String,
+    token: Option<Credential>,
     task_ids: Vec<i64>,
 }
 
 impl LoadUser {
-    async fn create(client: &AppClient, token: String) -> Result<Self, String> {
+    async fn create(client: &AppClient, token: Option<Credential>) -> Result<Self, String> {
         let description: String = "kubegate autoscaling load ".chars().cycle().take(LOAD_DESCRIPTION_CHARS).collect();
         let mut task_ids = Vec::with_capacity(LOAD_TASKS);
         for i in 0..LOAD_TASKS {
             let body = serde_json::json!({"title": format!("load {i}"), "description": description});
-            let a = client.post("/api/tasks", Some(&token), body).await.map_err(|e| format!("POST /api/tasks: {e}"))?;
+            let a =
+                client.post("/api/tasks", token.as_ref(), body).await.map_err(|e| format!("POST /api/tasks: {e}"))?;
             if a.status != 201 {
                 return Err(format!("POST /api/tasks answered {}: {}", a.status, super::super::http::short(&a.body)));
             }
@@ -354,7 +355,7 @@ impl LoadUser {
         let mut left = 0;
         for id in &self.task_ids {
             let gone = client
-                .call(reqwest::Method::DELETE, &format!("/api/tasks/{id}"), Some(&self.token), None)
+                .call(reqwest::Method::DELETE, &format!("/api/tasks/{id}"), self.token.as_ref(), None)
                 .await
                 .is_ok_and(|a| a.status == 204);
             left += usize::from(!gone);
@@ -424,13 +425,12 @@ pub async fn prove_scaling(
     // 2. The load: a user with many long tasks lists them through the frontend.
     let ep = external_address(ctx, app, &ctx.service("frontend"), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
-    let token =
-        mint_token(app.secrets.get("JWT_SECRET").unwrap_or_default(), &format!("kg-hpa-{}-{}", app.run, app.path));
+    let token = app.credential(&format!("kg-hpa-{}-{}", app.run, app.path));
     let user = LoadUser::create(&client, token.clone())
         .await
         .map_err(|e| fail(format!("preparing the load (tasks of a load user through the frontend): {e}")))?;
     let up_deadline = settings.scale_up_deadline(window);
-    let load = CpuLoad::start(&client, "/api/tasks", &token);
+    let load = CpuLoad::start(&client, "/api/tasks", token.as_ref());
     let started = Instant::now();
     let mut peak: Option<i32> = None;
     let mut above_since: Option<Duration> = None;
