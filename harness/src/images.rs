@@ -137,9 +137,11 @@ pub enum BuildImagesError {
     },
     /// `docker build` failed.
     #[error(
-        "`{command}` failed with {status} building {image} (its own output below)\n--- output (tail) ---\n{output_tail}"
+        "component `{component}`: `{command}` failed with {status} building {image} (Docker's own output below)\n--- output (tail) ---\n{output_tail}"
     )]
     DockerBuild {
+        /// Component name.
+        component: String,
         /// The image being built.
         image: String,
         /// The command line.
@@ -275,6 +277,7 @@ fn build_one(runner: &dyn CommandRunner, r: &ImageRecipe) -> Result<BuiltImage, 
     if !out.success() {
         step.failed();
         return Err(BuildImagesError::DockerBuild {
+            component: r.component.clone(),
             image: r.image.clone(),
             command: docker.to_string(),
             status: exit_text(&out),

@@ -371,3 +371,46 @@ async fn wait_for_exit(running: &Running, within: Duration) -> (Duration, i64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Issue 10: a team's images come from its own Dockerfiles as its
+/// kubegate.toml says (`build.prepare`, then `docker build`): the second
+/// deployment (fixtures/taskly) builds both, in its own shape; a Dockerfile
+/// that fails to build is named with the component and Docker's own output.
+#[tokio::test]
+async fn a_teams_images_are_built_from_its_own_dockerfiles_and_a_broken_one_is_named() {
+    app::images(); // Docker is there (or this fails saying what to start).
+    let file = app::repo_root().join("fixtures/taskly/kubegate.toml");
+    let config = kubegate::config::Config::load(Some(&file)).expect("taskly's kubegate.toml loads");
+    let recipes = kubegate::images::recipes(&config).expect("taskly's Dockerfiles are where its config says");
+    let built = kubegate::images::ensure_built(&SystemRunner, &recipes).expect("taskly's images build");
+    let names: Vec<&str> = built.iter().map(|b| b.image.as_str()).collect();
+    assert_eq!(names, ["taskly-api:1.0.0", "taskly-web:1.0.0"]);
+    let inspect = Cmd::new("docker", ["image", "inspect", "--format", "{{.Config.User}} {{json .Config.Env}}"])
+        .arg("taskly-api:1.0.0");
+    let out = SystemRunner.run_ok(&inspect).expect("docker image inspect");
+    assert!(out.stdout.starts_with("20000:20000 "), "taskly runs as its own uid: {}", out.stdout);
+    assert!(out.stdout.contains("API_PREFIX=/v1") && out.stdout.contains("FAULT_ENDPOINTS=off"), "{}", out.stdout);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY dist/not-built /app\n").expect("Dockerfile");
+    let broken = kubegate::config::Config {
+        base_dir: dir.path().to_path_buf(),
+        components: vec![kubegate::config::Component {
+            name: "worker".into(),
+            image: "kubegate-broken-worker:0.0.1".into(),
+            build: Some(kubegate::config::BuildConfig {
+                context: ".".into(),
+                dockerfile: None,
+                args: Default::default(),
+                prepare: Vec::new(),
+            }),
+            ..Default::default()
+        }],
+        ..kubegate::config::Config::absent()
+    };
+    let recipes = kubegate::images::recipes(&broken).expect("the Dockerfile exists");
+    let err = kubegate::images::build(&SystemRunner, &recipes).expect_err("COPY of a file that is not there");
+    let text = err.to_string();
+    assert!(text.contains("component `worker`") && text.contains("not-built"), "{text}");
+    assert_eq!(kubegate::exit::HasExitCode::exit_code(&err), kubegate::exit::ExitCode::BadInput);
+}

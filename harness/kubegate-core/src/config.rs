@@ -30,6 +30,8 @@ pub struct Config {
     pub secrets: Vec<SecretConfig>,
     /// `[auth]`: how the live checks authenticate to the API.
     pub auth: AuthConfig,
+    /// `[request]`: the API request the live checks send through the public component.
+    pub request: RequestConfig,
     /// Policy knobs: the plan's decisions that generic linters get wrong.
     pub policy: PolicyConfig,
     /// `[cluster]`: which provider the live suites and `verify` use and how to start it.
@@ -90,6 +92,16 @@ pub struct AuthConfig {
     pub key: String,
     /// The header a `header` credential goes in (e.g. `x-api-key`).
     pub header: String,
+}
+
+/// `[request]`: the request the LoadBalancer, rolling-upgrade and autoscaling
+/// checks send through the public component: `GET path` with the `[auth]`
+/// credential must answer 200 (and 401 without it, when there is auth).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestConfig {
+    /// The path, e.g. `/api/tasks`.
+    pub path: String,
 }
 
 /// How a request to the API proves who sends it.
@@ -264,6 +276,7 @@ impl Default for Config {
                 key: "JWT_SECRET".into(),
                 header: String::new(),
             },
+            request: RequestConfig { path: "/api/tasks".into() },
             policy: PolicyConfig::default(),
             cluster: crate::cluster::ProviderConfig::default(),
             components: vec![Component::default_backend(), Component::default_frontend()],
@@ -283,6 +296,7 @@ impl Config {
             contract: None,
             secrets: Vec::new(),
             auth: AuthConfig::default(),
+            request: RequestConfig::default(),
             components: Vec::new(),
             ..Config::default()
         }
@@ -560,6 +574,22 @@ impl Config {
         Ok(())
     }
 
+    /// The component the public reaches (the plan's LoadBalancer, AD-3): the
+    /// first whose `service_type` is `LoadBalancer`, else the last component.
+    pub fn public_component(&self) -> Option<&Component> {
+        self.components.iter().find(|c| c.service_type == "LoadBalancer").or(self.components.last())
+    }
+
+    /// The API component (the one that holds the database): the first that
+    /// reads the database key, else the first that is not public.
+    pub fn api_component(&self) -> Option<&Component> {
+        let public = self.public_component().map(|c| c.name.as_str());
+        self.database_key()
+            .and_then(|(_, key)| self.components.iter().find(|c| c.secret_keys.iter().any(|k| k == key)))
+            .or_else(|| self.components.iter().find(|c| Some(c.name.as_str()) != public))
+            .or(self.components.first())
+    }
+
     /// The Secret and key that hold the database URL, if a [[secret]] names one.
     pub fn database_key(&self) -> Option<(&str, &str)> {
         self.secrets.iter().find_map(|s| s.database_key.as_deref().map(|k| (s.name.as_str(), k)))
@@ -669,6 +699,11 @@ mod tests {
             assert!(err.to_string().contains(says), "{extra}: {err}");
             assert_eq!(err.exit_code(), ExitCode::BadInput);
         }
+        assert_eq!(taskly.request.path, "/v1/tasks");
+        assert_eq!(taskly.api_component().map(|c| c.name.as_str()), Some("api"));
+        assert_eq!(taskly.public_component().map(|c| c.name.as_str()), Some("web"));
+        assert_eq!(reference.api_component().map(|c| c.name.as_str()), Some("backend"));
+        assert_eq!(reference.public_component().map(|c| c.name.as_str()), Some("frontend"));
         let none = Config::parse(base, Path::new("k.toml")).expect("no [auth] = none");
         assert_eq!(none.auth.scheme, AuthScheme::None);
     }

@@ -333,11 +333,19 @@ impl DeployedApp {
         helm_install(ctx, &self.namespace, variant)
     }
 
-    /// Label selector of a component's pods.
-    pub fn selector(component: &str) -> String {
-        format!(
-            "app.kubernetes.io/name=todo-chatbot,app.kubernetes.io/instance=todo-chatbot,app.kubernetes.io/component={component}"
-        )
+    /// Label selector of a component's pods: its Deployment's own
+    /// `spec.selector.matchLabels`, as deployed.
+    pub async fn pod_selector(&self, ctx: &LiveContext, component: &str) -> Result<String, CheckFailure> {
+        let name = ctx.deployment(component);
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(ctx.client.clone(), &self.namespace);
+        let fail = |why: String| CheckFailure::new(self.path, format!("Deployment/{name}"), why);
+        let d = api.get(&name).await.map_err(|e| fail(format!("cannot read its pod selector: {e}")))?;
+        let labels = d.spec.and_then(|s| s.selector.match_labels).unwrap_or_default();
+        if labels.is_empty() {
+            return Err(fail("its spec.selector has no matchLabels".into()));
+        }
+        Ok(selector_text(&labels))
     }
 
     /// Write diagnostics before the namespace goes (the test failed).

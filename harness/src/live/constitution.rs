@@ -149,12 +149,14 @@ pub async fn pod_specs(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let mut checked = 0;
     for d in declared.iter().filter(|o| o.kind() == "Deployment") {
         let Some(template) = d.value.pointer("/spec/template/spec") else { continue };
-        let component = d
+        // The Deployment's own selector finds its pods.
+        let labels: std::collections::BTreeMap<String, String> = d
             .value
-            .pointer("/spec/template/metadata/labels/app.kubernetes.io~1component")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let list = pods.list(&ListParams::default().labels(&DeployedApp::selector(component))).await.map_err(|e| {
+            .pointer("/spec/selector/matchLabels")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let selector = super::app::selector_text(&labels);
+        let list = pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| {
             CheckFailure::new(app.path, format!("Deployment/{}", d.name()), format!("cannot list pods: {e}"))
         })?;
         if list.items.is_empty() {
@@ -263,7 +265,7 @@ pub async fn hpa(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         app.waiter(ctx)
     };
     let mut passed = Passed::default();
-    let backend = ctx.deployment("backend");
+    let backend = ctx.deployment(ctx.api());
     let mut backend_hpa = None;
     for h in &list.items {
         let name = h.metadata.name.clone().unwrap_or_default();

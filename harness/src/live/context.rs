@@ -118,8 +118,19 @@ impl LiveContext {
 
     /// Service port of a component.
     pub fn service_port(&self, component: &str) -> u16 {
-        let default = if component == "frontend" { 80 } else { 8000 };
-        self.config.component(component).and_then(|c| u16::try_from(c.service_port).ok()).unwrap_or(default)
+        self.config.component(component).and_then(|c| u16::try_from(c.service_port).ok()).unwrap_or(80)
+    }
+
+    /// The API component's name (the one holding the database;
+    /// [`Config::api_component`]).
+    pub fn api(&self) -> &str {
+        self.config.api_component().map_or("", |c| c.name.as_str())
+    }
+
+    /// The public component's name (behind the LoadBalancer;
+    /// [`Config::public_component`]).
+    pub fn public(&self) -> &str {
+        self.config.public_component().map_or("", |c| c.name.as_str())
     }
 
     /// Component names, backend first.

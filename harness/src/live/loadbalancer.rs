@@ -90,7 +90,7 @@ pub async fn external_address(
 /// The frontend Service gets an address within the deadline; `/` serves
 /// the chat page and `/api/tasks` reaches the backend through the frontend.
 pub async fn address_and_pages(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let service = ctx.service("frontend");
+    let service = ctx.service(ctx.public());
     let started = std::time::Instant::now();
     let ep = external_address(ctx, app, &service, ADDRESS_DEADLINE).await?;
     let got_after = started.elapsed();
@@ -107,30 +107,31 @@ pub async fn address_and_pages(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
         ));
     }
     let token = app.credential(&format!("kg-lb-{}-{}", app.run, app.path));
-    let tasks = client.get_until("/api/tasks", token.as_ref(), 200, Duration::from_secs(20)).await.map_err(|last| {
+    let path = ctx.config.request.path.as_str();
+    let tasks = client.get_until(path, token.as_ref(), 200, Duration::from_secs(20)).await.map_err(|last| {
         CheckFailure::new(
             app.path,
             &obj,
-            format!("GET /api/tasks through the LoadBalancer (frontend proxy -> backend): {last}"),
+            format!("GET {path} through the LoadBalancer (public component's proxy -> API): {last}"),
         )
     })?;
     if !tasks.json().is_array() {
         return Err(CheckFailure::new(
             app.path,
             &obj,
-            format!("GET /api/tasks answered 200 but not a JSON list: {}", short(&tasks.body)),
+            format!("GET {path} answered 200 but not a JSON list: {}", short(&tasks.body)),
         ));
     }
-    let unauth = client.get("/api/tasks", None).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
-    if unauth.status != 401 {
+    let unauth = client.get(path, None).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
+    if token.is_some() && unauth.status != 401 {
         return Err(CheckFailure::new(
             app.path,
             &obj,
-            format!("GET /api/tasks without a token answered {} (want 401)", unauth.status),
+            format!("GET {path} without a credential answered {} (want 401)", unauth.status),
         ));
     }
     Ok(Passed::note(format!(
-        "address {} after {:.1}s; / is the chat page; /api/tasks proxied to the backend",
+        "address {} after {:.1}s; / is the chat page; {path} proxied to the API",
         ep.base_url(),
         got_after.as_secs_f64()
     )))

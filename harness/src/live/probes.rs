@@ -148,17 +148,18 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                 }
             }
         }
-        // The frontend proxies /api/* to the backend (R6).
-        if component == "frontend" {
+        // The public component proxies the API (R6): `[request]` through it.
+        if component == ctx.public() {
             called += 1;
-            match client.get("/api/tasks", token.as_ref()).await {
+            let path = ctx.config.request.path.as_str();
+            match client.get(path, token.as_ref()).await {
                 Ok(a) if a.status == 200 && a.json().is_array() => {}
                 Ok(a) => problems.push(format!(
-                    "frontend: GET /api/tasks (proxied) answered {}: {}",
+                    "{component}: GET {path} (proxied) answered {}: {}",
                     a.status,
                     short(&a.body)
                 )),
-                Err(e) => problems.push(format!("frontend: GET /api/tasks (proxied): {e}")),
+                Err(e) => problems.push(format!("{component}: GET {path} (proxied): {e}")),
             }
         }
     }
@@ -172,12 +173,12 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
 /// the EndpointSlice while liveness holds (no restart); start it again:
 /// Ready again. `db` must be the database `app` was deployed with.
 pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestDatabase) -> CheckResult {
-    let backend = ctx.deployment("backend");
-    let service = ctx.service("backend");
-    let sel = DeployedApp::selector("backend");
+    let backend = ctx.deployment(ctx.api());
+    let service = ctx.service(ctx.api());
+    let sel = app.pod_selector(ctx, ctx.api()).await?;
     let obj = format!("Deployment/{backend}");
     let waiter = app.waiter(ctx).expect(&[DeadEndKind::ReadinessProbe]);
-    let liveness = liveness_times(ctx, app, "backend").await?;
+    let liveness = liveness_times(ctx, app, ctx.api()).await?;
     let (before, _) = waiter
         .pods("backend pods Ready", &sel, conditions::all_ready)
         .await
@@ -289,10 +290,10 @@ const RESTART_SLACK: Duration = Duration::from_secs(20);
 /// Make the backend's liveness fail (`POST /fault/liveness`, the app must
 /// run with `FAULT_INJECTION=enabled`): the kubelet restarts the container.
 pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let sel = DeployedApp::selector("backend");
-    let obj = format!("Deployment/{}", ctx.deployment("backend"));
+    let sel = app.pod_selector(ctx, ctx.api()).await?;
+    let obj = format!("Deployment/{}", ctx.deployment(ctx.api()));
     // The restart must come within the probe's own reaction time.
-    let liveness = liveness_times(ctx, app, "backend").await?;
+    let liveness = liveness_times(ctx, app, ctx.api()).await?;
     let waiter =
         app.waiter(ctx).expect(&[DeadEndKind::LivenessProbe, DeadEndKind::CrashLoop, DeadEndKind::ReadinessProbe]);
     let (before, _) = waiter
@@ -300,7 +301,7 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let restarts = conditions::restart_count(&before);
-    let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
+    let tunnel = Tunnel::to_service(ctx, app, ctx.api()).await?;
     let a = tunnel
         .client()
         .post("/fault/liveness", None, serde_json::json!({}))
@@ -355,18 +356,18 @@ async fn health_through(tunnel: &Tunnel, app: &DeployedApp, obj: &str, when: &st
 /// the old pod is gone, the same local address answers from the new pod
 /// (the tunnel re-resolves the Service's pods on every connection).
 pub async fn tunnel_follows_replacement(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let sel = DeployedApp::selector("backend");
-    let obj = format!("Deployment/{}", ctx.deployment("backend"));
+    let sel = app.pod_selector(ctx, ctx.api()).await?;
+    let obj = format!("Deployment/{}", ctx.deployment(ctx.api()));
     let waiter = app.waiter(ctx).deadline(Duration::from_secs(120));
     waiter
         .pods("backend pods Ready", &sel, conditions::all_ready)
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
-    let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
+    let tunnel = Tunnel::to_service(ctx, app, ctx.api()).await?;
     let old = tunnel.current_pod().ok_or_else(|| {
         CheckFailure::new(
             app.path,
-            format!("Service/{}", ctx.service("backend")),
+            format!("Service/{}", ctx.service(ctx.api())),
             "the port-forward answered but names no pod it reached",
         )
     })?;

@@ -96,16 +96,16 @@ pub async fn upgrade_under_load_to(
     to_tag: &str,
 ) -> Result<UpgradeOutcome, CheckFailure> {
     let obj = format!("Namespace/{}", app.namespace);
-    let ep = external_address(ctx, app, &ctx.service("frontend"), ADDRESS_DEADLINE).await?;
+    let ep = external_address(ctx, app, &ctx.service(ctx.public()), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
     let token = app.credential(&format!("kg-upgrade-{}-{}", app.run, app.path));
     client
-        .get_until("/api/tasks", token.as_ref(), 200, Duration::from_secs(30))
+        .get_until(&ctx.config.request.path, token.as_ref(), 200, Duration::from_secs(30))
         .await
         .map_err(|last| CheckFailure::new(app.path, &obj, format!("no steady answer before the upgrade: {last}")))?;
     let origin = tokio::time::Instant::now();
     let timeline = Timeline::start(&ctx.client, &app.namespace, origin);
-    let load = SteadyLoad::start(client, "/api/tasks".into(), token, 200, LOAD_PAUSE, origin);
+    let load = SteadyLoad::start(client, ctx.config.request.path.clone(), token, 200, LOAD_PAUSE, origin);
     // A few seconds of load before, so a broken baseline shows as such.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let started = std::time::Instant::now();

@@ -22,8 +22,8 @@ use std::path::Path;
 /// accepted and one made from another value refused; `/ready` (which needs
 /// the database of the database key) answers 200.
 pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let obj = format!("Deployment/{}", ctx.deployment("backend"));
-    let tunnel = Tunnel::to_service(ctx, app, "backend").await?;
+    let obj = format!("Deployment/{}", ctx.deployment(ctx.api()));
+    let tunnel = Tunnel::to_service(ctx, app, ctx.api()).await?;
     let c = tunnel.client();
     let user = format!("kg-secret-{}-{}", app.run, app.path);
     let good = app.credential(&user);
@@ -265,7 +265,7 @@ pub async fn no_leaks(ctx: &LiveContext, app: &DeployedApp, artifacts: &[&Path])
 /// The app was deployed without a key it needs ([`crate::config::Config::required_key`]):
 /// the backend's rollout ends in CreateContainerConfigError naming the key.
 pub async fn missing_key_is_diagnosed(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let backend = ctx.deployment("backend");
+    let backend = ctx.deployment(ctx.api());
     let obj = format!("Deployment/{backend}");
     let Some((_, key)) = ctx.config.required_key() else {
         return Err(CheckFailure::new(
@@ -298,14 +298,14 @@ pub async fn missing_key_is_diagnosed(ctx: &LiveContext, app: &DeployedApp) -> C
 /// Rotate `[auth]`'s key and restart the backend's rollout: a token signed with
 /// the new value works, one signed with the old value is refused.
 pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
-    let backend = ctx.deployment("backend");
+    let backend = ctx.deployment(ctx.api());
     let obj = format!("Deployment/{backend}");
     let user = format!("kg-rotate-{}-{}", app.run, app.path);
     let (secret, key) = (ctx.config.auth.secret.as_str(), ctx.config.auth.key.as_str());
     let old_secret = app.secrets.get(secret, key).unwrap_or_default().to_owned();
     let old_token = app.credential(&user);
     {
-        let t = Tunnel::to_service(ctx, app, "backend").await?;
+        let t = Tunnel::to_service(ctx, app, ctx.api()).await?;
         let a = t
             .client()
             .get("/api/tasks", old_token.as_ref())
@@ -330,7 +330,7 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
     let report =
         app.waiter(ctx).deployment_rolled_out(&backend).await.map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let new_token = app.credential(&user);
-    let t = Tunnel::to_service(ctx, app, "backend").await?;
+    let t = Tunnel::to_service(ctx, app, ctx.api()).await?;
     let c = t.client();
     let n = c.get_until("/api/tasks", new_token.as_ref(), 200, std::time::Duration::from_secs(20)).await.map_err(
         |last| {

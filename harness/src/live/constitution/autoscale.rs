@@ -423,14 +423,14 @@ pub async fn prove_scaling(
     }
 
     // 2. The load: a user with many long tasks lists them through the frontend.
-    let ep = external_address(ctx, app, &ctx.service("frontend"), ADDRESS_DEADLINE).await?;
+    let ep = external_address(ctx, app, &ctx.service(ctx.public()), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
     let token = app.credential(&format!("kg-hpa-{}-{}", app.run, app.path));
     let user = LoadUser::create(&client, token.clone())
         .await
         .map_err(|e| fail(format!("preparing the load (tasks of a load user through the frontend): {e}")))?;
     let up_deadline = settings.scale_up_deadline(window);
-    let load = CpuLoad::start(&client, "/api/tasks", token.as_ref());
+    let load = CpuLoad::start(&client, &ctx.config.request.path, token.as_ref());
     let started = Instant::now();
     let mut peak: Option<i32> = None;
     let mut above_since: Option<Duration> = None;
