@@ -1,8 +1,8 @@
 //! What a built image must be (P11), defined once for `kubegate verify` and
 //! the container suite: within its size budget, counted in MiB (the unit of
-//! `image_size_mb` in kubegate.toml), and running as the numeric non-root
-//! user and group 10001 (a bare `USER 10001` leaves the process in the root
-//! group 0).
+//! `image_size_mb` in kubegate.toml), and running as a numeric non-root user
+//! AND group of at least the policy's `min_uid` (a bare `USER 10001` leaves
+//! the process in the root group 0).
 
 use std::time::Duration;
 
@@ -10,9 +10,9 @@ use crate::process::{Cmd, CommandRunner, RunCommandError};
 
 /// Bytes in a MiB, the one unit of image sizes.
 pub const MIB: u64 = 1024 * 1024;
-/// The UID and GID an image runs as.
+/// The UID and GID the reference chatbot's images run as.
 pub const NON_ROOT_ID: u32 = 10001;
-/// The image's `USER`, as `docker image inspect` shows it.
+/// The reference images' `USER`, as `docker image inspect` shows it.
 pub const NON_ROOT_USER: &str = "10001:10001";
 /// Deadline of `docker image inspect`.
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,10 +32,18 @@ pub fn over_budget(size_bytes: u64, budget_mib: u64) -> Option<String> {
     (size_bytes > budget_bytes(budget_mib)).then(|| format!("{}, budget {budget_mib} MiB", size_text(size_bytes)))
 }
 
-/// Why an image's configured `user` is not the non-root one, if it is not.
-pub fn user_problem(user: &str) -> Option<String> {
+/// Why an image's configured `user` is not non-root, if it is not: it must be
+/// numeric `UID:GID`, both at least `min_uid` (`[policy] min_uid`).
+pub fn user_problem(user: &str, min_uid: i64) -> Option<String> {
     let user = user.trim();
-    (user != NON_ROOT_USER).then(|| format!("image user is {user:?}, not the numeric non-root {NON_ROOT_USER}"))
+    let ids: Option<Vec<i64>> =
+        user.split_once(':').map(|(u, g)| [u, g].iter().filter_map(|x| x.parse().ok()).collect());
+    match ids {
+        Some(ids) if ids.len() == 2 && ids.iter().all(|id| *id >= min_uid) => None,
+        _ => Some(format!(
+            "image user is {user:?}, not a numeric non-root UID:GID of at least {min_uid} (e.g. {NON_ROOT_USER})"
+        )),
+    }
 }
 
 /// The `USER` an image is configured with (`docker image inspect`), trimmed.
@@ -59,10 +67,11 @@ mod tests {
     }
 
     #[test]
-    fn only_uid_and_gid_10001_is_non_root() {
-        assert_eq!(user_problem("10001:10001\n"), None);
-        for user in ["", "0", "root", "0:0", "10001", "10001:0", "1000:1000", "app"] {
-            assert!(user_problem(user).is_some(), "{user:?} must not pass");
+    fn only_a_numeric_uid_and_gid_at_the_policys_floor_is_non_root() {
+        assert_eq!(user_problem("10001:10001\n", 10000), None);
+        assert_eq!(user_problem("20000:20000", 10000), None);
+        for user in ["", "0", "root", "0:0", "10001", "10001:0", "1000:1000", "app", "app:app"] {
+            assert!(user_problem(user, 10000).is_some(), "{user:?} must not pass");
         }
     }
 

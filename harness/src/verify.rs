@@ -182,7 +182,7 @@ fn image_cases(runner: &dyn CommandRunner, built: &[BuiltImage], config: &Config
             budget.push(image_finding("LIVE-IMAGE-BUDGET", &b.image, why));
         }
         let problem = match configured_user(runner, &b.image) {
-            Ok(u) => user_problem(&u),
+            Ok(u) => user_problem(&u, config.policy.min_uid),
             Err(e) => Some(format!("cannot read the image user: {e}")),
         };
         if let Some(why) = problem {

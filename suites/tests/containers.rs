@@ -204,7 +204,7 @@ async fn containers_run_as_the_non_root_uid_10001() {
         let image = app::image_ref(component);
         let user = image_check::configured_user(&SystemRunner, &image).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            image_check::user_problem(&user),
+            image_check::user_problem(&user, app::config().policy.min_uid),
             None,
             "{image}: USER must be the numeric non-root {NON_ROOT_USER}"
         );

@@ -189,7 +189,7 @@ pub async fn find_leaks(
         }
     }
     if app.path == DeployPath::Helm {
-        let release = crate::deploy::helm::RELEASE;
+        let release = ctx.config.release.as_str();
         // kubegate's Helm wrapper redacts its output, so ask a plain one:
         // the search must see what `helm get` really prints.
         let plain = crate::deploy::helm::Helm::new(Some(&ctx.cluster.kubeconfig), ctx.cluster.context.as_deref())

@@ -20,15 +20,17 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
-    /// Forward to `component`'s Service port; ready once `GET /health` answers 2xx.
+    /// Forward to `component`'s Service port; ready once its liveness path
+    /// (kubegate.toml's `liveness_path`) answers 2xx.
     pub async fn to_service(ctx: &LiveContext, app: &DeployedApp, component: &str) -> Result<Self, CheckFailure> {
         let service = ctx.service(component);
+        let live = ctx.config.component(component).map_or("/", |c| c.liveness_path.as_str());
         let forward = PortForward::to_service(
             &ctx.client,
             &app.namespace,
             &service,
             ctx.service_port(component),
-            "/health",
+            live,
             TUNNEL_DEADLINE,
         )
         .await
