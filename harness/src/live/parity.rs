@@ -194,30 +194,39 @@ pub async fn objects_equal(ctx: &LiveContext, raw: &DeployedApp, helm: &Deployed
 async fn answers(ctx: &LiveContext, app: &DeployedApp) -> Result<Vec<(String, u16, Value)>, CheckFailure> {
     let mut out = Vec::new();
     let token = app.credential(&format!("kg-parity-{}-{}", app.run, app.path));
-    for component in ["backend", "frontend"] {
-        let t = Tunnel::to_service(ctx, app, component).await?;
+    // The contract's writes (POST operations of the API that are not probes), sent alike to both paths.
+    let contract = ctx.config.contract_file().and_then(|f| crate::contract::Contract::load(&f).ok());
+    let api = ctx.api().to_owned();
+    let api_name = ctx.config.component(&api).map_or(api.clone(), |c| c.contract_name().to_owned());
+    let writes: Vec<String> = contract
+        .iter()
+        .flat_map(|c| c.operations_of(&api_name))
+        .filter(|o| o.method == "POST" && o.probes.is_empty() && !o.path.contains('{'))
+        .map(|o| o.path.clone())
+        .collect();
+    let request = ctx.config.request.path.as_str();
+    for component in [api.clone(), ctx.public().to_owned()] {
+        let t = Tunnel::to_service(ctx, app, &component).await?;
         let c = t.client();
-        let calls: Vec<(&str, &str, Option<&super::http::Credential>, Option<Value>)> = match component {
-            "backend" => vec![
-                ("GET", "/health", None, None),
-                ("GET", "/ready", None, None),
-                ("GET", "/api/tasks", None, None),
-                ("GET", "/api/tasks", token.as_ref(), None),
-                ("POST", "/api/tasks", token.as_ref(), Some(serde_json::json!({"title": "parity"}))),
-                ("POST", "/api/chat", token.as_ref(), Some(serde_json::json!({"message": "help"}))),
-                ("POST", "/fault/liveness", None, Some(serde_json::json!({}))),
-            ],
-            _ => vec![
-                ("GET", "/health", None, None),
-                ("GET", "/ready", None, None),
-                ("GET", "/", None, None),
-                ("GET", "/api/tasks", token.as_ref(), None),
-            ],
-        };
+        let (live, ready) = ctx
+            .config
+            .component(&component)
+            .map_or(("/", "/"), |c| (c.liveness_path.as_str(), c.readiness_path.as_str()));
+        let mut calls: Vec<(&str, &str, Option<&super::http::Credential>, Option<Value>)> =
+            vec![("GET", live, None, None), ("GET", ready, None, None)];
+        if component == api {
+            calls.push(("GET", request, None, None));
+            calls.push(("GET", request, token.as_ref(), None));
+            let body = serde_json::json!({"title": "parity", "message": "help"});
+            calls.extend(writes.iter().map(|w| ("POST", w.as_str(), token.as_ref(), Some(body.clone()))));
+        } else {
+            calls.push(("GET", "/", None, None));
+            calls.push(("GET", request, token.as_ref(), None));
+        }
         for (m, path, tok, body) in calls {
             let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap_or(reqwest::Method::GET);
             let a = c.call(method, path, tok, body).await.map_err(|e| {
-                CheckFailure::new(app.path, format!("Service/{}", ctx.service(component)), format!("{m} {path}: {e}"))
+                CheckFailure::new(app.path, format!("Service/{}", ctx.service(&component)), format!("{m} {path}: {e}"))
             })?;
             let body = if a.content_type.starts_with("application/json") {
                 blank_volatile(a.json())

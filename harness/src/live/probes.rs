@@ -31,9 +31,15 @@ pub fn start_times(p: &Pod) -> (Option<i64>, Option<i64>) {
 /// creation (`running_within_secs`, `ready_within_secs`: 60 s and 90 s by default).
 pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
-    let list = pods.list(&ListParams::default().labels("app.kubernetes.io/name=todo-chatbot")).await.map_err(|e| {
-        CheckFailure::new(app.path, format!("Namespace/{}", app.namespace), format!("cannot list pods: {e}"))
-    })?;
+    // Every component's pods, found by its Deployment's own selector.
+    let mut list = k8s_openapi::List::<Pod>::default();
+    for c in &ctx.config.components {
+        let selector = app.pod_selector(ctx, &c.name).await?;
+        let of_component = pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| {
+            CheckFailure::new(app.path, format!("Namespace/{}", app.namespace), format!("cannot list pods: {e}"))
+        })?;
+        list.items.extend(of_component.items);
+    }
     let (running_within, ready_within) = (ctx.config.policy.running_within(), ctx.config.policy.ready_within());
     let mut slow = Vec::new();
     let (mut worst_run, mut worst_ready) = (0, 0);
@@ -111,7 +117,8 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                 });
             }
             let path = fill(&op.path, task_id.as_deref().unwrap_or("0"));
-            let auth = token.as_ref().filter(|_| path.starts_with("/api/"));
+            // Probe endpoints go without a credential, everything else with it.
+            let auth = token.as_ref().filter(|_| op.probes.is_empty());
             let body = match (op.method.to_ascii_lowercase().as_str(), op.path.as_str()) {
                 ("post", "/api/tasks") => Some(serde_json::json!({"title": "kubegate endpoint check"})),
                 ("patch", _) => Some(serde_json::json!({"title": "kubegate endpoint check (edited)"})),

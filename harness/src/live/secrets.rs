@@ -29,7 +29,8 @@ pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult 
     let good = app.credential(&user);
     let bad = app.credential_from(&random_secret(), &user);
     let fail = |m: String| CheckFailure::new(app.path, &obj, m);
-    let a = c.get("/api/tasks", good.as_ref()).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
+    let path = ctx.config.request.path.as_str();
+    let a = c.get(path, good.as_ref()).await.map_err(|e| fail(format!("GET {path}: {e}")))?;
     if a.status != 200 {
         return Err(fail(format!(
             "a credential made from the Secret's {} was refused ({}): {}",
@@ -38,11 +39,12 @@ pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult 
             short(&a.body)
         )));
     }
-    let b = c.get("/api/tasks", bad.as_ref()).await.map_err(|e| fail(format!("GET /api/tasks: {e}")))?;
+    let b = c.get(path, bad.as_ref()).await.map_err(|e| fail(format!("GET {path}: {e}")))?;
     if b.status != 401 {
         return Err(fail(format!("a token signed with another secret answered {} (want 401)", b.status)));
     }
-    let r = c.get("/ready", None).await.map_err(|e| fail(format!("GET /ready: {e}")))?;
+    let ready = ctx.config.component(ctx.api()).map_or("/ready", |c| c.readiness_path.as_str());
+    let r = c.get(ready, None).await.map_err(|e| fail(format!("GET {ready}: {e}")))?;
     if r.status != 200 {
         return Err(fail(format!(
             "/ready answered {}: the backend cannot use its database ({}): {}",
@@ -308,7 +310,7 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
         let t = Tunnel::to_service(ctx, app, ctx.api()).await?;
         let a = t
             .client()
-            .get("/api/tasks", old_token.as_ref())
+            .get(&ctx.config.request.path, old_token.as_ref())
             .await
             .map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         if a.status != 200 {
@@ -332,17 +334,20 @@ pub async fn rotation(ctx: &LiveContext, app: &mut DeployedApp) -> CheckResult {
     let new_token = app.credential(&user);
     let t = Tunnel::to_service(ctx, app, ctx.api()).await?;
     let c = t.client();
-    let n = c.get_until("/api/tasks", new_token.as_ref(), 200, std::time::Duration::from_secs(20)).await.map_err(
-        |last| {
+    let n = c
+        .get_until(&ctx.config.request.path, new_token.as_ref(), 200, std::time::Duration::from_secs(20))
+        .await
+        .map_err(|last| {
             CheckFailure::new(
                 app.path,
                 &obj,
                 format!("after rotation and restart a credential made from the new {key} is refused: {last}"),
             )
-        },
-    )?;
-    let o =
-        c.get("/api/tasks", old_token.as_ref()).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
+        })?;
+    let o = c
+        .get(&ctx.config.request.path, old_token.as_ref())
+        .await
+        .map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
     if o.status != 401 {
         return Err(CheckFailure::new(
             app.path,
