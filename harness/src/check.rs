@@ -1,5 +1,6 @@
 //! `kubegate check` as a library call: load one or both deploy paths into
-//! the model, apply every rule, compare the paths, apply waivers.
+//! the model (and the chart's values, and the routes of the app source its
+//! Dockerfiles build), apply every rule, compare the paths, apply waivers.
 //! Reports and the CLI sit on top of [`run`].
 
 use std::path::PathBuf;
@@ -95,7 +96,9 @@ pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         }
         None => (None, None),
     };
-    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())?)
+    // The app source behind the images, read here so that the rules stay free of I/O (KG-PROBE-006).
+    let apps = crate::app_source::find(&config.base_dir);
+    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref(), &apps)?)
 }
 
 /// The chart's `values.yaml` merged with the extra values files (later wins),

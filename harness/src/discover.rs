@@ -17,7 +17,7 @@ use crate::exit::{ExitCode, HasExitCode};
 use crate::helm::{self, RenderChartError};
 
 /// Directories never searched: dependencies, build output, VCS data.
-const SKIPPED_DIRS: &[&str] = &["node_modules", "target", "dist", "build", "venv", "__pycache__", "vendor"];
+pub(crate) const SKIPPED_DIRS: &[&str] = &["node_modules", "target", "dist", "build", "venv", "__pycache__", "vendor"];
 
 /// Kinds that hold a pod template and make a component of the application.
 const COMPONENT_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];

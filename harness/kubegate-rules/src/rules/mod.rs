@@ -111,6 +111,8 @@ pub struct RuleContext<'a> {
     pub contract: Option<&'a Contract>,
     /// Helm chart's `values.yaml` (defaults) as JSON, on the Helm path.
     pub chart_values: Option<&'a serde_json::Value>,
+    /// The apps the repository's Dockerfiles build, with the routes their source declares (KG-PROBE-006).
+    pub apps: &'a [kubegate_core::app_routes::AppSource],
 }
 
 /// Where one rule's function reports: bound to that rule (it fills the id,
