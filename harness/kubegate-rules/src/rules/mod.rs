@@ -136,6 +136,7 @@ impl Sink<'_> {
         let source = Some(SourceLocation {
             file: obj.source.file.clone(),
             line: field.as_deref().and_then(|f| obj.line_of(f)).or(obj.source.line),
+            show: obj.source.show.clone(),
         });
         self.report_ref(obj.object_ref(), field, message, fix, source);
     }

@@ -296,7 +296,7 @@ fn no_chart_default(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             Some(field.clone()),
             format!("chart value `{field}` has a secret-looking default (redacted)"),
             None,
-            Some(SourceLocation { file: file.clone(), line: None }),
+            Some(SourceLocation { file: file.clone(), ..Default::default() }),
         );
     }
 }
