@@ -1,8 +1,9 @@
 //! `kubegate check` as a library call: load one or both deploy paths into
-//! the model, apply every rule, compare the paths, apply waivers.
+//! the model (and the chart's values, and the routes of the app source its
+//! Dockerfiles build), apply every rule, compare the paths, apply waivers.
 //! Reports and the CLI sit on top of [`run`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::contract::{Contract, LoadContractError};
@@ -90,17 +91,53 @@ pub fn run(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         Some(chart) => {
             let out =
                 crate::helm::template(&config.release, chart, &config.namespace, &req.values).map_err(Box::new)?;
-            let model = Model::from_helm_output(&out, chart).map_err(|e| CheckError::Rendered(Box::new(e)))?;
+            let mut model = Model::from_helm_output(&out, chart).map_err(|e| CheckError::Rendered(Box::new(e)))?;
+            for o in &mut model.objects {
+                o.source.show = show_only(config, chart, &req.values, &o.source.file);
+            }
             (Some(model), Some(chart_values(chart, &req.values)?))
         }
         None => (None, None),
     };
-    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref())?)
+    // The app source behind the images, read here so that the rules stay free of I/O (KG-PROBE-006).
+    let apps = crate::app_source::find(&config.base_dir);
+    Ok(check_models(config, raw.as_ref(), helm.as_ref(), contract.as_ref(), chart_values.as_ref(), &apps)?)
+}
+
+/// `helm template <release> <chart> -n <namespace> [-f values]... --show-only templates/x.yaml`: the command that
+/// prints the rendered document of `template` (a template line is not the rendered one). `None` for output helm
+/// names no template for.
+fn show_only(config: &Config, chart: &Path, values: &[PathBuf], template: &Path) -> Option<String> {
+    let inside = template.strip_prefix(chart).ok().filter(|p| p.components().count() >= 2)?;
+    let mut words = vec!["helm".to_string(), "template".into(), shell_word(&config.release), shell_word(&shown(chart))];
+    words.extend(["-n".to_string(), shell_word(&config.namespace)]);
+    for v in values {
+        words.extend(["-f".to_string(), shell_word(&shown(v))]);
+    }
+    words.extend(["--show-only".to_string(), shell_word(&inside.to_string_lossy().replace('\\', "/"))]);
+    Some(words.join(" "))
+}
+
+/// `p` as typed from the current directory (relative when below it).
+fn shown(p: &Path) -> String {
+    let rel = std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    let s = rel.as_deref().unwrap_or(p).to_string_lossy().replace('\\', "/");
+    let s = s.strip_prefix("./").unwrap_or(&s).to_string();
+    if s.is_empty() { ".".into() } else { s }
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but plain path characters.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@+,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The chart's `values.yaml` merged with the extra values files (later wins),
 /// as JSON: what KG-SECRET-005 inspects for secret defaults.
-fn chart_values(chart: &std::path::Path, extra: &[PathBuf]) -> Result<serde_json::Value, CheckError> {
+fn chart_values(chart: &Path, extra: &[PathBuf]) -> Result<serde_json::Value, CheckError> {
     let mut merged = serde_json::Value::Object(Default::default());
     let files = std::iter::once(chart.join("values.yaml")).chain(extra.iter().cloned());
     for file in files {
@@ -175,6 +212,28 @@ mod tests {
         let waived: Vec<_> = out.waived().collect();
         assert_eq!(waived.len(), 1);
         assert!(waived[0].waived.as_deref().is_some_and(|r| r.contains("local registry")));
+    }
+
+    #[test]
+    fn helm_findings_name_the_command_that_shows_the_rendered_document() {
+        let config = Config { release: "todo".into(), namespace: "it's".into(), ..Config::default() };
+        let chart = Path::new("/nowhere/helm/todo");
+        let values = [PathBuf::from("/nowhere/values dev.yaml")];
+        let show = |file: &str| show_only(&config, chart, &values, Path::new(file));
+        assert_eq!(
+            show("/nowhere/helm/todo/templates/backend.yaml").as_deref(),
+            Some(
+                "helm template todo /nowhere/helm/todo -n 'it'\\''s' -f '/nowhere/values dev.yaml' --show-only templates/backend.yaml"
+            )
+        );
+        assert_eq!(
+            show("/nowhere/helm/todo/charts/db/templates/sts.yaml")
+                .as_deref()
+                .map(|s| s.ends_with("--show-only charts/db/templates/sts.yaml")),
+            Some(true)
+        );
+        assert_eq!(show("/nowhere/helm/todo/(helm template output)"), None, "no template named");
+        assert_eq!(show("/elsewhere/x.yaml"), None);
     }
 
     #[test]

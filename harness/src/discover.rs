@@ -2,7 +2,8 @@
 //! Kubernetes YAML (`k8s/`, `manifests/`, `deploy/`, ...), and the deployment under test inferred from the objects
 //! themselves: workloads and the Services that select them, container ports, probes, and every Secret and
 //! ConfigMap key the pods read. The README adds what the objects cannot say: the release name and namespace of its
-//! `helm install` line, and the keys of its `kubectl create secret` lines.
+//! `helm install` line, and the keys of its `kubectl create secret` lines; an `openapi.yaml` (`.yml`, `.json`) at the
+//! root, in `docs/` or in `api/` is the contract the probes are checked against.
 //!
 //! Objects are read as generic YAML values (serde_json::Value), not through the typed model, so discovery works on
 //! any kind, including custom resources, and never refuses a repository because one object is unusual.
@@ -17,7 +18,7 @@ use crate::exit::{ExitCode, HasExitCode};
 use crate::helm::{self, RenderChartError};
 
 /// Directories never searched: dependencies, build output, VCS data.
-const SKIPPED_DIRS: &[&str] = &["node_modules", "target", "dist", "build", "venv", "__pycache__", "vendor"];
+pub(crate) const SKIPPED_DIRS: &[&str] = &["node_modules", "target", "dist", "build", "venv", "__pycache__", "vendor"];
 
 /// Kinds that hold a pod template and make a component of the application.
 const COMPONENT_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
@@ -41,6 +42,50 @@ pub struct Discovery {
     pub config_maps: Vec<KeyedObject>,
     /// What could not be read (a chart that does not render, a manifest that is not YAML); the rest is still found.
     pub problems: Vec<Problem>,
+    /// The OpenAPI contract at the root, in `docs/` or in `api/`, if there is one.
+    pub contract: Option<ContractFound>,
+}
+
+/// Where an OpenAPI contract is looked for, first found wins.
+pub const CONTRACT_CANDIDATES: &[&str] = &[
+    "openapi.yaml",
+    "openapi.yml",
+    "openapi.json",
+    "docs/openapi.yaml",
+    "docs/openapi.yml",
+    "docs/openapi.json",
+    "api/openapi.yaml",
+    "api/openapi.yml",
+    "api/openapi.json",
+];
+
+/// An OpenAPI contract file of the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractFound {
+    /// Relative to the root (`openapi.yaml`, `docs/openapi.json`).
+    pub path: String,
+    /// Operations it declares.
+    pub operations: usize,
+    /// Why kubegate cannot use it (not OpenAPI 3, malformed); `None` when it can.
+    pub unreadable: Option<String>,
+}
+
+/// The first of [`CONTRACT_CANDIDATES`] under `root`, read as kubegate reads a contract.
+fn find_contract(root: &Path) -> Option<ContractFound> {
+    let path = CONTRACT_CANDIDATES.iter().find(|c| root.join(c).is_file())?;
+    let (operations, unreadable) = match crate::contract::Contract::load(&root.join(path)) {
+        Ok(c) => (c.operations.len(), None),
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message = format!("{message}: {s}");
+                source = s.source();
+            }
+            (0, Some(message))
+        }
+    };
+    Some(ContractFound { path: path.to_string(), operations, unreadable })
 }
 
 /// A value and where it came from.
@@ -325,6 +370,7 @@ pub fn discover(root: &Path) -> Result<Discovery, DiscoverError> {
         secrets: secrets.into_values().collect(),
         config_maps: config_maps.into_values().collect(),
         problems,
+        contract: find_contract(root),
     })
 }
 
@@ -849,6 +895,15 @@ impl fmt::Display for Discovery {
                 }
                 writeln!(f, "  {}: {}", o.name, facts.join("; "))?;
             }
+        }
+        match &self.contract {
+            Some(ContractFound { path, unreadable: None, operations }) => {
+                writeln!(f, "contract: {path} ({operations} operations)")?;
+            }
+            Some(ContractFound { path, unreadable: Some(why), .. }) => {
+                writeln!(f, "contract: none used ({path} cannot be read as an OpenAPI 3 contract: {why})")?;
+            }
+            None => writeln!(f, "contract: none (no openapi.yaml/.yml/.json at the root, in docs/ or api/)")?,
         }
         for p in &self.problems {
             writeln!(f, "problem: {p}")?;

@@ -9,8 +9,8 @@ use crate::config::{ChartConfig, Component, Config, PolicyConfig, SecretConfig};
 use crate::discover::{ChartFound, ComponentFound, Discovery, KeyedObject, ProbeFound};
 
 /// The Config `d` implies. Paths are relative to `d.root`, which becomes the base directory. Policy and cluster
-/// are the plan's defaults but for [`PolicyConfig::require_hpa`] (see [`inferred_policy`]); no contract (the
-/// contract rules then say they were not run).
+/// are the plan's defaults but for [`PolicyConfig::require_hpa`] (see [`inferred_policy`]); the OpenAPI contract
+/// discovery found, when kubegate can read it (without one the contract rules say they were not run).
 pub fn config(d: &Discovery) -> Config {
     let chart = chart(d);
     Config {
@@ -19,7 +19,7 @@ pub fn config(d: &Discovery) -> Config {
         release: chart.map(|c| c.release.value.clone()).unwrap_or_else(|| d.namespace.value.clone()),
         manifests: d.manifests.first().map(|m| PathBuf::from(&m.path)).unwrap_or_default(),
         chart: ChartConfig { path: chart.map(|c| PathBuf::from(&c.path)).unwrap_or_default(), values: Vec::new() },
-        contract: None,
+        contract: contract(d).map(PathBuf::from),
         secrets: cli_secrets(d)
             .map(|s| SecretConfig { name: s.name.clone(), keys: all_keys(s), ..SecretConfig::default() })
             .collect(),
@@ -33,6 +33,11 @@ pub fn config(d: &Discovery) -> Config {
 /// chooses, and the HPAs it has are still checked (their target exists, their bounds are usable).
 pub fn inferred_policy() -> PolicyConfig {
     PolicyConfig { require_hpa: false, ..PolicyConfig::default() }
+}
+
+/// The contract the deployment is checked against: the one discovery found, when it is readable.
+pub fn contract(d: &Discovery) -> Option<&str> {
+    d.contract.as_ref().filter(|c| c.unreadable.is_none()).map(|c| c.path.as_str())
 }
 
 /// The chart the deployment is installed from: the first that renders, else the first found.

@@ -21,6 +21,7 @@ pub use kubegate_core::{
 pub use kubegate_rules::{outcome, parity, report, rules, waiver};
 
 pub mod access;
+pub mod app_source;
 pub mod check;
 pub mod cli;
 pub mod deploy;
@@ -32,6 +33,7 @@ pub mod images;
 pub mod infer;
 pub mod live;
 pub mod postgres;
+pub mod routes;
 pub mod sweep;
 pub mod verify;
 pub mod wait;

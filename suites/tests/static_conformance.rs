@@ -89,6 +89,7 @@ mutants! {
     probe_other_port => "probe-other-port",
     probe_path_not_in_contract => "probe-path-not-in-contract",
     probe_readiness_removed => "probe-readiness-removed",
+    probe_route_not_served => "probe-route-not-served",
     probe_too_slow => "probe-too-slow",
     probe_wrong_port => "probe-wrong-port",
     recreate_strategy => "recreate-strategy",

@@ -57,12 +57,17 @@ impl std::fmt::Display for ObjectRef {
 }
 
 /// Where in the user's files an object came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceLocation {
     /// The manifest file, or the chart template (`# Source:` of `helm template`).
     pub file: PathBuf,
     /// 1-based line of the object's start (or of the field, when known).
     pub line: Option<usize>,
+    /// On the Helm path: the command that prints the rendered document the line is in
+    /// (`helm template <release> <chart> -n <ns> --show-only templates/x.yaml`), since a template's line is not
+    /// the rendered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show: Option<String>,
 }
 
 /// One rule broken by one object on one path.

@@ -6,6 +6,7 @@
 // Every public item is documented; clippy -D warnings in CI enforces it.
 #![warn(missing_docs)]
 
+pub mod app_routes;
 pub mod cluster;
 pub mod config;
 pub mod contract;

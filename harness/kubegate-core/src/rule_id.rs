@@ -52,6 +52,7 @@ rule_ids! {
         Probe003 = "KG-PROBE-003",
         Probe004 = "KG-PROBE-004",
         Probe005 = "KG-PROBE-005",
+        Probe006 = "KG-PROBE-006",
     }
     "SEC" {
         Sec001 = "KG-SEC-001",

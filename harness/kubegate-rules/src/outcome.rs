@@ -84,6 +84,7 @@ pub fn check_models(
     helm: Option<&Model>,
     contract: Option<&Contract>,
     chart_values: Option<&serde_json::Value>,
+    apps: &[kubegate_core::app_routes::AppSource],
 ) -> Result<CheckOutcome, InvalidWaiver> {
     let mut findings = Vec::new();
     let mut checked = Vec::new();
@@ -97,6 +98,7 @@ pub fn check_models(
             model,
             contract,
             chart_values: if model.path == DeployPath::Helm { chart_values } else { None },
+            apps,
         };
         findings.extend(crate::rules::check_model(&ctx));
         checked.push(CheckedPath { path: model.path, source: model.root.clone(), objects: model.objects.len() });

@@ -83,6 +83,7 @@ pub fn findings(diffs: &[ParityDiff], raw: &Model, helm: &Model) -> Vec<Finding>
         Some(SourceLocation {
             file: obj.source.file.clone(),
             line: field.and_then(|f| obj.line_of(f)).or(obj.source.line),
+            show: obj.source.show.clone(),
         })
     };
     // Labels only the chart sets (its helpers' standard labels) change nothing that runs: selectors are compared

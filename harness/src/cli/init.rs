@@ -131,8 +131,23 @@ pub fn config_text(d: &Discovery) -> String {
     for m in d.manifests.iter().skip(1) {
         let _ = writeln!(t, "# also raw manifests: {}", quoted(&m.path));
     }
-    t.push_str("# No OpenAPI contract: the contract rules report that they were not run. To add one:\n");
-    t.push_str("# contract = \"openapi.yaml\"\n");
+    match (crate::infer::contract(d), &d.contract) {
+        (Some(path), _) => {
+            t.push_str(
+                "# The OpenAPI contract the probes are checked against (x-kubegate-service / x-kubegate-probe).\n",
+            );
+            let _ = writeln!(t, "contract = {}", quoted(path));
+        }
+        (None, Some(found)) => {
+            let why = found.unreadable.as_deref().unwrap_or_default();
+            let _ = writeln!(t, "# {} is not used: {}", found.path, why.replace('\n', " "));
+            let _ = writeln!(t, "# contract = {}", quoted(&found.path));
+        }
+        (None, None) => {
+            t.push_str("# No OpenAPI contract: the contract rules report that they were not run. To add one:\n");
+            t.push_str("# contract = \"openapi.yaml\"\n");
+        }
+    }
 
     let chart = crate::infer::chart(d);
     if let Some(c) = chart {

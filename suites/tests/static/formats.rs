@@ -45,6 +45,26 @@ fn json_findings_carry_the_stable_fields() {
     let paths: Vec<&str> =
         findings.iter().filter(|f| f["rule_id"] == "KG-PROBE-001").filter_map(|f| f["path"].as_str()).collect();
     assert!(paths.contains(&"raw") && paths.contains(&"helm"), "{paths:?}");
+
+    // A Helm finding names the command that prints its rendered document, and that command prints it.
+    let of_path = |p: &str| findings.iter().find(|f| f["rule_id"] == "KG-PROBE-001" && f["path"] == p);
+    assert!(of_path("raw").is_some_and(|f| f["source"].get("show").is_none()), "raw findings have no helm command");
+    let helm = of_path("helm").expect("a helm finding");
+    let show = helm["source"]["show"].as_str().unwrap_or_else(|| panic!("no show command: {helm}"));
+    assert!(
+        show.starts_with("helm template todo-chatbot charts/todo-chatbot -n todo-chatbot --show-only templates/"),
+        "{show}"
+    );
+    let words: Vec<&str> = show.split_whitespace().collect();
+    let rendered = std::process::Command::new("helm")
+        .args(&words[1..])
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{show}: {e}"));
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(rendered.status.success(), "{show}: {}", String::from_utf8_lossy(&rendered.stderr));
+    let name = helm["object"]["name"].as_str().unwrap_or_default();
+    assert!(text.contains("kind: Deployment") && text.contains(&format!("name: {name}")), "{show}:\n{text}");
 }
 
 #[test]
@@ -103,6 +123,10 @@ fn text_is_plain_when_piped_and_ends_with_the_verdict() {
     assert!(!text.contains('\x1b'), "no colour codes when stdout is not a terminal:\n{text}");
     assert!(text.contains("KG-PROBE-001"), "{text}");
     assert!(text.contains("fix:"), "{text}");
+    assert!(
+        text.contains("rendered: helm template todo-chatbot charts/todo-chatbot -n todo-chatbot --show-only"),
+        "{text}"
+    );
     let last = text.trim_end().lines().last().unwrap_or_default();
     assert!(last.starts_with("FAIL"), "{last}");
 }

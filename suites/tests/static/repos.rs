@@ -136,9 +136,6 @@ struct FindingExpect {
     why: String,
 }
 
-/// Rules issue 9 asks for that do not exist yet, named in expect.toml until they have ids (fixtures/repos/README.md).
-const NEW_RULES: &[&str] = &["new:probe-route"];
-
 fn origin(o: Origin) -> String {
     match o {
         Origin::Readme => "readme",
@@ -246,10 +243,9 @@ fn assert_discovers(name: &str) {
     }
 
     for f in expect.must.iter().chain(&expect.must_not) {
-        let known = f.rule.parse::<kubegate::rule_id::RuleId>().is_ok() || NEW_RULES.contains(&f.rule.as_str());
         assert!(
-            known,
-            "{}: rule {} is neither a kubegate rule nor one of {NEW_RULES:?}",
+            f.rule.parse::<kubegate::rule_id::RuleId>().is_ok(),
+            "{}: rule {} is not a kubegate rule",
             expect_path.display(),
             f.rule
         );
@@ -305,14 +301,13 @@ fn assert_check_and_init(
     let matches = |e: &FindingExpect| {
         fired.iter().any(|(rule, object)| *rule == e.rule && e.object.as_ref().is_none_or(|o| o == object))
     };
-    let pending = |e: &FindingExpect| NEW_RULES.contains(&e.rule.as_str());
-    for e in must.iter().filter(|e| !pending(e)) {
+    for e in must {
         assert!(matches(e), "{name}: must report {} on {:?} ({})\nfired: {fired:#?}", e.rule, e.object, e.why);
     }
-    for e in must_not.iter().filter(|e| !pending(e)) {
+    for e in must_not {
         assert!(!matches(e), "{name}: must not report {} on {:?} ({})\nfired: {fired:#?}", e.rule, e.object, e.why);
     }
-    assert!(must.iter().any(|e| !pending(e)), "{name}: expect.toml asserts at least one finding");
+    assert!(!must.is_empty(), "{name}: expect.toml asserts at least one finding");
 
     let out = tempfile::tempdir().expect("tempdir");
     let config = out.path().join("kubegate.toml");
@@ -357,4 +352,61 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
         }
     }
+}
+
+/// fixtures/taskly without its kubegate.toml: discovery takes its `openapi.yaml` as the contract, the zero-config
+/// check runs the contract rules against it (they pass: its probes follow it), and `init` writes it down. An
+/// `openapi.json` that is no OpenAPI 3 document is named and not used, and the check still runs.
+#[test]
+fn an_openapi_contract_at_the_root_is_used_without_a_config() {
+    require_helm();
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_tree(&repo().join("fixtures").join("taskly"), copy.path());
+    std::fs::remove_file(copy.path().join("kubegate.toml")).expect("remove taskly's kubegate.toml");
+
+    let d = discover(copy.path()).unwrap_or_else(|e| panic!("{e}"));
+    let found = d.contract.as_ref().expect("openapi.yaml found");
+    assert_eq!((found.path.as_str(), found.unreadable.as_deref()), ("openapi.yaml", None));
+    assert!(found.operations > 5, "{found:?}");
+    assert_eq!(kubegate::infer::config(&d).contract.as_deref(), Some(Path::new("openapi.yaml")));
+
+    let run = kubegate(copy.path()).args(["check", "--format", "json"]).assert();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert_eq!(run.get_output().status.code(), Some(0), "taskly follows its contract\n{stderr}");
+    assert!(stderr.contains("contract: openapi.yaml"), "{stderr}");
+    let report = json(&run);
+    let contract_rules: Vec<&serde_json::Value> =
+        report["checks"].as_array().expect("checks").iter().filter(|c| c["family"] == "CONTRACT").collect();
+    assert_eq!(contract_rules.len(), 3);
+    for c in contract_rules {
+        assert_eq!(c["status"]["raw"], "passed", "{c}");
+        assert_eq!(c["status"]["helm"], "passed", "{c}");
+    }
+    // The contract is checked, not just named: a probe path it lacks is a finding.
+    let web = copy.path().join("k8s").join("web.yaml");
+    let text = std::fs::read_to_string(&web).expect("k8s/web.yaml");
+    std::fs::write(&web, text.replacen("path: /-/ready\n", "path: /-/readyz\n", 1)).expect("write");
+    let run = kubegate(copy.path()).args(["check", "--format", "json"]).assert().code(1);
+    assert!(unwaived(&json(&run)).any(|f| f["rule_id"] == "KG-CONTRACT-001" && f["path"] == "raw"));
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let config = out.path().join("kubegate.toml");
+    kubegate(copy.path()).args(["init", "--output"]).arg(&config).assert().code(0);
+    let written = std::fs::read_to_string(&config).expect("init wrote the file");
+    assert!(written.contains("\ncontract = \"openapi.yaml\"\n"), "{written}");
+
+    // Not OpenAPI: named, not used; the contract rules are then not run, and nothing aborts.
+    let other = tempfile::tempdir().expect("tempdir");
+    copy_tree(&repo().join("fixtures").join("repos").join("raw-only"), other.path());
+    std::fs::create_dir_all(other.path().join("docs")).expect("mkdir docs");
+    std::fs::write(other.path().join("docs").join("openapi.json"), r#"{"swagger": "2.0", "paths": {}}"#)
+        .expect("write");
+    let d = discover(other.path()).unwrap_or_else(|e| panic!("{e}"));
+    let found = d.contract.as_ref().expect("docs/openapi.json found");
+    assert_eq!(found.path, "docs/openapi.json");
+    assert!(found.unreadable.as_deref().is_some_and(|w| w.contains("not an OpenAPI 3 document")), "{found:?}");
+    assert_eq!(kubegate::infer::config(&d).contract, None);
+    let run = kubegate(other.path()).args(["check", "--format", "json"]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(stderr.contains("docs/openapi.json cannot be read as an OpenAPI 3 contract"), "{stderr}");
 }

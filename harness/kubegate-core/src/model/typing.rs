@@ -233,7 +233,7 @@ pub(super) fn type_object(
         name,
         namespace,
         path,
-        source: SourceLocation { file: file.to_path_buf(), line: start },
+        source: SourceLocation { file: file.to_path_buf(), line: start, show: None },
         document,
         typed,
         json,

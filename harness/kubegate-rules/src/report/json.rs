@@ -10,6 +10,7 @@
 //!                   "object": {"kind": "Deployment", "name": "todo-chatbot-backend", "namespace": "todo-chatbot"},
 //!                   "field": "spec.template.spec.containers[0].livenessProbe", "message": "...", "fix": "...",
 //!                   "source": {"file": "manifests/backend.yaml", "line": 12}, "waived": null } ],
+//!   (a Helm finding's source adds "show": "helm template <release> <chart> -n <ns> --show-only templates/x.yaml")
 //!   "checks": [ { "id": "KG-PROBE-001", "family": "PROBE", "severity": "high", "title": "...",
 //!                 "rationale": "...", "fix": "...", "status": {"raw": "failed", "helm": "passed"} } ] }
 //! ```
@@ -74,6 +75,9 @@ struct JsonFinding<'a> {
 struct JsonSource {
     file: String,
     line: Option<usize>,
+    /// Helm path: the `helm template ... --show-only <template>` command that prints the rendered document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    show: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -97,7 +101,11 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             field: f.field.as_deref(),
             message: &f.message,
             fix: &f.fix,
-            source: f.source.as_ref().map(|s| JsonSource { file: super::display_path(&s.file), line: s.line }),
+            source: f.source.as_ref().map(|s| JsonSource {
+                file: super::display_path(&s.file),
+                line: s.line,
+                show: s.show.clone(),
+            }),
             waived: f.waived.as_deref(),
         }
     }

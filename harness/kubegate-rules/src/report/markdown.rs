@@ -70,6 +70,8 @@ pub(super) fn render(report: &Report) -> String {
                 let field = f.field.as_deref().map(|x| format!(" `{x}`")).unwrap_or_default();
                 let at = m.sources().iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
                 let at = if at.is_empty() { at } else { format!(" at {at}") };
+                let shows = m.shows().iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+                let at = if shows.is_empty() { at } else { format!("{at} (rendered: {shows})") };
                 let _ = writeln!(
                     out,
                     "- **{}** ({}, {}){field}: {}{at}  \n  fix: {}",

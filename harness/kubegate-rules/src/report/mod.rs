@@ -385,6 +385,17 @@ impl Merged<'_> {
         }
         out
     }
+
+    /// Distinct commands that show the rendered documents of the members (the Helm path's).
+    pub fn shows(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in self.members.iter().filter_map(|f| f.source.as_ref()?.show.as_deref()) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
 }
 
 /// Merge findings that differ only by path (and source), keeping order.

@@ -53,16 +53,18 @@ fn result(f: &Finding, rule_index: Option<usize>) -> sarif::Result {
         }
         None => sarif::Location::builder().logical_locations(vec![logical]).build(),
     };
-    let properties = props(
-        [
-            ("path", serde_json::json!(f.path)),
-            ("severity", serde_json::json!(severity_name(f.severity))),
-            ("object", serde_json::json!(f.object)),
-            ("field", serde_json::json!(f.field)),
-            ("fix", serde_json::json!(f.fix)),
-        ],
-        Vec::new(),
-    );
+    let mut pairs = vec![
+        ("path", serde_json::json!(f.path)),
+        ("severity", serde_json::json!(severity_name(f.severity))),
+        ("object", serde_json::json!(f.object)),
+        ("field", serde_json::json!(f.field)),
+        ("fix", serde_json::json!(f.fix)),
+    ];
+    // A Helm finding: the command that prints the rendered document its template line belongs to.
+    if let Some(show) = f.source.as_ref().and_then(|s| s.show.as_deref()) {
+        pairs.push(("show", serde_json::json!(show)));
+    }
+    let properties = props(pairs, Vec::new());
     let base = sarif::Result::builder()
         .rule_id(f.rule_id.clone())
         .message(sarif::Message::builder().text(text).build())

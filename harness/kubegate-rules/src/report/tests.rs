@@ -25,6 +25,8 @@ fn finding(rule: &str, sev: Severity, path: DeployPath, name: &str, waived: Opti
                 "charts/x/templates/backend.yaml"
             }),
             line: Some(12),
+            show: (path == DeployPath::Helm)
+                .then(|| "helm template x charts/x -n todo-chatbot --show-only templates/backend.yaml".into()),
         }),
         waived: waived.map(str::to_string),
     }

@@ -1,7 +1,8 @@
 //! Terminal text: first a short summary per rule (id, severity, count, the
 //! objects, one fix; worst rule first), then the details: findings grouped by
 //! object (worst object first), each with rule id, severity, path, field,
-//! message and `fix:`; waived findings in their own section; one summary line
+//! message, source, the command that shows a Helm finding's rendered document
+//! and `fix:`; waived findings in their own section; one summary line
 //! last, where the eye lands.
 
 use std::collections::BTreeMap;
@@ -156,6 +157,9 @@ fn write_finding(out: &mut String, st: &Style, m: &Merged<'_>) {
     let sources = m.sources();
     if !sources.is_empty() {
         let _ = writeln!(out, "      {}", st.dim(&format!("at {}", sources.join(", "))));
+    }
+    for show in m.shows() {
+        let _ = writeln!(out, "      {}", st.dim(&format!("rendered: {show}")));
     }
     let _ = writeln!(out, "      {} {}", st.paint("32", "fix:"), f.fix);
 }

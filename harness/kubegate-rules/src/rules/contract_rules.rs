@@ -54,7 +54,7 @@ fn contract_covers(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
                         contract.file.display()
                     ),
                     None,
-                    Some(SourceLocation { file: contract.file.clone(), line: None }),
+                    Some(SourceLocation { file: contract.file.clone(), ..Default::default() }),
                 );
             }
         }

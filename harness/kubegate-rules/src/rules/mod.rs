@@ -111,6 +111,8 @@ pub struct RuleContext<'a> {
     pub contract: Option<&'a Contract>,
     /// Helm chart's `values.yaml` (defaults) as JSON, on the Helm path.
     pub chart_values: Option<&'a serde_json::Value>,
+    /// The apps the repository's Dockerfiles build, with the routes their source declares (KG-PROBE-006).
+    pub apps: &'a [kubegate_core::app_routes::AppSource],
 }
 
 /// Where one rule's function reports: bound to that rule (it fills the id,
@@ -134,6 +136,7 @@ impl Sink<'_> {
         let source = Some(SourceLocation {
             file: obj.source.file.clone(),
             line: field.as_deref().and_then(|f| obj.line_of(f)).or(obj.source.line),
+            show: obj.source.show.clone(),
         });
         self.report_ref(obj.object_ref(), field, message, fix, source);
     }

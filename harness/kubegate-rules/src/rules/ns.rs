@@ -63,7 +63,7 @@ mod tests {
         let yaml = mutate("  name: todo-chatbot-config\n  namespace: todo-chatbot\n", "  name: todo-chatbot-config\n");
         let helm = Model::from_str(&yaml, std::path::Path::new("t.yaml"), DeployPath::Helm).expect("loads");
         let config = kubegate_core::config::Config { contract: None, ..kubegate_core::config::Config::default() };
-        let out = crate::outcome::check_models(&config, None, Some(&helm), None, None).expect("check runs");
+        let out = crate::outcome::check_models(&config, None, Some(&helm), None, None, &[]).expect("check runs");
         assert!(out.findings.iter().all(|f| f.rule_id != "KG-NS-001"), "{:#?}", out.findings);
     }
 

@@ -1,5 +1,6 @@
 //! KG-PROBE: liveness/readiness present and distinct, probe ports declared,
-//! timings within the plan's success criteria.
+//! timings within the plan's success criteria, probe paths among the routes
+//! the app's own source declares.
 
 use k8s_openapi::api::core::v1::Probe;
 
@@ -8,7 +9,7 @@ use super::{
 };
 use kubegate_core::finding::Severity;
 
-pub(super) const RULES: &[Rule] = &[LIVENESS, READINESS, DISTINCT, PORT_DECLARED, TIMINGS];
+pub(super) const RULES: &[Rule] = &[LIVENESS, READINESS, DISTINCT, PORT_DECLARED, TIMINGS, ROUTE_SERVED];
 
 const LIVENESS: Rule = Rule {
     id: RuleId::Probe001,
@@ -53,6 +54,15 @@ const TIMINGS: Rule = Rule {
     rationale: "The plan wants pods Running within 60 s and probes passing within 90 s; slower timings fail it by construction.",
     fix: "Lower initialDelaySeconds/periodSeconds, keep timeoutSeconds below periodSeconds.",
     check: Check::Model(timings),
+};
+
+const ROUTE_SERVED: Rule = Rule {
+    id: RuleId::Probe006,
+    severity: Severity::Medium,
+    title: "probe path is a route the app's own code serves",
+    rationale: "A probe on a path the application does not serve gets 404: the pod never turns ready, or is restarted over and over. Judged only where a Dockerfile's build context holds the app's source and every route there is a literal path.",
+    fix: "Probe a path the app serves, or add the route to the app.",
+    check: Check::Model(route_served),
 };
 
 /// The probes of a container with their field names.
@@ -164,6 +174,50 @@ fn port_declared(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     }
 }
 
+fn route_served(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
+    use kubegate_core::app_routes::app_for;
+    for cv in containers(ctx.model).into_iter().filter(|cv| !cv.init) {
+        let labels = super::pod_labels(&cv.pod);
+        let component = labels.get("app.kubernetes.io/component").map(String::as_str).unwrap_or_default();
+        let image = cv.c.image.as_deref().unwrap_or_default();
+        let Some(app) = app_for(ctx.apps, image, &[cv.c.name.as_str(), component]).filter(|a| a.judges()) else {
+            continue;
+        };
+        for (field, probe) in probes(cv.c) {
+            let Some(get) = probe.and_then(|p| p.http_get.as_ref()) else { continue };
+            let path = get.path.as_deref().unwrap_or("/");
+            if app.serves(path) {
+                continue;
+            }
+            let mut files: Vec<&str> = app.routes.iter().map(|r| r.file.as_str()).collect();
+            files.dedup();
+            let mut shown: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).take(8).collect();
+            if app.routes.len() > shown.len() {
+                shown.push("...");
+            }
+            let frameworks: Vec<String> = app.frameworks().iter().map(ToString::to_string).collect();
+            sink.report(
+                cv.obj,
+                cv.at(&format!("{field}.httpGet.path")),
+                format!(
+                    "container `{}`: {field} path `{path}` is not found in the app's routes (looked in {}/, built by {}: {} route(s) in {}: {})",
+                    cv.c.name,
+                    app.context,
+                    app.dockerfile,
+                    frameworks.join("/"),
+                    files.join(", "),
+                    shown.join(", ")
+                ),
+                Some(format!(
+                    "Probe a path the app serves ({}), or add a `{path}` route to {}.",
+                    app.routes.iter().map(|r| r.path.as_str()).find(|p| p.contains("health") || p.contains("ready")).unwrap_or(&app.routes[0].path),
+                    files[0]
+                )),
+            );
+        }
+    }
+}
+
 fn timings(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     let policy = &ctx.config.policy;
     for cv in probed(ctx) {
@@ -234,7 +288,9 @@ fn timings(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_caught, base, mutate, of_rule};
+    use super::super::testkit::{assert_caught, base, findings_with_apps, mutate, of_rule};
+    use kubegate_core::app_routes::{AppSource, Framework, Route};
+    use kubegate_core::config::Config;
 
     #[test]
     fn liveness_missing() {
@@ -300,5 +356,67 @@ mod tests {
             ),
         );
         assert!(of_rule(&base(), "KG-PROBE-005").is_empty());
+    }
+
+    fn app(context: &str, routes: &[&str], dynamic: bool) -> AppSource {
+        AppSource {
+            dockerfile: format!("{context}/Dockerfile"),
+            context: context.into(),
+            files_read: 1,
+            routes: routes
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Route {
+                    path: p.to_string(),
+                    subtree: false,
+                    framework: Framework::FastApi,
+                    file: format!("{context}/main.py"),
+                    line: i + 1,
+                })
+                .collect(),
+            mounts: Vec::new(),
+            dynamic: dynamic.then(|| format!("{context}/main.py:9")),
+        }
+    }
+
+    fn route_findings(apps: &[AppSource]) -> Vec<kubegate_core::finding::Finding> {
+        findings_with_apps(&base(), &Config::default(), apps)
+            .into_iter()
+            .filter(|f| f.rule_id == "KG-PROBE-006")
+            .collect()
+    }
+
+    #[test]
+    fn probe_path_the_app_does_not_serve() {
+        // backend serves /health only: its readinessProbe on /ready is not among the routes.
+        let apps =
+            [app("backend", &["/health", "/api/tasks"], false), app("frontend", &["/", "/health", "/ready"], false)];
+        let f = route_findings(&apps);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].object.name, "todo-chatbot-backend");
+        assert_eq!(f[0].field.as_deref(), Some("spec.template.spec.containers[0].readinessProbe.httpGet.path"));
+        for part in [
+            "`/ready` is not found in the app's routes",
+            "looked in backend/",
+            "backend/Dockerfile",
+            "FastAPI",
+            "backend/main.py",
+            "/health, /api/tasks",
+        ] {
+            assert!(f[0].message.contains(part), "{part}: {}", f[0].message);
+        }
+        assert!(f[0].fix.contains("/health") && f[0].fix.contains("`/ready` route to backend/main.py"), "{}", f[0].fix);
+        assert!(f[0].source.as_ref().and_then(|s| s.line).is_some(), "a line to jump to");
+    }
+
+    #[test]
+    fn no_source_or_computed_routes_judge_nothing() {
+        assert!(route_findings(&[]).is_empty(), "no Dockerfile found");
+        assert!(route_findings(&[app("backend", &[], false)]).is_empty(), "no source in the build context");
+        assert!(route_findings(&[app("backend", &["/health"], true)]).is_empty(), "a route whose path is computed");
+        let unrelated = [app("worker", &["/metrics"], false)];
+        assert!(route_findings(&unrelated).is_empty(), "a Dockerfile that builds none of the containers");
+        let served = [app("backend", &["/health", "/ready"], false)];
+        assert!(route_findings(&served).is_empty());
     }
 }

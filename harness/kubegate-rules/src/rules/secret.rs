@@ -11,7 +11,8 @@ use kubegate_core::finding::{ObjectRef, Severity, SourceLocation};
 use kubegate_core::model::{Object, Typed, join_key};
 
 /// Whether a setting's key names a secret (matches a pattern) rather than a
-/// reference to one (`existingSecret`, `secretName`, `...Ref`, `..._FILE`).
+/// reference to one (`existingSecret`, `secretName`, `...Ref`, `..._FILE`) or
+/// the header that carries one (`API_KEY_HEADER: x-api-key`, `authHeader`).
 pub(crate) fn secret_key(key: &str, patterns: &[String]) -> bool {
     let k: String = key.to_ascii_lowercase().chars().map(|c| if c == '-' || c == '.' { '_' } else { c }).collect();
     let reference = k.starts_with("existing")
@@ -19,6 +20,7 @@ pub(crate) fn secret_key(key: &str, patterns: &[String]) -> bool {
         || k.ends_with("ref")
         || k.ends_with("_file")
         || k.ends_with("path")
+        || k.ends_with("header")
         || matches!(k.as_str(), "secret" | "secrets" | "create" | "enabled" | "key" | "secretkey");
     !reference && patterns.iter().any(|p| k.contains(&p.to_ascii_lowercase()))
 }
@@ -296,7 +298,7 @@ fn no_chart_default(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
             Some(field.clone()),
             format!("chart value `{field}` has a secret-looking default (redacted)"),
             None,
-            Some(SourceLocation { file: file.clone(), line: None }),
+            Some(SourceLocation { file: file.clone(), ..Default::default() }),
         );
     }
 }
@@ -330,7 +332,7 @@ fn walk_values(v: &Value, path: &str, patterns: &[String], hits: &mut Vec<String
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_caught, mutate};
+    use super::super::testkit::{assert_caught, mutate, of_rule};
     use super::*;
 
     fn pats() -> Vec<String> {
@@ -345,6 +347,18 @@ mod tests {
         for k in ["existingSecret", "secretName", "OPENAI_BASE_URL", "LOG_LEVEL", "secretKeyRef", "JWT_SECRET_FILE"] {
             assert!(!secret_key(k, &pats()), "{k}");
         }
+        // A header's name is not the secret it carries.
+        for k in ["API_KEY_HEADER", "api-key-header", "authTokenHeader"] {
+            assert!(!secret_key(k, &pats()), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_header_name_in_a_config_map_is_no_secret_but_a_credential_value_still_is() {
+        let with = |line: &str| mutate("  LOG_LEVEL: info\n", &format!("  LOG_LEVEL: info\n{line}\n"));
+        assert!(of_rule(&with("  API_KEY_HEADER: x-api-key"), "KG-SECRET-002").is_empty());
+        let f = assert_caught("KG-SECRET-002", &with("  API_KEY_HEADER: sk-proj-abcdefghijklmnopqrstuvwx"));
+        assert!(f[0].message.contains("API_KEY_HEADER") && !f[0].message.contains("sk-proj"), "{}", f[0].message);
     }
 
     #[test]
@@ -431,7 +445,7 @@ mod tests {
         let f = assert_caught("KG-SECRET-006", &format!("{}{empty}", super::super::testkit::base()));
         assert!(f[0].message.contains("todo-chatbot-secrets"), "{}", f[0].message);
         let other = empty.replace("todo-chatbot-secrets", "tls-cert");
-        let f = super::super::testkit::of_rule(&format!("{}{other}", super::super::testkit::base()), "KG-SECRET-006");
+        let f = of_rule(&format!("{}{other}", super::super::testkit::base()), "KG-SECRET-006");
         assert!(f.is_empty(), "a Secret of another name is not a clash: {f:#?}");
     }
 

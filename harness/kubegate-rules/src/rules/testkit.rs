@@ -248,9 +248,14 @@ pub fn findings(yaml: &str) -> Vec<Finding> {
 
 /// Findings of `yaml` (as the raw path) with `config`.
 pub fn findings_with(yaml: &str, config: &Config) -> Vec<Finding> {
+    findings_with_apps(yaml, config, &[])
+}
+
+/// Findings of `yaml` (as the raw path) with `config` and the app sources `apps` (KG-PROBE-006).
+pub fn findings_with_apps(yaml: &str, config: &Config, apps: &[kubegate_core::app_routes::AppSource]) -> Vec<Finding> {
     let model = Model::from_str(yaml, Path::new("test.yaml"), DeployPath::Raw).expect("test YAML loads");
     let contract = Contract::parse(CONTRACT, Path::new("openapi.yaml")).expect("test contract parses");
-    check_models(config, Some(&model), None, Some(&contract), None).expect("check runs").findings
+    check_models(config, Some(&model), None, Some(&contract), None, apps).expect("check runs").findings
 }
 
 /// Unwaived findings of one rule.
