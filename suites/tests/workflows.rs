@@ -8,7 +8,11 @@
 //! Their shape is checked too: one job builds (a nextest archive, the CLI,
 //! the images), a matrix of partitions runs that archive with
 //! `--partition count:K/N`, each on a cluster of its own, uploads its JUnit,
-//! and a last job merges them and fails when a partition failed.
+//! and a last job merges them and fails when a partition failed; `verify`
+//! appends its summary.md to the job summary. `check.yml`, the workflow a
+//! team copies for its own repository, installs kubegate with cargo, runs
+//! `kubegate check --format sarif` and uploads that file with
+//! github/codeql-action/upload-sarif, so findings annotate the PR's lines.
 
 use std::path::{Path, PathBuf};
 
@@ -162,7 +166,9 @@ fn every_workflow_is_valid() {
         .collect();
     files.sort();
     let names: Vec<String> = files.iter().map(|p| p.file_name().expect("name").to_string_lossy().into()).collect();
-    assert!(names.contains(&"kind.yml".to_string()) && names.contains(&"minikube.yml".to_string()), "{names:?}");
+    for expected in ["check.yml", "kind.yml", "minikube.yml"] {
+        assert!(names.contains(&expected.to_string()), "{expected} missing: {names:?}");
+    }
     let mut report = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable");
@@ -356,6 +362,90 @@ fn tests_are_built_once_and_run_as_partitions_each_on_its_own_cluster() {
         assert!(needs(verify).contains(build_name), "{name}");
         assert_eq!(job_uses(verify, cluster_action).len(), 1, "{name}: verify starts its own cluster");
     }
+}
+
+/// `$NAME` / `"$NAME"` / `${{ env.NAME }}` resolved against the workflow's top-level `env`.
+fn resolve_env(doc: &Value, word: &str) -> String {
+    let word = word.trim().trim_matches('"');
+    let name = word
+        .strip_prefix("${{ env.")
+        .and_then(|w| w.strip_suffix(" }}"))
+        .or_else(|| word.strip_prefix('$'))
+        .map(|n| n.trim_matches(['{', '}']));
+    match name.and_then(|n| doc["env"][n].as_str()) {
+        Some(v) => v.to_string(),
+        None => word.to_string(),
+    }
+}
+
+#[test]
+fn check_workflow_uploads_kubegate_sarif_for_pull_request_annotations() {
+    let doc: Value = serde_saphyr::from_str(&read("check.yml")).expect("parses");
+    let on = &doc["on"];
+    assert!(on.get("pull_request").is_some(), "runs on pull requests: {on}");
+    assert_eq!(doc["permissions"]["security-events"].as_str(), Some("write"), "upload-sarif needs it");
+    let jobs = doc["jobs"].as_object().expect("jobs");
+    let (name, job) = job_running(&doc, "kubegate check --format sarif").expect("a job runs kubegate check as SARIF");
+    let runs = job_runs(job);
+    // kubegate installed with cargo (from git or a path), with its lock file; no cluster, no verify.
+    let install = runs.lines().filter(|l| l.contains("cargo install")).collect::<Vec<_>>();
+    assert!(!install.is_empty() && install.iter().all(|l| l.contains("--locked")), "{runs}");
+    assert!(install.iter().any(|l| l.contains("--git")) && install.iter().any(|l| l.contains("--path")), "{runs}");
+    assert!(install.iter().all(|l| l.contains(" kubegate") || l.contains("--path")), "{runs}");
+    assert!(!job_uses(job, "azure/setup-helm").is_empty(), "{name}: helm renders the chart");
+    for cluster in ["helm/kind-action", "medyagh/setup-minikube"] {
+        assert!(jobs.values().all(|j| job_uses(j, cluster).is_empty()), "check.yml starts no cluster");
+    }
+    assert!(!runs.contains(" verify"), "{runs}");
+    // The SARIF kubegate writes is the file upload-sarif uploads, even when the check found something.
+    let check = runs.lines().find(|l| l.contains("kubegate check --format sarif")).expect("line");
+    let written = resolve_env(&doc, flag_value(check, "--output").expect("--output FILE"));
+    let uploads = job_uses(job, "github/codeql-action/upload-sarif");
+    assert_eq!(uploads.len(), 1, "{name}: one SARIF upload");
+    let uploaded = resolve_env(&doc, uploads[0]["with"]["sarif_file"].as_str().expect("sarif_file"));
+    assert_eq!(written, uploaded, "{name}: the uploaded SARIF is the one kubegate wrote");
+    assert!(uploads[0]["if"].as_str().is_some_and(|c| c.contains("always()")), "uploaded when findings fail the step");
+    // Exit 1 (findings) does not stop the upload; the job still fails on findings.
+    let steps = job_steps(job);
+    let at = |pred: &dyn Fn(&Value) -> bool| steps.iter().position(pred).expect("step");
+    let check_step = at(&|s| s["run"].as_str().is_some_and(|r| r.contains("kubegate check --format sarif")));
+    let upload_step = at(&|s| s["uses"].as_str().is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif@")));
+    let fail_step = at(&|s| s["if"].as_str().is_some_and(|c| c.contains("exit == '1'")));
+    assert!(check_step < upload_step && upload_step < fail_step, "{name}: check, upload, then fail on findings");
+    let check_run = steps[check_step]["run"].as_str().unwrap_or_default();
+    assert!(check_run.contains("set +e") && check_run.contains("GITHUB_OUTPUT"), "{check_run}");
+    assert!(steps[fail_step]["run"].as_str().is_some_and(|r| r.contains("exit 1")));
+    assert!(runs.contains("--format markdown >> \"$GITHUB_STEP_SUMMARY\""), "the report in the job summary: {runs}");
+}
+
+#[test]
+fn verify_appends_its_summary_to_the_job_summary() {
+    for name in ["kind.yml", "minikube.yml"] {
+        let doc: Value = serde_saphyr::from_str(&read(name)).expect("parses");
+        let (verify_name, verify) = job_running(&doc, " verify --provider").expect("verify job");
+        let steps = job_steps(verify);
+        let command = job_runs(verify).lines().find(|l| l.contains(" verify --provider")).expect("line").to_owned();
+        let dir = flag_value(&command, "--report-dir").unwrap_or_else(|| panic!("{name}: verify names its report dir"));
+        let verify_at = steps.iter().position(|s| s["run"].as_str() == Some(command.as_str())).expect("verify step");
+        let summary = format!("{}/summary.md", dir.trim_end_matches('/'));
+        let append = steps
+            .iter()
+            .position(|s| {
+                s["run"].as_str().is_some_and(|r| r.contains(&format!("cat {summary} >> \"$GITHUB_STEP_SUMMARY\"")))
+            })
+            .unwrap_or_else(|| panic!("{name}: `{verify_name}` appends {summary} to $GITHUB_STEP_SUMMARY"));
+        assert!(verify_at < append, "{name}: after verify");
+        assert_eq!(steps[append]["if"].as_str(), Some("${{ always() }}"), "{name}: also when verify failed");
+    }
+}
+
+#[test]
+fn env_names_resolve_against_the_workflow() {
+    let doc: Value = serde_saphyr::from_str("env:\n  F: out.sarif\n").expect("parses");
+    for word in ["$F", "\"$F\"", "${F}", "${{ env.F }}"] {
+        assert_eq!(resolve_env(&doc, word), "out.sarif", "{word}");
+    }
+    assert_eq!(resolve_env(&doc, "plain.sarif"), "plain.sarif");
 }
 
 #[test]
