@@ -80,15 +80,8 @@ echo "kubegate: caught $kg_caught of $kg_total mutants (by the expected rule on 
 
 # --- 3. checkov on the same inputs ----------------------------------------
 [ "$CHECKOV" = 1 ] || exit 0
-CK_DIR="$KUBEGATE_CACHE/checkov"
-if [ ! -x "$CK_DIR/venv/bin/checkov" ]; then
-  say "installing checkov into $CK_DIR/venv (pip)"
-  mkdir -p "$CK_DIR"
-  if ! { python3 -m venv "$CK_DIR/venv" && "$CK_DIR/venv/bin/pip" install -q checkov; } >"$CK_DIR/install.log" 2>&1; then
-    echo "checkov: not installable here (see $CK_DIR/install.log); skipped"; exit 0
-  fi
-fi
-CK="$CK_DIR/venv/bin/checkov"
+source ci/bench/checkov.sh
+ensure_checkov || { echo "checkov: not installable here (see $CK_DIR/install.log); skipped"; exit 0; }
 echo "checkov: $("$CK" --version 2>/dev/null | tail -1)"
 
 # Failed checks of a tree as "check_id resource" lines: raw manifests

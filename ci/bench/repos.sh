@@ -10,7 +10,7 @@
 #
 # Each repository is checked in a copy without a kubegate.toml (taskly's own
 # is left out), as a team that has not written one yet. checkov (PyPI) comes
-# from a venv under ~/.cache/kubegate/venv (installed when missing); it runs
+# from ci/bench/checkov.sh's venv (installed when missing); it runs
 # with --skip-download (no network here) on each chart (`-d CHART
 # --framework helm`: it renders the chart itself) and on the manifest files
 # kubegate checks (`-f FILE... --framework kubernetes`).
@@ -34,15 +34,12 @@ say "building kubegate (profile cli)"
 cargo build --profile cli --quiet -p kubegate --bin kubegate
 KG="${CARGO_TARGET_DIR:-$PWD/target}/cli/kubegate"
 
-CK=""
-if [ "$CHECKOV" = 1 ]; then
-  VENV="$KUBEGATE_CACHE/venv"
-  if [ ! -x "$VENV/bin/checkov" ]; then
-    say "installing checkov into $VENV (pip)"
-    { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q checkov; } >"$WORK/checkov-install.log" 2>&1 \
-      || { echo "checkov: cannot be installed: $(tail -1 "$WORK/checkov-install.log")"; }
-  fi
-  [ -x "$VENV/bin/checkov" ] && CK="$VENV/bin/checkov"
+source ci/bench/checkov.sh
+if [ "$CHECKOV" != 1 ]; then
+  CK=""
+elif ! ensure_checkov; then
+  echo "checkov: cannot be installed: $(tail -1 "$CK_DIR/install.log")"
+  CK=""
 fi
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(helm version --short); kubegate $("$KG" --version | cut -d' ' -f2)${CK:+; checkov $("$CK" --version 2>/dev/null | tail -1)}"
