@@ -23,3 +23,14 @@ trap '"$KUBEGATE_BIN" cluster down --provider local || true' EXIT
 # (.config/nextest.toml); NEXTEST_TEST_THREADS overrides.
 export NEXTEST_TEST_THREADS="${NEXTEST_TEST_THREADS:-$(( $(nproc) * 3 ))}"
 cargo nextest run --workspace --profile ci "$@"
+
+# The second deployment under test, fixtures/taskly (other names, ports,
+# probe paths, two Secrets, header auth, no fault routes; nothing in the
+# harness knows them): every live check on both paths by `kubegate verify`
+# (its JUnit classes read kubegate.taskly.<path>.<principle>), then the
+# broken variants, which must fail on it too (JUnit: target/nextest/ci-taskly/).
+if [[ $# -eq 0 ]]; then
+  "$KUBEGATE_BIN" verify --config fixtures/taskly/kubegate.toml --provider local --report-dir target/kubegate/ci-taskly
+  KUBEGATE_CONFIG=fixtures/taskly/kubegate.toml \
+    cargo nextest run -p kubegate-suites --profile ci-taskly -E 'binary(live) & (test(/^live::broken::/) | test(zz_teardown))'
+fi

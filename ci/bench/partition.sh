@@ -2,11 +2,14 @@
 # ci/bench/partition.sh: the live binary split with nextest's own engine, as
 # the user workflows split it across runners (ci/workflows/*.yml): build
 # once (`cargo nextest archive`), then run `--partition count:K/N` for
-# N = 1, 2, 3, the N partitions at once on this machine's one local cluster
-# (each partition is its own nextest run: its own shared deployments and
-# namespaces). Prints, per N, the time to the last verdict and the cases
-# each partition ran, and checks that the partitions' cases add up to the
-# whole, each case exactly once.
+# N = 1, 2, 3, the N partitions at once on this machine's one local cluster.
+# On runners each partition has a cluster and shared deployments of its own;
+# here the N partitions share one node, so they share one pair of shared
+# deployments (KUBEGATE_LIVE_RUN_KEY: one key for the N nextest runs) and
+# zz_teardown runs once after the last partition, as on one runner. Each
+# destructive case still has a namespace of its own. Prints, per N, the time
+# to the last verdict and the cases each partition ran, and checks that the
+# partitions' cases add up to the whole, each case exactly once.
 #
 # Needs a running local cluster (ci/setup.sh k8s) and Docker.
 # Environment:
@@ -18,6 +21,8 @@ source ci/env.sh
 
 partitions="${KUBEGATE_BENCH_PARTITIONS:-1 2 3}"
 filter="${KUBEGATE_BENCH_FILTER:-binary(live)}"
+# The partitioned cases; zz_teardown runs once after them.
+filter="($filter) & not test(zz_teardown)"
 out="target/kubegate/bench-partition"
 mkdir -p "$out"
 archive="$out/suites.tar.zst"
@@ -29,10 +34,12 @@ run_partition() { # N K: one partition, its cases and its summary in $out/N-K.*
   local n="$1" k="$2"
   cargo nextest list --archive-file "$archive" --workspace-remap . -E "$filter" \
     --partition "count:$k/$n" --message-format oneline 2>/dev/null >"$out/$n-$k.cases"
-  NEXTEST_TEST_THREADS="${NEXTEST_TEST_THREADS:-$(( $(nproc) * 3 ))}" \
+  # The machine's test threads divided among the partitions running at once.
+  NEXTEST_TEST_THREADS="$(( (threads + n - 1) / n ))" \
     cargo nextest run --archive-file "$archive" --workspace-remap . --profile ci -E "$filter" \
     --partition "count:$k/$n" >"$out/$n-$k.log" 2>&1
 }
+threads="${NEXTEST_TEST_THREADS:-$(( $(nproc) * 3 ))}"
 
 all="$out/all.cases"
 cargo nextest list --archive-file "$archive" --workspace-remap . -E "$filter" --message-format oneline \
@@ -43,6 +50,7 @@ declare -A took verdict
 for n in $partitions; do
   echo "==> $n partition(s) at once"
   start=$(date +%s)
+  export KUBEGATE_LIVE_RUN_KEY="bench-partition-$n-$start"
   pids=()
   for k in $(seq 1 "$n"); do
     run_partition "$n" "$k" &
@@ -51,6 +59,8 @@ for n in $partitions; do
   ok=pass
   for p in "${pids[@]}"; do wait "$p" || ok=FAIL; done
   took[$n]=$(( $(date +%s) - start ))
+  cargo nextest run --archive-file "$archive" --workspace-remap . --profile ci \
+    -E 'binary(live) & test(zz_teardown)' >"$out/$n-teardown.log" 2>&1 || ok=FAIL
   verdict[$n]=$ok
   union="$out/$n.union"
   cat "$out/$n"-*.cases | sort >"$union"

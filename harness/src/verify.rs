@@ -377,7 +377,8 @@ fn assemble(static_report: &Report, built: &[BuiltImage], config: &Config, live:
     // Principles first, in the plan's order, so the table reads P3 .. P14.
     let order = ["P3", "P5", "P11", "P12", "P14"];
     checks.sort_by_key(|c| order.iter().position(|p| *p == c.family).unwrap_or(order.len()));
-    Report { title: "kubegate verify".into(), checks, scopes, cases, duration: Some(took) }
+    let subject = Some(config.release.clone());
+    Report { title: format!("kubegate verify {}", config.release), subject, checks, scopes, cases, duration: Some(took) }
 }
 
 /// report.json, junit.xml, summary.md, report.txt and timings.json, each redacted.
@@ -522,7 +523,7 @@ mod tests {
             Case::from_findings("B", "raw", vec![]),
             Case::from_findings("B", "helm", vec![bad]),
         ];
-        let r = Report { title: "t".into(), checks, scopes, cases, duration: None };
+        let r = Report { title: "t".into(), subject: None, checks, scopes, cases, duration: None };
         let t = verdict_table(&r);
         let p12 = t.lines().find(|l| l.starts_with("P12")).expect("P12 row");
         assert!(p12.contains("PASS 1/1") && p12.contains("FAIL 1/1"), "{t}");

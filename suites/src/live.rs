@@ -45,8 +45,13 @@ fn state_dir() -> PathBuf {
 }
 
 /// This nextest run (or this process, under plain `cargo test`).
+/// `$KUBEGATE_LIVE_RUN_KEY` makes several nextest runs one (partitions
+/// side by side on one cluster share the shared deployments; whoever runs
+/// `zz_teardown` last with the same key removes them).
 fn run_key() -> String {
-    std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| format!("pid-{}", std::process::id()))
+    std::env::var("KUBEGATE_LIVE_RUN_KEY")
+        .or_else(|_| std::env::var("NEXTEST_RUN_ID"))
+        .unwrap_or_else(|_| format!("pid-{}", std::process::id()))
 }
 
 /// The provider and its settings: `$KUBEGATE_PROVIDER` and `$KUBEGATE_CLUSTER_NAME`
@@ -57,9 +62,17 @@ fn provider() -> (ProviderKind, ProviderConfig) {
         .resolve(&ProviderConfig::default())
 }
 
-/// The deployment under test: this repo's chatbot.
+/// The deployment under test: this repo's chatbot, or the one whose
+/// kubegate.toml `$KUBEGATE_CONFIG` names (relative to the workspace root),
+/// e.g. `fixtures/taskly/kubegate.toml`.
 pub fn config() -> Config {
-    Config { base_dir: workspace_root(), ..Config::default() }
+    match std::env::var_os("KUBEGATE_CONFIG") {
+        Some(file) => {
+            let file = workspace_root().join(file);
+            Config::load(Some(&file)).unwrap_or_else(|e| panic!("KUBEGATE_CONFIG: {}", chain(&e)))
+        }
+        None => Config { base_dir: workspace_root(), ..Config::default() },
+    }
 }
 
 /// An exclusive file lock on `target/kubegate/<name>.lock`, held while `f` runs.
@@ -114,7 +127,18 @@ pub async fn fresh_context() -> LiveContext {
     let info = tokio::task::spawn_blocking(cluster).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let config = config();
     let secrets = live_secrets(&config, info.node_ip, None).unwrap_or_else(|e| panic!("{}", chain(&e)));
-    LiveContext::connect(info, config, secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)))
+    let ctx = LiveContext::connect(info, config, secrets).await.unwrap_or_else(|e| panic!("{}", chain(&e)));
+    with_post_renderer(ctx)
+}
+
+/// The context with the `kubegate` binary Helm runs as a variant's
+/// post-renderer (this test binary is not it): `$KUBEGATE_BIN` or a build.
+pub fn with_post_renderer(ctx: LiveContext) -> LiveContext {
+    if ctx.kubegate.is_some() {
+        return ctx;
+    }
+    let bin = crate::kubegate_bin::kubegate_bin().unwrap_or_else(|e| panic!("{e}"));
+    ctx.with_kubegate(bin)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

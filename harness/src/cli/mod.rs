@@ -33,6 +33,13 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Remove namespaces and releases that a killed run left behind.
     Sweep(sweep::SweepArgs),
+    /// Helm's post-renderer for kubegate's variants: rendered manifests on
+    /// stdin, the edits of EDITS applied, on stdout (run by helm, not by people).
+    #[command(hide = true)]
+    PostRender {
+        /// The edits file kubegate wrote for the deployment.
+        edits: std::path::PathBuf,
+    },
 }
 
 /// Print `kubegate <command>: error: <e>` and one `caused by:` line per
@@ -45,6 +52,30 @@ pub(crate) fn fail(command: &str, e: &dyn std::error::Error, code: crate::exit::
         cause = c.source();
     }
     code as i32
+}
+
+/// `kubegate post-render EDITS`: stdin to stdout through the edits.
+fn post_render(edits: &std::path::Path) -> i32 {
+    use std::io::{Read, Write};
+    let run = || -> Result<String, crate::deploy::edit::PostRenderError> {
+        let edits = crate::deploy::edit::read_edits(edits)?;
+        let mut rendered = String::new();
+        std::io::stdin()
+            .read_to_string(&mut rendered)
+            .map_err(|e| crate::deploy::edit::PostRenderError::Yaml(format!("reading stdin: {e}")))?;
+        crate::deploy::edit::post_render(&edits, &rendered)
+    };
+    match run() {
+        Ok(out) => match std::io::stdout().write_all(out.as_bytes()) {
+            Ok(()) => 0,
+            Err(e) => fail("post-render", &e, crate::exit::ExitCode::BadInput),
+        },
+        Err(e) => {
+            // Helm 4 does not show a plugin's stderr: kubegate reads this file.
+            let _ = std::fs::write(crate::deploy::edit::error_file(edits), e.to_string());
+            fail("post-render", &e, crate::exit::ExitCode::BadInput)
+        }
+    }
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -64,5 +95,6 @@ pub fn main_impl() -> i32 {
         Command::Cluster(args) => cluster::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::PostRender { edits } => post_render(&edits),
     }
 }

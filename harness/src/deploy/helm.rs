@@ -5,6 +5,7 @@
 //! the chart reads the Secret kubegate made (`secrets.existingSecret`).
 
 use super::DeployError;
+use super::edit::PostRenderer;
 use crate::process::{Cmd, RunCommandError, SystemRunner};
 use crate::redact::Redactor;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub struct Helm {
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
     redactor: Redactor,
+    /// The binary's major version, asked once (post-renderer flags differ in 3 and 4).
+    major: std::sync::Arc<std::sync::OnceLock<u32>>,
 }
 
 /// What to install: chart, namespace and overrides.
@@ -64,6 +67,8 @@ pub struct HelmInstall {
     pub existing_secret: Option<String>,
     /// `--set key=value` pairs, in order, after kubegate's own.
     pub set: Vec<(String, String)>,
+    /// Edits of the rendered objects (a variant's), run as Helm's post-renderer.
+    pub post_renderer: Option<PostRenderer>,
 }
 
 impl HelmInstall {
@@ -76,6 +81,7 @@ impl HelmInstall {
             values_files: Vec::new(),
             existing_secret: None,
             set: Vec::new(),
+            post_renderer: None,
         }
     }
     /// Add a values file.
@@ -133,6 +139,7 @@ impl Helm {
             kubeconfig: kubeconfig.map(Path::to_owned),
             context: context.map(str::to_owned),
             redactor: Redactor::default(),
+            major: Default::default(),
         })
     }
 
@@ -147,9 +154,34 @@ impl Helm {
         &self.bin
     }
 
+    /// The binary's major version (3 or 4).
+    pub fn major(&self) -> u32 {
+        *self.major.get_or_init(|| super::edit::helm_major(&self.bin))
+    }
+
     /// Run `helm <args>`; stdout (redacted) on success.
     pub async fn run(&self, args: &[String]) -> Result<String, HelmCommandError> {
+        self.run_with(args, None).await
+    }
+
+    /// Run an install, upgrade or template of `i`: its post-renderer, if any, added.
+    async fn run_chart(&self, mut args: Vec<String>, i: &HelmInstall) -> Result<String, HelmCommandError> {
+        let Some(p) = &i.post_renderer else { return self.run(&args).await };
+        args.extend(p.helm_args(self.major()));
+        self.run_with(&args, Some(&p.plugins_dir)).await.map_err(|mut e| {
+            if let Some(why) = p.last_error() {
+                e.stderr_tail.push_str(&format!("\nkubegate post-render: {why}"));
+            }
+            e
+        })
+    }
+
+    /// Run `helm <args>`, with `HELM_PLUGINS` when given (Helm 4 finds the post-renderer plugin there).
+    async fn run_with(&self, args: &[String], plugins: Option<&Path>) -> Result<String, HelmCommandError> {
         let mut cmd = Cmd::new(self.bin.display().to_string(), Vec::<String>::new()).timeout(HELM_TIMEOUT);
+        if let Some(dir) = plugins {
+            cmd = cmd.env("HELM_PLUGINS", dir.display().to_string());
+        }
         if let Some(k) = &self.kubeconfig {
             cmd = cmd.args(["--kubeconfig".to_string(), k.display().to_string()]);
         }
@@ -193,7 +225,7 @@ impl Helm {
         a.push(i.chart.display().to_string());
         a.extend(strings(&["--namespace", &i.namespace]));
         a.extend(i.value_args());
-        self.run(&a).await
+        self.run_chart(a, i).await
     }
 
     /// `helm upgrade` of an existing release (e.g. a new image tag).
@@ -202,7 +234,7 @@ impl Helm {
         a.push(i.chart.display().to_string());
         a.extend(strings(&["--namespace", &i.namespace]));
         a.extend(i.value_args());
-        self.run(&a).await
+        self.run_chart(a, i).await
     }
 
     /// `helm template` with the same values (namespace object included, as
@@ -215,7 +247,7 @@ impl Helm {
         if include_namespace {
             a.extend(strings(&["--set", "namespace.create=true"]));
         }
-        self.run(&a).await
+        self.run_chart(a, i).await
     }
 
     /// `helm rollback <release> <revision>`.
@@ -320,6 +352,7 @@ mod tests {
             kubeconfig: None,
             context: None,
             redactor: Redactor::new([("JWT_SECRET", "hunter22")]),
+            major: Default::default(),
         };
         let err =
             h.run(&strings(&["-c", "echo out-hunter22; echo err-hunter22 >&2; exit 3"])).await.expect_err("exit 3");

@@ -8,6 +8,7 @@
 //! - [`raw`]: server-side apply of `manifests/` (and a server-side dry run).
 //! - [`helm`]: `helm upgrade --install`, upgrade, rollback, test, get, uninstall.
 
+pub mod edit;
 pub mod helm;
 pub mod namespace;
 pub mod raw;

@@ -5,6 +5,7 @@
 //! Objects are loaded by the shared [`crate::model`] and sent as their JSON
 //! form, so the API server, not a local schema, decides what is valid.
 
+use super::edit::Edit;
 use super::{DeployError, FIELD_MANAGER};
 use crate::finding::ObjectRef;
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -12,7 +13,6 @@ use kube::discovery::ApiResource;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// One object read from a manifest file.
 #[derive(Debug, Clone)]
@@ -83,35 +83,18 @@ pub fn apply_rank(kind: &str) -> u8 {
     }
 }
 
-/// An edit applied to every object before it is sent (broken-deployment
-/// tests: wrong image, missing env, ...).
-pub type ObjectEdit = Arc<dyn Fn(&mut Value) + Send + Sync>;
-
-/// What to change in the manifests for one deployment.
-#[derive(Clone, Default)]
+/// What to change in the manifests for one deployment (the same edits the
+/// Helm path runs as its post-renderer: [`super::edit`]).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawOverrides {
-    /// container name -> image (every Deployment's container of that name).
-    pub images: BTreeMap<String, String>,
-    /// Further edits, in order.
-    pub edits: Vec<ObjectEdit>,
-}
-
-impl std::fmt::Debug for RawOverrides {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawOverrides").field("images", &self.images).field("edits", &self.edits.len()).finish()
-    }
+    /// Edits, in order.
+    pub edits: Vec<Edit>,
 }
 
 impl RawOverrides {
-    /// Use `image` for every container named `container`.
-    pub fn with_image(mut self, container: impl Into<String>, image: impl Into<String>) -> Self {
-        self.images.insert(container.into(), image.into());
-        self
-    }
-    /// Add an edit run on every object.
-    pub fn with_edit(mut self, edit: impl Fn(&mut Value) + Send + Sync + 'static) -> Self {
-        self.edits.push(Arc::new(edit));
-        self
+    /// These edits.
+    pub fn new(edits: Vec<Edit>) -> Self {
+        RawOverrides { edits }
     }
 }
 
@@ -135,30 +118,12 @@ pub fn prepare(
             if let Some(obj) = o.value.as_object_mut() {
                 obj.remove("status");
             }
-            set_images(&mut o.value, &overrides.images);
-            for e in &overrides.edits {
-                e(&mut o.value);
-            }
+            super::edit::apply_all(&overrides.edits, &mut o.value);
             o
         })
         .collect();
     out.sort_by_key(|o| apply_rank(o.kind())); // stable: file order within a rank
     out
-}
-
-fn set_images(obj: &mut Value, images: &BTreeMap<String, String>) {
-    if images.is_empty() {
-        return;
-    }
-    for list in ["containers", "initContainers"] {
-        if let Some(cs) = obj.pointer_mut(&format!("/spec/template/spec/{list}")).and_then(Value::as_array_mut) {
-            for c in cs {
-                if let Some(img) = c["name"].as_str().and_then(|n| images.get(n)) {
-                    c["image"] = img.clone().into();
-                }
-            }
-        }
-    }
 }
 
 /// The labels of the Namespace document in `objects`, if any.
@@ -327,11 +292,10 @@ metadata: {name: todo-chatbot-backend}
 
     #[test]
     fn image_override_and_edits_apply() {
-        let ov = RawOverrides::default().with_image("backend", "todo-chatbot-backend:missing").with_edit(|v| {
-            if v["kind"] == "Deployment" {
-                v["spec"]["replicas"] = 1.into();
-            }
-        });
+        let ov = RawOverrides::new(vec![
+            Edit::Image { container: "backend".into(), image: "todo-chatbot-backend:missing".into() },
+            Edit::Replicas { replicas: 1 },
+        ]);
         let p = prepare(&objects(), "ns", &ov, &Default::default());
         let d = p.iter().find(|o| o.kind() == "Deployment").expect("deployment");
         assert_eq!(d.value["spec"]["template"]["spec"]["containers"][0]["image"], "todo-chatbot-backend:missing");

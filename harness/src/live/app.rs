@@ -4,6 +4,7 @@
 
 use super::CheckFailure;
 use super::context::LiveContext;
+use crate::deploy::edit::{Edit, PostRenderer};
 use crate::deploy::helm::HelmInstall;
 use crate::deploy::namespace::{GuardDiagnostics, create_namespace};
 use crate::deploy::raw::{self, RawOverrides};
@@ -17,15 +18,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-/// A change to the deployment, expressed for both paths.
+/// A change to the deployment, the same on both paths: [`Edit`]s of the
+/// rendered objects (the raw path applies them to the manifests, the Helm
+/// path runs them as its post-renderer), so no variant needs to know the
+/// chart's values keys.
 #[derive(Clone, Default)]
 pub struct Variant {
     /// Short name, for messages (`shared`, `bad-image`, ...).
     pub name: String,
-    /// `--set` pairs for the Helm path.
+    /// Edits of both paths' objects.
+    pub edits: Vec<Edit>,
+    /// Edits of the Helm path's objects only (a chart drifting from the manifests).
+    pub helm_edits: Vec<Edit>,
+    /// `--set` pairs for the Helm path (tests of a chart's own values).
     pub helm_set: Vec<(String, String)>,
-    /// Edits for the raw path.
-    pub raw: RawOverrides,
     /// Secret values instead of the run's (e.g. one key missing).
     pub secrets: Option<SecretSet>,
     /// Wait for both rollouts after deploying (broken variants wait themselves).
@@ -34,7 +40,12 @@ pub struct Variant {
 
 impl std::fmt::Debug for Variant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Variant").field("name", &self.name).field("helm_set", &self.helm_set).finish()
+        f.debug_struct("Variant")
+            .field("name", &self.name)
+            .field("edits", &self.edits)
+            .field("helm_edits", &self.helm_edits)
+            .field("helm_set", &self.helm_set)
+            .finish()
     }
 }
 
@@ -50,69 +61,44 @@ impl Variant {
         self
     }
 
-    /// Use `image` for `component`'s container (`repository:tag`).
-    pub fn image(mut self, component: &str, repository: &str, tag: &str) -> Self {
-        self.helm_set.push((format!("image.{component}.repository"), repository.into()));
-        self.helm_set.push((format!("image.{component}.tag"), tag.into()));
-        self.raw = self.raw.with_image(component, format!("{repository}:{tag}"));
+    /// Add an edit of both paths' objects.
+    pub fn edit(mut self, edit: Edit) -> Self {
+        self.edits.push(edit);
         self
     }
 
-    /// Turn the backend's fault switch on (`FAULT_INJECTION=enabled`).
-    pub fn fault_injection(mut self) -> Self {
-        self.helm_set.push(("faultInjection.enabled".into(), "true".into()));
-        self.raw = self.raw.with_edit(|v| {
-            if let Some(c) = backend_container(v) {
-                let env = c.as_object_mut().map(|o| o.entry("env").or_insert_with(|| serde_json::json!([])));
-                if let Some(list) = env.and_then(|e| e.as_array_mut()) {
-                    list.push(serde_json::json!({"name": "FAULT_INJECTION", "value": "enabled"}));
-                }
-            }
-        });
+    /// Add an edit of the Helm path's objects only.
+    pub fn helm_edit(mut self, edit: Edit) -> Self {
+        self.helm_edits.push(edit);
         self
     }
 
-    /// One replica per component with a small CPU request, HPA floor 1 and
+    /// Use `image` (`repository:tag`) for every container named `container`.
+    pub fn image(self, container: &str, image: impl Into<String>) -> Self {
+        self.edit(Edit::Image { container: container.into(), image: image.into() })
+    }
+
+    /// Turn the app's own fault switch on (`FAULT_INJECTION=enabled` in `container`).
+    pub fn fault_injection(self, container: &str) -> Self {
+        self.edit(Edit::Env { container: container.into(), name: "FAULT_INJECTION".into(), value: "enabled".into() })
+    }
+
+    /// One replica per Deployment with a small CPU request, HPA floor 1 and
     /// no PDB floor: for the destructive tests' extra namespaces, so several
     /// fit beside the shared ones on a 2-core node. Probes, security context
     /// and limits stay as declared.
-    pub fn small(mut self) -> Self {
-        for c in ["backend", "frontend"] {
-            self.helm_set.push((format!("replicaCount.{c}"), "1".into()));
-            self.helm_set.push((format!("resources.{c}.requests.cpu"), "20m".into()));
-            self.helm_set.push((format!("autoscaling.{c}.minReplicas"), "1".into()));
-        }
-        self.helm_set.push(("podDisruptionBudget.minAvailable".into(), "0".into()));
-        self.raw = self.raw.with_edit(|v| match v["kind"].as_str() {
-            Some("Deployment") => {
-                v["spec"]["replicas"] = 1.into();
-                if let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
-                    for c in cs {
-                        if c.pointer("/resources/requests").is_some() {
-                            c["resources"]["requests"]["cpu"] = "20m".into();
-                        }
-                    }
-                }
-            }
-            Some("HorizontalPodAutoscaler") => v["spec"]["minReplicas"] = 1.into(),
-            // minAvailable 0: the PDB stays but guards nothing (both paths alike).
-            Some("PodDisruptionBudget") => v["spec"]["minAvailable"] = 0.into(),
-            _ => {}
-        });
-        self
+    pub fn small(self) -> Self {
+        self.edit(Edit::Replicas { replicas: 1 })
+            .edit(Edit::CpuRequest { cpu: "20m".into() })
+            .edit(Edit::HpaMinReplicas { min: 1 })
+            // The PDB stays but guards nothing (both paths alike).
+            .edit(Edit::PdbGuardsNothing)
     }
 
-    /// Strategy Recreate for both Deployments (every old pod goes before a
+    /// Strategy Recreate for every Deployment (every old pod goes before a
     /// new one starts): the broken variant the rollout check must catch.
-    pub fn recreate_strategy(mut self) -> Self {
-        self.helm_set.push(("updateStrategy.type".into(), "Recreate".into()));
-        self.helm_set.push(("updateStrategy.rollingUpdate".into(), "null".into()));
-        self.raw = self.raw.with_edit(|v| {
-            if v["kind"] == "Deployment" {
-                v["spec"]["strategy"] = serde_json::json!({"type": "Recreate"});
-            }
-        });
-        self
+    pub fn recreate_strategy(self) -> Self {
+        self.edit(Edit::Recreate)
     }
 
     /// Deploy with these secret values.
@@ -121,25 +107,21 @@ impl Variant {
         self
     }
 
-    /// A Helm `--set` only (the raw path gets `raw_edit`).
+    /// A Helm `--set` only (a test of the chart's own values).
     pub fn helm_set(mut self, key: &str, value: &str) -> Self {
         self.helm_set.push((key.into(), value.into()));
         self
     }
 
-    /// An edit of every raw object.
-    pub fn raw_edit(mut self, edit: impl Fn(&mut serde_json::Value) + Send + Sync + 'static) -> Self {
-        self.raw = self.raw.with_edit(edit);
-        self
+    /// The raw path's overrides.
+    pub fn raw_overrides(&self) -> RawOverrides {
+        RawOverrides::new(self.edits.clone())
     }
-}
 
-/// The `backend` container of a Deployment object, if `v` is that Deployment.
-fn backend_container(v: &mut serde_json::Value) -> Option<&mut serde_json::Value> {
-    if v["kind"] != "Deployment" {
-        return None;
+    /// Every edit the Helm path's post-renderer makes.
+    fn helm_path_edits(&self) -> Vec<Edit> {
+        self.edits.iter().chain(&self.helm_edits).cloned().collect()
     }
-    v.pointer_mut("/spec/template/spec/containers")?.as_array_mut()?.iter_mut().find(|c| c["name"] == "backend")
 }
 
 /// Marks `run` live for the sweeper ([`crate::sweep`]) while the returned
@@ -204,7 +186,7 @@ impl DeployedApp {
                 ctx.redactor().redact_str(&format!("deploy ({}): {e:#}", variant.name)).into_owned(),
             )
         };
-        let install = helm_install(ctx, &namespace, variant);
+        let install = helm_install(ctx, &namespace, variant).map_err(|e| fail("chart", &e))?;
         let run_lock = hold_run(run);
         let (labels, rendered) = match path {
             DeployPath::Raw => {
@@ -216,7 +198,15 @@ impl DeployedApp {
                 let text = ctx.helm.template(&install, true).await.map_err(|e| fail("chart", &error_chain(&e)))?;
                 let objects =
                     raw::parse_documents(&text, &ctx.chart_dir()).map_err(|e| fail("chart", &error_chain(&e)))?;
-                (raw::namespace_labels(&objects), Some(text))
+                let mut labels = raw::namespace_labels(&objects);
+                // Most charts hold no Namespace (`helm install --create-namespace`):
+                // the team's manifests then declare its labels for both paths.
+                if labels.is_empty() {
+                    labels = raw::load_manifests(&ctx.manifests_dir())
+                        .map(|o| raw::namespace_labels(&o))
+                        .unwrap_or_default();
+                }
+                (labels, Some(text))
             }
         };
         let guard = create_namespace(&ctx.client, &ctx.kube_config, run, path, &labels)
@@ -241,7 +231,8 @@ impl DeployedApp {
         };
         let deployed = match path {
             DeployPath::Raw => {
-                raw::deploy(&ctx.client, &namespace, &ctx.manifests_dir(), &secrets, &variant.raw).await.map(|_| ())
+                let overrides = variant.raw_overrides();
+                raw::deploy(&ctx.client, &namespace, &ctx.manifests_dir(), &secrets, &overrides).await.map(|_| ())
             }
             DeployPath::Helm => {
                 crate::deploy::helm::deploy(&ctx.client, &ctx.helm, &install, &secrets).await.map(|_| ())
@@ -328,9 +319,10 @@ impl DeployedApp {
         Ok(())
     }
 
-    /// The Helm install description of this app with `variant`'s values.
-    pub fn helm_install(&self, ctx: &LiveContext, variant: &Variant) -> HelmInstall {
+    /// The Helm install description of this app with `variant`'s values and edits.
+    pub fn helm_install(&self, ctx: &LiveContext, variant: &Variant) -> Result<HelmInstall, CheckFailure> {
         helm_install(ctx, &self.namespace, variant)
+            .map_err(|e| CheckFailure::new(self.path, "chart", format!("{} ({}): {e}", self.namespace, variant.name)))
     }
 
     /// Label selector of a component's pods: its Deployment's own
@@ -375,14 +367,22 @@ impl DeployedApp {
     }
 }
 
-fn helm_install(ctx: &LiveContext, namespace: &str, variant: &Variant) -> HelmInstall {
+/// The Helm install of `variant` in `namespace`; its edits, if any, as a
+/// post-renderer (files under kubegate's state directory, per namespace).
+fn helm_install(ctx: &LiveContext, namespace: &str, variant: &Variant) -> Result<HelmInstall, String> {
     let mut i = HelmInstall::new(ctx.chart_dir(), namespace);
     i.release = ctx.config.release.clone();
     i.existing_secret = ctx.config.secrets.first().map(|s| s.name.clone());
     for (k, v) in &variant.helm_set {
         i = i.with_set(k, v);
     }
-    i
+    let edits = variant.helm_path_edits();
+    if !edits.is_empty() {
+        let kubegate = ctx.kubegate_bin().map_err(|e| e.to_string())?;
+        let dir = crate::dirs::state_dir().join("helm-edits").join(namespace);
+        i.post_renderer = Some(PostRenderer::prepare(&kubegate, &edits, &dir).map_err(|e| e.to_string())?);
+    }
+    Ok(i)
 }
 
 /// `e` and its sources, one per line.
@@ -406,25 +406,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fault_injection_edits_only_the_backend_deployment() {
-        let v = Variant::standard("t").fault_injection();
-        assert!(v.helm_set.contains(&("faultInjection.enabled".into(), "true".into())));
-        let mut dep = serde_json::json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
-            {"name": "backend", "env": [{"name": "A", "value": "1"}]}]}}}});
-        let mut fe = serde_json::json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
-            {"name": "frontend"}]}}}});
-        for e in &v.raw.edits {
-            e(&mut dep);
-            e(&mut fe);
-        }
-        assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["env"][1]["name"], "FAULT_INJECTION");
-        assert!(fe["spec"]["template"]["spec"]["containers"][0].get("env").is_none());
-    }
-
-    #[test]
-    fn image_variant_sets_both_paths() {
-        let v = Variant::standard("t").image("backend", "todo-chatbot-backend", "0.1.1");
-        assert!(v.helm_set.contains(&("image.backend.tag".into(), "0.1.1".into())));
-        assert_eq!(v.raw.images.get("backend").map(String::as_str), Some("todo-chatbot-backend:0.1.1"));
+    fn variants_are_edits_of_both_paths_and_helm_only_edits_stay_on_helm() {
+        let v = Variant::standard("t").small().image("api", "api:2").helm_edit(Edit::Recreate);
+        assert_eq!(v.raw_overrides().edits, v.edits, "the raw path gets the shared edits");
+        assert!(v.edits.contains(&Edit::Image { container: "api".into(), image: "api:2".into() }));
+        assert!(v.edits.contains(&Edit::Replicas { replicas: 1 }));
+        assert!(!v.raw_overrides().edits.contains(&Edit::Recreate), "helm-only edits stay off the raw path");
+        assert_eq!(v.helm_path_edits().last(), Some(&Edit::Recreate));
+        assert!(v.helm_set.is_empty(), "no chart values keys are guessed");
     }
 }

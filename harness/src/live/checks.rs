@@ -150,7 +150,7 @@ pub static CHECKS: &[LiveCheck] = &[
         principle: "P5",
         title: "the namespace enforces Pod Security restricted and the pods are admitted",
         test: "pod_security_restricted",
-        broken: "`broken::root_pod_is_refused_by_pod_security` (runAsUser 0: refused by Pod Security; on Helm the values schema refuses it first)",
+        broken: "`broken::root_pod_is_refused_by_pod_security` (runAsUser 0 in the rendered Deployments, both paths: refused by Pod Security)",
         run: Run::Shared(|s, app| Box::pin(constitution::pod_security(s.ctx, app))),
     },
     LiveCheck {
@@ -208,7 +208,7 @@ pub static CHECKS: &[LiveCheck] = &[
         title: "a failing liveness probe makes the kubelet restart the container",
         test: "liveness_failure_restarts_container",
         broken: "(`POST /fault/liveness`, switch off by default)",
-        run: Run::Own(|_| small("liveness").fault_injection(), |s, app| Box::pin(probes::liveness_restart(s.ctx, app))),
+        run: Run::Own(|ctx| small("liveness").fault_injection(&ctx.container(ctx.api())), |s, app| Box::pin(probes::liveness_restart(s.ctx, app))),
     },
     LiveCheck {
         id: "LIVE-PROBE-REPLACED",

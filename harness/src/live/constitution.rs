@@ -77,11 +77,13 @@ pub async fn pod_security(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             ),
         ));
     }
-    // Enforcement, not just a label: admission must refuse a privileged pod.
+    // Enforcement, not just a label: admission must refuse a privileged pod
+    // (a dry run: the app's own image is never started).
+    let image = ctx.config.component(ctx.api()).map(|c| c.image.clone()).unwrap_or_default();
     let probe: Pod = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "kubegate-psa-probe"},
-        "spec": {"containers": [{"name": "c", "image": "todo-chatbot-backend:0.1.0",
+        "spec": {"containers": [{"name": "c", "image": image,
             "securityContext": {"privileged": true, "runAsUser": 0}}]}
     }))
     .expect("static pod fixture");

@@ -44,6 +44,14 @@ impl crate::exit::HasExitCode for PrepareLiveError {
     }
 }
 
+/// `$KUBEGATE_BIN`, else this process when it is the `kubegate` CLI.
+fn default_kubegate_bin() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("KUBEGATE_BIN") {
+        return Some(PathBuf::from(bin));
+    }
+    std::env::current_exe().ok().filter(|p| p.file_name().is_some_and(|n| n == "kubegate"))
+}
+
 /// The cluster and tools of one live run.
 #[derive(Clone)]
 pub struct LiveContext {
@@ -59,7 +67,16 @@ pub struct LiveContext {
     pub secrets: SecretSet,
     /// `helm`, bound to the cluster, redacting the secret values.
     pub helm: Helm,
+    /// The `kubegate` binary, Helm's post-renderer for variants ([`crate::deploy::edit`]).
+    pub kubegate: Option<PathBuf>,
 }
+
+/// No `kubegate` binary to run as Helm's post-renderer.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a Helm variant needs the kubegate binary as its post-renderer and none is known: set KUBEGATE_BIN to a built `kubegate` (cargo build -p kubegate --bin kubegate)"
+)]
+pub struct NoKubegateBinary;
 
 impl std::fmt::Debug for LiveContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,7 +89,18 @@ impl LiveContext {
     pub async fn connect(cluster: ClusterInfo, config: Config, secrets: SecretSet) -> Result<Self, PrepareLiveError> {
         let (client, kube_config) = client_for(&cluster.kubeconfig, cluster.context.as_deref()).await?;
         let helm = Helm::new(Some(&cluster.kubeconfig), cluster.context.as_deref())?.with_redactor(secrets.redactor());
-        Ok(LiveContext { cluster, client, kube_config, config, secrets, helm })
+        Ok(LiveContext { cluster, client, kube_config, config, secrets, helm, kubegate: default_kubegate_bin() })
+    }
+
+    /// Use `bin` as the `kubegate` binary (test harnesses, which are not it).
+    pub fn with_kubegate(mut self, bin: PathBuf) -> Self {
+        self.kubegate = Some(bin);
+        self
+    }
+
+    /// The `kubegate` binary Helm runs as a variant's post-renderer.
+    pub fn kubegate_bin(&self) -> Result<PathBuf, NoKubegateBinary> {
+        self.kubegate.clone().ok_or(NoKubegateBinary)
     }
 
     /// Redacts the run's secret values (and any extra ones given).

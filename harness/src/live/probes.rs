@@ -203,9 +203,9 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
             .endpoint_slices("backend pods out of the EndpointSlices", &service, conditions::endpoints_exclude(ips.clone()))
             .await
             .map_err(|e| CheckFailure::from_wait(app.path, e))?;
-        // Liveness must hold for as long as the kubelet would take to act on
-        // a liveness probe that failed with the database (counted from the stop).
-        tokio::time::sleep_until(stopped + liveness.reaction()).await;
+        // Liveness must hold for as long as the kubelet surely sees a
+        // liveness probe that failed with the database (counted from the stop).
+        tokio::time::sleep_until(stopped + liveness.surely_seen()).await;
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
         let now = pods.list(&ListParams::default().labels(&sel)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         let during = conditions::restart_count(&now.items);
@@ -271,6 +271,14 @@ impl ProbeTimes {
     /// timeout, plus one period for where in the cycle the failure began.
     pub fn reaction(&self) -> Duration {
         self.period * (self.threshold + 1) + self.timeout * self.threshold
+    }
+
+    /// How long a failure must last before the kubelet has surely seen
+    /// `threshold` failing probes: the first probe after the start comes
+    /// within one period, the others one period apart, each up to its
+    /// timeout. Holding a fault this long proves a probe does NOT depend on it.
+    pub fn surely_seen(&self) -> Duration {
+        self.period * self.threshold + self.timeout * self.threshold
     }
 }
 
@@ -422,5 +430,6 @@ mod tests {
         let t = ProbeTimes::of(Some(&p));
         assert_eq!(t.reaction(), Duration::from_secs(30 * 4 + 2 * 3));
         assert_eq!(ProbeTimes::of(None).reaction(), Duration::from_secs(10 * 4 + 3));
+        assert_eq!(t.surely_seen(), Duration::from_secs(30 * 3 + 2 * 3), "one period less: the first probe comes within one");
     }
 }

@@ -112,17 +112,20 @@ pub async fn upgrade_under_load_to(
     // The deployment's own variant plus the new tags (helm upgrade does not reuse values).
     let mut variant = app.variant.clone();
     for (component, _, image) in images_at(ctx, to_tag) {
-        let (repo, tag) = image.rsplit_once(':').unwrap_or((&image, to_tag));
-        variant = variant.image(&component, repo, tag);
+        variant = variant.image(&ctx.container(&component), image);
     }
     let upgraded = match app.path {
-        DeployPath::Helm => {
-            ctx.helm.upgrade(&app.helm_install(ctx, &variant)).await.map(|_| ()).map_err(|e| error_chain(&e))
+        DeployPath::Helm => match app.helm_install(ctx, &variant) {
+            Ok(install) => ctx.helm.upgrade(&install).await.map(|_| ()).map_err(|e| error_chain(&e)),
+            Err(f) => Err(f.to_string()),
+        },
+        DeployPath::Raw => {
+            let overrides = variant.raw_overrides();
+            raw::deploy(&ctx.client, &app.namespace, &ctx.manifests_dir(), &app.secrets, &overrides)
+                .await
+                .map(|_| ())
+                .map_err(|e| error_chain(&e))
         }
-        DeployPath::Raw => raw::deploy(&ctx.client, &app.namespace, &ctx.manifests_dir(), &app.secrets, &variant.raw)
-            .await
-            .map(|_| ())
-            .map_err(|e| error_chain(&e)),
     };
     let rolled = match upgraded {
         Ok(()) => app.wait_rolled_out(ctx).await,

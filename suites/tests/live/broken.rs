@@ -2,7 +2,9 @@
 //! its check fail with the right diagnosis (the dead-end kind and its text),
 //! never a bare timeout.
 
+use kubegate::deploy::edit::Edit;
 use kubegate::finding::DeployPath;
+use kubegate::live::context::LiveContext;
 use kubegate::live::app::Variant;
 use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, rollout};
 use kubegate::wait::diagnose::DeadEndKind;
@@ -37,12 +39,16 @@ pub fn trials() -> Vec<Trial> {
     trials
 }
 
-/// Deploy `variant` without waiting, wait for the backend's rollout and
-/// return the failure it must end with and how long the wait took.
-async fn backend_rollout_failure(path: DeployPath, variant: Variant) -> (CheckFailure, std::time::Duration) {
+/// Deploy the variant `make` gives without waiting, wait for the API
+/// component's rollout and return the failure it must end with and how long
+/// the wait took.
+async fn backend_rollout_failure(
+    path: DeployPath,
+    make: impl FnOnce(&LiveContext) -> Variant,
+) -> (CheckFailure, std::time::Duration) {
     let ctx = fresh_context().await;
-    let app = own(&ctx, path, &variant.no_wait()).await;
-    let backend = ctx.deployment("backend");
+    let app = own(&ctx, path, &make(&ctx).no_wait()).await;
+    let backend = ctx.deployment(ctx.api());
     let started = std::time::Instant::now();
     let result = app.waiter(&ctx).deployment_rolled_out(&backend).await;
     let waited = started.elapsed();
@@ -64,76 +70,59 @@ fn assert_diagnosis(f: &CheckFailure, kind: DeadEndKind, words: &[&str]) {
 
 /// Probes/rollout: an image tag that was never loaded -> ErrImageNeverPull, at once.
 async fn bad_image_tag_is_err_image_never_pull(path: DeployPath) {
-    let (f, waited) = backend_rollout_failure(
-        path,
-        Variant::standard("bad-image").small().image("backend", "todo-chatbot-backend", "0.0.0-missing"),
-    )
+    let (f, waited) = backend_rollout_failure(path, |ctx| {
+        let (_, _, missing) = rollout::images_at(ctx, "0.0.0-missing")
+            .into_iter()
+            .find(|(component, _, _)| component == ctx.api())
+            .expect("the API component has an image");
+        Variant::standard("bad-image").small().image(&ctx.container(ctx.api()), missing)
+    })
     .await;
     assert_diagnosis(&f, DeadEndKind::ImageNeverPull, &["ErrImageNeverPull", "0.0.0-missing"]);
     assert!(waited.as_secs() < 80, "a dead end is recognised before the deadline, not after {waited:?}");
 }
 
-/// Probes: a readiness probe on a path the app does not serve -> Unhealthy (readiness).
+/// Probes: a readiness probe on a path the app does not serve -> Unhealthy
+/// (readiness). The same edit on both paths (the Helm path's post-renderer).
 async fn wrong_readiness_path_is_unhealthy(path: DeployPath) {
-    let variant = Variant::standard("bad-readiness").small();
-    let variant = match path {
-        DeployPath::Raw => variant.raw_edit(|v| {
-            if v["kind"] == "Deployment"
-                && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut())
-            {
-                for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
-                    c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
-                }
-            }
-        }),
-        // The chart fixes probe paths by contract: break it with a patch after install.
-        DeployPath::Helm => variant,
-    };
     let ctx = fresh_context().await;
+    let variant = Variant::standard("bad-readiness").small().edit(Edit::Set {
+        kind: "Deployment".into(),
+        container: Some(ctx.container(ctx.api())),
+        pointer: "/readinessProbe/httpGet/path".into(),
+        value: "/not-ready-here".into(),
+    });
     let app = own(&ctx, path, &variant.no_wait()).await;
-    let backend = ctx.deployment("backend");
-    if path == DeployPath::Helm {
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-            kube::Api::namespaced(ctx.client.clone(), &app.namespace);
-        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
-                {"name": "backend", "readinessProbe": {"httpGet": {"path": "/not-ready-here", "port": "http"}}}]}}}});
-        api.patch(&backend, &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&patch))
-            .await
-            .unwrap_or_else(|e| panic!("[helm] patching the readiness path: {e}"));
-    }
+    let backend = ctx.deployment(ctx.api());
     let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
     let _ = app.teardown(&ctx).await;
     let f = CheckFailure::from_wait(path, result.expect_err("a readiness probe on a missing path must not roll out"));
     assert_diagnosis(&f, DeadEndKind::ReadinessProbe, &["Unhealthy", "/not-ready-here"]);
 }
 
-/// Constitution: a pod running as root in a `restricted` namespace -> refused by Pod Security.
-/// On the Helm path the chart's values schema refuses `runAsUser: 0` before
-/// anything reaches the cluster: that earlier gate is what is asserted there.
+/// Constitution: a pod running as root in a `restricted` namespace -> refused
+/// by Pod Security (both paths: the same edit of the rendered Deployments).
 async fn root_pod_is_refused_by_pod_security(path: DeployPath) {
-    if path == DeployPath::Helm {
-        let ctx = fresh_context().await;
-        let dir = tempfile::tempdir().expect("temp dir for a values file");
-        let values = dir.path().join("root.yaml");
-        std::fs::write(&values, "podSecurity:\n  runAsUser: 0\n").expect("write values file");
-        let err = kubegate::helm::template("todo-chatbot", &ctx.chart_dir(), "kg-root-check", &[values])
-            .expect_err("[helm] the chart must refuse podSecurity.runAsUser=0");
-        let text = format!("{err:#}");
-        assert!(text.contains("runAsUser"), "[helm] the refusal names the value: {text}");
-        return;
-    }
-    let variant = Variant::standard("root").small().helm_set("podSecurity.runAsUser", "0").raw_edit(|v| {
-        if v["kind"] == "Deployment" {
-            v["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0.into();
-            if let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut()) {
-                for c in cs {
-                    c["securityContext"]["runAsUser"] = 0.into();
-                }
-            }
+    let (f, _) = backend_rollout_failure(path, |_| {
+        let root = |pointer: &str, container: Option<String>| Edit::Set {
+            kind: "Deployment".into(),
+            container,
+            pointer: pointer.into(),
+            value: 0.into(),
+        };
+        let mut v = Variant::standard("root").small().edit(root("/spec/template/spec/securityContext/runAsUser", None));
+        for c in containers_of_every_component() {
+            v = v.edit(root("/securityContext/runAsUser", Some(c)));
         }
-    });
-    let (f, _) = backend_rollout_failure(path, variant).await;
+        v
+    })
+    .await;
     assert_diagnosis(&f, DeadEndKind::PodRejected, &["PodSecurity"]);
+}
+
+/// The container name of every component of the deployment under test.
+fn containers_of_every_component() -> Vec<String> {
+    kubegate_suites::live::config().components.iter().map(|c| c.container.clone()).collect()
 }
 
 /// LoadBalancer: a Service with a loadBalancerClass nobody serves -> NoLoadBalancerProvider.
@@ -159,18 +148,19 @@ fn expect_unprovisioned(outcome: Result<Option<CheckFailure>, CheckFailure>) -> 
 async fn drifting_chart_value_breaks_parity() {
     let ctx = fresh_context().await;
     let raw = own(&ctx, DeployPath::Raw, &Variant::standard("drift").small().no_wait()).await;
-    let helm = own(
-        &ctx,
-        DeployPath::Helm,
-        &Variant::standard("drift").small().no_wait().helm_set("resources.backend.limits.memory", "200Mi"),
-    )
-    .await;
+    let drift = Edit::Set {
+        kind: "Deployment".into(),
+        container: Some(ctx.container(ctx.api())),
+        pointer: "/resources/limits/memory".into(),
+        value: "200Mi".into(),
+    };
+    let helm = own(&ctx, DeployPath::Helm, &Variant::standard("drift").small().no_wait().helm_edit(drift)).await;
     let result = parity::objects_equal(&ctx, &raw, &helm).await;
     let _ = raw.teardown(&ctx).await;
     let _ = helm.teardown(&ctx).await;
     let f = result.expect_err("a drifting value must break parity");
     let text = f.to_string();
-    assert!(text.contains("resources.limits.memory: raw \"256Mi\", helm \"200Mi\""), "{text}");
+    assert!(text.contains("resources.limits.memory: raw \"") && text.contains("helm \"200Mi\""), "{text}");
     assert!(text.starts_with("[raw+helm]"), "{text}");
 }
 

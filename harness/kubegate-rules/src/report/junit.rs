@@ -67,7 +67,9 @@ pub(super) fn render(report: &Report) -> Result<String, RenderReportError> {
                 }
             };
             let mut tc = TestCase::new(format!("{} {title}", case.check), status);
-            tc.set_classname(format!("kubegate.{}.{family}", scope.name));
+            // `kubegate.<deployment>.<path>.<family>` when the report names its deployment.
+            let subject = report.subject.as_deref().map(|s| format!("{s}.")).unwrap_or_default();
+            tc.set_classname(format!("kubegate.{subject}{}.{family}", scope.name));
             if let Some(d) = case.duration {
                 tc.set_time(d);
             }

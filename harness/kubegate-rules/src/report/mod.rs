@@ -196,6 +196,9 @@ pub struct ScopeSummary {
 pub struct Report {
     /// `kubegate check`, or the live suite's name.
     pub title: String,
+    /// The deployment under test (its release name), when the report is of one
+    /// of several (`kubegate verify`): JUnit case classes carry it.
+    pub subject: Option<String>,
     /// Every check that could produce a case, in catalog order.
     pub checks: Vec<CheckInfo>,
     /// The scopes, in order.
@@ -255,7 +258,7 @@ impl Report {
                 cases.push(Case::from_findings(check.id.clone(), scope.name.clone(), found));
             }
         }
-        Report { title: "kubegate check".into(), checks, scopes, cases, duration }
+        Report { title: "kubegate check".into(), subject: None, checks, scopes, cases, duration }
     }
 
     /// The check with id `id`.

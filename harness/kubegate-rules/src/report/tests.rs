@@ -248,6 +248,7 @@ fn snapshot_live_report() -> Report {
     noted.note = Some("12 objects accepted".into());
     Report {
         title: "kubegate verify".into(),
+        subject: None,
         checks: vec![
             check("LIVE-CONST-DRYRUN", "P3", "a server-side dry run accepts every object"),
             check("LIVE-LB-ADDRESS", "P3", "the frontend Service gets an external address"),
