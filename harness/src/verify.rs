@@ -283,7 +283,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
             }
             let swept = crate::sweep::sweep(&ctx.client, Some(&ctx.helm), left, Duration::from_secs(120)).await;
             for s in swept.iter().filter(|s| s.result.is_err()) {
-                step.note(format!(
+                step.fail(format!(
                     "could not remove {}: {}",
                     s.leftover.namespace,
                     s.result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()

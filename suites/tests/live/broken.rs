@@ -4,6 +4,7 @@
 
 use kubegate::finding::DeployPath;
 use kubegate::live::app::Variant;
+use kubegate::live::context::LiveContext;
 use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, rollout};
 use kubegate::wait::diagnose::DeadEndKind;
 use kubegate_suites::live::{fresh_context, own, shared};
@@ -14,9 +15,12 @@ type PathCase = fn(DeployPath) -> futures::future::BoxFuture<'static, ()>;
 
 /// Every broken-variant case, named `live::broken::<name>::<path>`.
 pub fn trials() -> Vec<Trial> {
-    let per_path: [(&str, PathCase); 5] = [
+    let per_path: [(&str, PathCase); 8] = [
         ("bad_image_tag_is_err_image_never_pull", |p| Box::pin(bad_image_tag_is_err_image_never_pull(p))),
         ("wrong_readiness_path_is_unhealthy", |p| Box::pin(wrong_readiness_path_is_unhealthy(p))),
+        ("app_exiting_at_start_is_named", |p| Box::pin(app_exiting_at_start_is_named(p))),
+        ("missing_command_is_named", |p| Box::pin(missing_command_is_named(p))),
+        ("wrong_proxy_target_is_named", |p| Box::pin(wrong_proxy_target_is_named(p))),
         ("root_pod_is_refused_by_pod_security", |p| Box::pin(root_pod_is_refused_by_pod_security(p))),
         ("lb_never_provisioned_is_diagnosed", |p| Box::pin(lb_never_provisioned_is_diagnosed(p))),
         ("recreate_strategy_loses_requests", |p| Box::pin(recreate_strategy_loses_requests(p))),
@@ -40,16 +44,52 @@ pub fn trials() -> Vec<Trial> {
 /// Deploy `variant` without waiting, wait for the backend's rollout and
 /// return the failure it must end with and how long the wait took.
 async fn backend_rollout_failure(path: DeployPath, variant: Variant) -> (CheckFailure, std::time::Duration) {
+    backend_rollout_failure_patched(path, variant, None).await
+}
+
+/// [`backend_rollout_failure`], the backend container patched after a Helm
+/// install with `helm_patch` (for what the chart has no value for).
+async fn backend_rollout_failure_patched(
+    path: DeployPath,
+    variant: Variant,
+    helm_patch: Option<serde_json::Value>,
+) -> (CheckFailure, std::time::Duration) {
     let ctx = fresh_context().await;
     let app = own(&ctx, path, &variant.no_wait()).await;
     let backend = ctx.deployment("backend");
+    if let (DeployPath::Helm, Some(patch)) = (path, helm_patch) {
+        patch_container(&ctx, &app.namespace, &backend, patch).await;
+    }
     let started = std::time::Instant::now();
-    let result = app.waiter(&ctx).deployment_rolled_out(&backend).await;
+    // Beyond the plan's deadline: a probe dead end needs failureThreshold failures first.
+    let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
     let waited = started.elapsed();
     let _ = app.teardown(&ctx).await;
     match result {
         Ok(_) => panic!("[{path}] the broken variant rolled out; the check cannot fail on it"),
         Err(e) => (CheckFailure::from_wait(path, e), waited),
+    }
+}
+
+/// Strategic-merge `container` (with its `name`) into Deployment `deployment`'s pod template.
+async fn patch_container(ctx: &LiveContext, namespace: &str, deployment: &str, container: serde_json::Value) {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [container]}}}});
+    api.patch(deployment, &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("patching Deployment {deployment}: {e}"));
+}
+
+/// A raw edit of the `backend` container of the backend Deployment.
+fn edit_backend(
+    edit: impl Fn(&mut serde_json::Value) + Send + Sync + 'static,
+) -> impl Fn(&mut serde_json::Value) + Send + Sync + 'static {
+    move |v| {
+        if v["kind"] == "Deployment"
+            && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut())
+        {
+            cs.iter_mut().filter(|c| c["name"] == "backend").for_each(&edit);
+        }
     }
 }
 
@@ -73,38 +113,95 @@ async fn bad_image_tag_is_err_image_never_pull(path: DeployPath) {
     assert!(waited.as_secs() < 80, "a dead end is recognised before the deadline, not after {waited:?}");
 }
 
-/// Probes: a readiness probe on a path the app does not serve -> Unhealthy (readiness).
+/// Probes: a readiness probe on a path the app does not serve -> Unhealthy
+/// (readiness), the probe's field and value named against the contract.
 async fn wrong_readiness_path_is_unhealthy(path: DeployPath) {
-    let variant = Variant::standard("bad-readiness").small();
-    let variant = match path {
-        DeployPath::Raw => variant.raw_edit(|v| {
-            if v["kind"] == "Deployment"
-                && let Some(cs) = v.pointer_mut("/spec/template/spec/containers").and_then(|c| c.as_array_mut())
-            {
-                for c in cs.iter_mut().filter(|c| c["name"] == "backend") {
-                    c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into();
-                }
-            }
-        }),
-        // The chart fixes probe paths by contract: break it with a patch after install.
-        DeployPath::Helm => variant,
-    };
+    // The chart fixes probe paths by contract: on Helm the path is patched after install.
+    let variant = Variant::standard("bad-readiness")
+        .small()
+        .raw_edit(edit_backend(|c| c["readinessProbe"]["httpGet"]["path"] = "/not-ready-here".into()));
+    let patch = serde_json::json!({"name": "backend", "readinessProbe": {"httpGet": {"path": "/not-ready-here", "port": "http"}}});
+    let (f, _) = backend_rollout_failure_patched(path, variant, Some(patch)).await;
+    assert_diagnosis(
+        &f,
+        DeadEndKind::ReadinessProbe,
+        &[
+            "Unhealthy",
+            "spec.containers[backend].readinessProbe.httpGet.path = /not-ready-here: /not-ready-here is not in the contract (openapi.yaml) (it declares /ready for backend's readiness probe); the app answers it 404",
+        ],
+    );
+    assert!(!f.to_string().contains("httpGet.port ="), "the port is right and not blamed: {f}");
+}
+
+/// Probes/rollout: args that make the app exit at start -> CrashLoopBackOff,
+/// the args, the exit code's meaning and the app's own last words named.
+async fn app_exiting_at_start_is_named(path: DeployPath) {
+    let variant = Variant::standard("exits")
+        .small()
+        .raw_edit(edit_backend(|c| c["args"] = serde_json::json!(["kubegate-bogus"])));
+    let patch = serde_json::json!({"name": "backend", "args": ["kubegate-bogus"]});
+    let (f, waited) = backend_rollout_failure_patched(path, variant, Some(patch)).await;
+    assert_diagnosis(
+        &f,
+        DeadEndKind::CrashLoop,
+        &[
+            "container backend",
+            "spec.containers[backend].args = [\"kubegate-bogus\"] (to the image's entrypoint): exit code 2 (by convention a usage error: bad arguments or configuration)",
+            "its log says: todo-backend: unknown command \"kubegate-bogus\"",
+        ],
+    );
+    assert!(waited.as_secs() < 80, "a crash loop is recognised at its first back-off, not after {waited:?}");
+}
+
+/// Probes/rollout: a command the image does not hold -> the runtime's start
+/// error, the command named as not in the image.
+async fn missing_command_is_named(path: DeployPath) {
+    let variant = Variant::standard("no-command")
+        .small()
+        .raw_edit(edit_backend(|c| c["command"] = serde_json::json!(["/bin/kubegate-missing"])));
+    let patch = serde_json::json!({"name": "backend", "command": ["/bin/kubegate-missing"]});
+    let (f, _) = backend_rollout_failure_patched(path, variant, Some(patch)).await;
+    assert!(
+        matches!(f.dead_end_kind(), Some(DeadEndKind::CrashLoop | DeadEndKind::ContainerStart)),
+        "want a crash loop or a start error, got: {f}"
+    );
+    assert_diagnosis(
+        &f,
+        f.dead_end_kind().unwrap_or(DeadEndKind::CrashLoop),
+        &["spec.containers[backend].command = [\"/bin/kubegate-missing\"]", "the command is not in the image"],
+    );
+}
+
+/// LoadBalancer: the public component's proxy target names no Service ->
+/// the API path answers 502 through the LoadBalancer, and the failure names
+/// the env var, its value and the Services the namespace has.
+async fn wrong_proxy_target_is_named(path: DeployPath) {
+    const WRONG: &str = "http://todo-api:8000";
+    let variant = Variant::standard("proxy").small().raw_edit(|v| {
+        if v["kind"] == "ConfigMap" && v["data"]["BACKEND_URL"].is_string() {
+            v["data"]["BACKEND_URL"] = WRONG.into();
+        }
+    });
     let ctx = fresh_context().await;
-    let app = own(&ctx, path, &variant.no_wait()).await;
-    let backend = ctx.deployment("backend");
+    let mut app = own(&ctx, path, &variant).await;
     if path == DeployPath::Helm {
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-            kube::Api::namespaced(ctx.client.clone(), &app.namespace);
-        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
-                {"name": "backend", "readinessProbe": {"httpGet": {"path": "/not-ready-here", "port": "http"}}}]}}}});
-        api.patch(&backend, &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&patch))
-            .await
-            .unwrap_or_else(|e| panic!("[helm] patching the readiness path: {e}"));
+        // The chart derives BACKEND_URL from the backend Service: set it on the container instead.
+        let frontend = ctx.deployment("frontend");
+        let env = serde_json::json!({"name": "BACKEND_URL", "value": WRONG, "valueFrom": null});
+        patch_container(&ctx, &app.namespace, &frontend, serde_json::json!({"name": "frontend", "env": [env]})).await;
+        app.wait_rolled_out(&ctx).await.unwrap_or_else(|f| panic!("{f}"));
     }
-    let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
+    let result = loadbalancer::address_and_pages(&ctx, &app).await;
     let _ = app.teardown(&ctx).await;
-    let f = CheckFailure::from_wait(path, result.expect_err("a readiness probe on a missing path must not roll out"));
-    assert_diagnosis(&f, DeadEndKind::ReadinessProbe, &["Unhealthy", "/not-ready-here"]);
+    let text = result.expect_err("an API behind a proxy pointing at no Service must not answer").to_string();
+    assert!(text.starts_with(&format!("[{path}]")), "the failure names its path: {text}");
+    assert!(text.contains("answered 502") && text.contains("its proxy hop to the API failed"), "{text}");
+    assert!(
+        text.contains(&format!("env[BACKEND_URL] = {WRONG}"))
+            && text.contains("BACKEND_URL names Service todo-api, which does not exist (Services: ")
+            && text.contains("todo-chatbot-backend:8000"),
+        "the proxy's target is named against the Services: {text}"
+    );
 }
 
 /// Constitution: a pod running as root in a `restricted` namespace -> refused by Pod Security.
