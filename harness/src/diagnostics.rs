@@ -131,9 +131,7 @@ pub async fn collect(client: &kube::Client, req: &BundleRequest) -> Result<PathB
                 .flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter()).map(|c| c.name.clone()));
             for c in containers.collect::<Vec<_>>() {
                 for previous in [false, true] {
-                    let lp =
-                        LogParams { container: Some(c.clone()), previous, tail_lines: Some(500), ..Default::default() };
-                    if let Ok(text) = pods.logs(&pname, &lp).await {
+                    if let Ok(text) = container_log(&pods, &pname, &c, previous, Some(500)).await {
                         let suffix = if previous { ".previous" } else { "" };
                         w.write(&format!("logs/{pname}.{c}{suffix}.log"), &text)?;
                     }
@@ -266,6 +264,39 @@ pub fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
+/// The last `lines` lines of a container's log (all without a count); with
+/// `previous`, of its last instance, where a crashed container's output is.
+pub async fn container_log(
+    pods: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    previous: bool,
+    lines: Option<i64>,
+) -> Result<String, kube::Error> {
+    let lp = LogParams { container: Some(container.to_owned()), previous, tail_lines: lines, ..Default::default() };
+    pods.logs(pod, &lp).await
+}
+
+/// The resource metrics API (metrics-server).
+pub const METRICS_API: &str = "metrics.k8s.io/v1beta1";
+
+/// A container's memory working set in bytes, from the metrics API; `None`
+/// when the API is not served or has no sample of it yet.
+pub async fn container_memory(client: &kube::Client, namespace: &str, pod: &str, container: &str) -> Option<u64> {
+    let uri = format!("/apis/{METRICS_API}/namespaces/{namespace}/pods/{pod}");
+    let req = http::Request::get(&uri).body(Vec::new()).ok()?;
+    let metrics: serde_json::Value =
+        tokio::time::timeout(std::time::Duration::from_secs(5), client.request(req)).await.ok()?.ok()?;
+    memory_of(&metrics, container)
+}
+
+/// The memory usage of `container` in a `PodMetrics` object, in bytes.
+pub fn memory_of(metrics: &serde_json::Value, container: &str) -> Option<u64> {
+    let c = metrics["containers"].as_array()?.iter().find(|c| c["name"] == container)?;
+    let bytes = crate::rules::parse_quantity(c["usage"]["memory"].as_str()?)?;
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
 /// Write `text` (redacted) to `dir/file`, creating `dir`; for callers that
 /// add their own files to a bundle (e.g. a suite's failure message).
 pub fn write_redacted(dir: &Path, file: &str, text: &str, redactor: &Redactor) -> std::io::Result<PathBuf> {
@@ -319,6 +350,16 @@ mod tests {
         assert!(!d.contains("managedFields"));
         assert!(d.contains("phase: Pending"));
         assert!(d.contains("# --- events ---") && d.contains("Back-off pulling image"));
+    }
+
+    #[test]
+    fn memory_comes_from_the_pod_metrics_of_the_container() {
+        let m = serde_json::json!({"containers": [
+            {"name": "sidecar", "usage": {"cpu": "1m", "memory": "1Mi"}},
+            {"name": "backend", "usage": {"cpu": "3m", "memory": "12288Ki"}}
+        ]});
+        assert_eq!(memory_of(&m, "backend"), Some(12 * 1024 * 1024));
+        assert_eq!(memory_of(&m, "other"), None);
     }
 
     #[test]

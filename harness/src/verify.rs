@@ -283,7 +283,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
             }
             let swept = crate::sweep::sweep(&ctx.client, Some(&ctx.helm), left, Duration::from_secs(120)).await;
             for s in swept.iter().filter(|s| s.result.is_err()) {
-                step.note(format!(
+                step.fail(format!(
                     "could not remove {}: {}",
                     s.leftover.namespace,
                     s.result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
@@ -378,7 +378,14 @@ fn assemble(static_report: &Report, built: &[BuiltImage], config: &Config, live:
     let order = ["P3", "P5", "P11", "P12", "P14"];
     checks.sort_by_key(|c| order.iter().position(|p| *p == c.family).unwrap_or(order.len()));
     let subject = Some(config.release.clone());
-    Report { title: format!("kubegate verify {}", config.release), subject, checks, scopes, cases, duration: Some(took) }
+    Report {
+        title: format!("kubegate verify {}", config.release),
+        subject,
+        checks,
+        scopes,
+        cases,
+        duration: Some(took),
+    }
 }
 
 /// report.json, junit.xml, summary.md, report.txt and timings.json, each redacted.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::config::Component;
 use crate::exit::{ExitCode, HasExitCode};
 
 /// Which probe an operation backs.
@@ -197,10 +198,47 @@ impl Contract {
             .collect()
     }
 
+    /// Paths a `kind` probe of `service` may GET: the contract's endpoints for
+    /// that kind; a startup probe may also use the liveness endpoint.
+    pub fn accepted_probe_paths<'a>(&'a self, service: &'a str, kind: ProbeKind) -> Vec<&'a str> {
+        let mut paths = self.probe_paths(service, kind);
+        if kind == ProbeKind::Startup {
+            paths.extend(self.probe_paths(service, ProbeKind::Liveness));
+        }
+        paths
+    }
+
     /// Whether `service` has a GET operation on exactly `path`.
     pub fn has_get(&self, service: &str, path: &str) -> bool {
         self.operations_of(service).any(|o| o.method == "GET" && o.path == path)
     }
+}
+
+/// What a `kind` probe of `comp` may GET: the contract's paths when there is
+/// a contract, else the path kubegate.toml names (none when it names none).
+/// The static rules and the live diagnosis both judge probes by this.
+pub fn expected_probe_paths(contract: Option<&Contract>, comp: &Component, kind: ProbeKind) -> Vec<String> {
+    match contract {
+        Some(c) => c.accepted_probe_paths(comp.contract_name(), kind).into_iter().map(String::from).collect(),
+        None => {
+            let configured = match kind {
+                ProbeKind::Readiness => comp.readiness_path.as_str(),
+                // A startup probe guards the same start-up as liveness.
+                ProbeKind::Liveness | ProbeKind::Startup => comp.liveness_path.as_str(),
+            };
+            (!configured.is_empty()).then(|| configured.to_owned()).into_iter().collect()
+        }
+    }
+}
+
+/// The port `comp` listens on: the contract's `x-kubegate-services` port when
+/// it gives one, else kubegate.toml's (0: unknown).
+pub fn expected_port(contract: Option<&Contract>, comp: &Component) -> i32 {
+    contract
+        .and_then(|c| c.services.get(comp.contract_name()))
+        .and_then(|s| s.port)
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(comp.port)
 }
 
 /// A string or a list of strings (numbers accepted, as status codes often are).

@@ -224,7 +224,8 @@ impl PostRenderer {
     pub fn prepare(kubegate: &Path, edits: &[Edit], dir: &Path) -> Result<Self, PostRenderError> {
         let write = |file: PathBuf, text: String| -> Result<PathBuf, PostRenderError> {
             if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| PostRenderError::Write { file: file.clone(), source })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| PostRenderError::Write { file: file.clone(), source })?;
             }
             std::fs::write(&file, text).map_err(|source| PostRenderError::Write { file: file.clone(), source })?;
             Ok(file)
@@ -249,7 +250,14 @@ impl PostRenderer {
             vec!["--post-renderer".into(), PLUGIN.into(), "--post-renderer-args".into(), file]
         } else {
             let bin = self.kubegate.display().to_string();
-            vec!["--post-renderer".into(), bin, "--post-renderer-args".into(), "post-render".into(), "--post-renderer-args".into(), file]
+            vec![
+                "--post-renderer".into(),
+                bin,
+                "--post-renderer-args".into(),
+                "post-render".into(),
+                "--post-renderer-args".into(),
+                file,
+            ]
         }
     }
 }

@@ -297,12 +297,14 @@ impl DeployedApp {
     }
 
     /// A waiter for this namespace with the plan's deadline (the policy's
-    /// `ready_within_secs`) and the run's redaction.
+    /// `ready_within_secs`), the run's redaction and what the deployment
+    /// promises its containers (so dead ends name the fields that break it).
     pub fn waiter(&self, ctx: &LiveContext) -> Waiter {
         Waiter::new(ctx.client.clone(), &self.namespace)
             .deadline(ctx.config.policy.ready_within())
             .redactor(self.secrets.redactor())
             .load_balancer(Some(ctx.load_balancer()), Duration::from_secs(20))
+            .expectations(crate::wait::cause::Expectations::load(&ctx.config))
     }
 
     /// Wait until every component's Deployment is rolled out; records the waits.

@@ -180,7 +180,7 @@ pub static CHECKS: &[LiveCheck] = &[
         principle: "P12",
         title: "pods Running within 60 s and Ready within 90 s",
         test: "ready_within_plan_deadlines",
-        broken: "`broken::bad_image_tag_is_err_image_never_pull` (ErrImageNeverPull at once, not a timeout)",
+        broken: "`broken::bad_image_tag_is_err_image_never_pull` (ErrImageNeverPull at once, not a timeout); `broken::app_exiting_at_start_is_named` and `broken::missing_command_is_named` (the args or command, the exit code and the log line named)",
         run: Run::Shared(|s, app| Box::pin(probes::rollout_deadlines(s.ctx, app))),
     },
     LiveCheck {
@@ -189,7 +189,7 @@ pub static CHECKS: &[LiveCheck] = &[
         principle: "P12",
         title: "every contract endpoint answers through its Service",
         test: "contract_endpoints_answer",
-        broken: "`broken::wrong_readiness_path_is_unhealthy` (Unhealthy readiness probe, named)",
+        broken: "`broken::wrong_readiness_path_is_unhealthy` (Unhealthy readiness probe: its path named against the contract's)",
         run: Run::Shared(|s, app| Box::pin(probes::endpoints(s.ctx, app))),
     },
     LiveCheck {
@@ -208,7 +208,10 @@ pub static CHECKS: &[LiveCheck] = &[
         title: "a failing liveness probe makes the kubelet restart the container",
         test: "liveness_failure_restarts_container",
         broken: "(`POST /fault/liveness`, switch off by default)",
-        run: Run::Own(|ctx| small("liveness").fault_injection(&ctx.container(ctx.api())), |s, app| Box::pin(probes::liveness_restart(s.ctx, app))),
+        run: Run::Own(
+            |ctx| small("liveness").fault_injection(&ctx.container(ctx.api())),
+            |s, app| Box::pin(probes::liveness_restart(s.ctx, app)),
+        ),
     },
     LiveCheck {
         id: "LIVE-PROBE-REPLACED",
@@ -225,7 +228,7 @@ pub static CHECKS: &[LiveCheck] = &[
         principle: "P3",
         title: "the frontend Service gets an external address; / and /api/tasks answer through it",
         test: "frontend_address_serves_page_and_api",
-        broken: "`broken::lb_never_provisioned_is_diagnosed`",
+        broken: "`broken::lb_never_provisioned_is_diagnosed`; `broken::wrong_proxy_target_is_named` (a 502: the proxy's URL named against the namespace's Services)",
         run: Run::Shared(|s, app| Box::pin(loadbalancer::address_and_pages(s.ctx, app))),
     },
     LiveCheck {

@@ -184,14 +184,17 @@ impl AppClient {
         auth: Option<&Credential>,
         status: u16,
         deadline: Duration,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, LastAnswer> {
         let until = tokio::time::Instant::now() + deadline;
         let mut backoff = Duration::from_millis(200);
         loop {
             let last = match self.get(path, auth).await {
                 Ok(a) if a.status == status => return Ok(a),
-                Ok(a) => format!("{} answered {}: {}", path, a.status, short(&a.body)),
-                Err(e) => format!("{path}: {e}"),
+                Ok(a) => LastAnswer {
+                    status: Some(a.status),
+                    text: format!("{} answered {}: {}", path, a.status, short(&a.body)),
+                },
+                Err(e) => LastAnswer { status: None, text: format!("{path}: {e}") },
             };
             if tokio::time::Instant::now() + backoff > until {
                 return Err(last);
@@ -199,6 +202,21 @@ impl AppClient {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
+    }
+}
+
+/// The last answer (or error) of a call that never got the status it wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastAnswer {
+    /// Its status; `None` when nothing answered.
+    pub status: Option<u16>,
+    /// What it was, for a message (`/v1/tasks answered 502: ...`).
+    pub text: String,
+}
+
+impl std::fmt::Display for LastAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 

@@ -44,6 +44,7 @@ pub fn unserved_class(svc: &Service, support: LoadBalancerSupport) -> Option<Dea
         ),
         hint: "drop spec.loadBalancerClass or run a controller for that class; kubegate does not fall back to NodePort"
             .into(),
+        causes: Vec::new(),
     })
 }
 
@@ -108,13 +109,17 @@ pub async fn address_and_pages(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
     }
     let token = app.credential(&format!("kg-lb-{}-{}", app.run, app.path));
     let path = ctx.config.request.path.as_str();
-    let tasks = client.get_until(path, token.as_ref(), 200, Duration::from_secs(20)).await.map_err(|last| {
-        CheckFailure::new(
-            app.path,
-            &obj,
-            format!("GET {path} through the LoadBalancer (public component's proxy -> API): {last}"),
-        )
-    })?;
+    let tasks = match client.get_until(path, token.as_ref(), 200, Duration::from_secs(20)).await {
+        Ok(a) => a,
+        Err(last) => {
+            let f = CheckFailure::new(
+                app.path,
+                &obj,
+                format!("GET {path} through the LoadBalancer (public component's proxy -> API): {last}"),
+            );
+            return Err(super::proxy::explained(ctx, app, last.status, f).await);
+        }
+    };
     if !tasks.json().is_array() {
         return Err(CheckFailure::new(
             app.path,

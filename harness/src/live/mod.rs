@@ -9,7 +9,8 @@
 //!   [`tunnel`]: a Service reached through kubegate's port-forward.
 //! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it).
 //! - one module per suite: [`constitution`], [`probes`], [`loadbalancer`],
-//!   [`secrets`], [`parity`], [`rollout`].
+//!   [`secrets`], [`parity`], [`rollout`]; [`proxy`]: what a 502 from the
+//!   public component's proxy points at, for each of them.
 //! - [`checks`]: every check as one item (id, principle, what it runs on, body,
 //!   nextest name, broken variant): the one table `verify` and nextest run.
 //! - [`run`]: the table for both paths, as `kubegate verify` runs it.
@@ -25,6 +26,7 @@ pub mod http;
 pub mod loadbalancer;
 pub mod parity;
 pub mod probes;
+pub mod proxy;
 pub mod rollout;
 pub mod run;
 pub mod secrets;
@@ -204,7 +206,8 @@ impl CheckRun {
                     severity: Severity::High,
                     path: f.path.unwrap_or_else(|| path_of(&self.scope)),
                     object: ObjectRef { kind: kind.into(), name: name.into(), namespace: None },
-                    field: None,
+                    // The first field the diagnosis names, so reports point at it.
+                    field: f.dead_end.as_ref().and_then(|d| d.causes.first()).map(|c| c.field.clone()),
                     message: redactor.redact_str(&f.to_string()).into_owned(),
                     fix: f.dead_end.as_ref().map(|d| d.hint.clone()).unwrap_or_else(|| "see the message".into()),
                     source: None,
@@ -248,6 +251,7 @@ mod tests {
             reason: "ErrImageNeverPull".into(),
             message: "image not present".into(),
             hint: "load the image".into(),
+            causes: Vec::new(),
         });
         let s = f.to_string();
         assert!(s.starts_with("[helm] Deployment/todo-chatbot-backend: not ready"), "{s}");

@@ -95,6 +95,8 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let token = app.credential(&format!("kg-endpoints-{}-{}", app.run, app.path));
     let mut called = 0;
     let mut problems = Vec::new();
+    // A gateway error from the public component, explained once after the calls.
+    let mut gateway: Option<u16> = None;
     for component in ctx.components() {
         let cfg = ctx.config.component(&component).cloned();
         let contract_name = cfg.as_ref().map(|c| c.contract_name().to_owned()).unwrap_or(component.clone());
@@ -133,6 +135,9 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             match client.call(method, &path, auth, body).await {
                 Err(e) => problems.push(format!("{desc}: no answer: {e}")),
                 Ok(a) => {
+                    if component == ctx.public() && op.probes.is_empty() && super::proxy::is_gateway_error(a.status) {
+                        gateway = Some(a.status);
+                    }
                     let statuses = op.status_by_service.get(&contract_name).unwrap_or(&op.statuses);
                     let declared = statuses.iter().any(|s| s == &a.status.to_string());
                     // The fault switch is off by default: its routes must not exist.
@@ -161,17 +166,24 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
             let path = ctx.config.request.path.as_str();
             match client.get(path, token.as_ref()).await {
                 Ok(a) if a.status == 200 && a.json().is_array() => {}
-                Ok(a) => problems.push(format!(
-                    "{component}: GET {path} (proxied) answered {}: {}",
-                    a.status,
-                    short(&a.body)
-                )),
+                Ok(a) => {
+                    if super::proxy::is_gateway_error(a.status) {
+                        gateway = Some(a.status);
+                    }
+                    problems.push(format!(
+                        "{component}: GET {path} (proxied) answered {}: {}",
+                        a.status,
+                        short(&a.body)
+                    ))
+                }
                 Err(e) => problems.push(format!("{component}: GET {path} (proxied): {e}")),
             }
         }
     }
     if !problems.is_empty() {
-        return Err(CheckFailure::new(app.path, format!("Service in {}", app.namespace), problems.join("\n  ")));
+        let mut message = problems.join("\n  ");
+        message.push_str(&super::proxy::explain(ctx, app, gateway).await.unwrap_or_default());
+        return Err(CheckFailure::new(app.path, format!("Service in {}", app.namespace), message));
     }
     Ok(Passed::note(format!("{called} contract calls answered as declared through the Services")))
 }
@@ -430,6 +442,10 @@ mod tests {
         let t = ProbeTimes::of(Some(&p));
         assert_eq!(t.reaction(), Duration::from_secs(30 * 4 + 2 * 3));
         assert_eq!(ProbeTimes::of(None).reaction(), Duration::from_secs(10 * 4 + 3));
-        assert_eq!(t.surely_seen(), Duration::from_secs(30 * 3 + 2 * 3), "one period less: the first probe comes within one");
+        assert_eq!(
+            t.surely_seen(),
+            Duration::from_secs(30 * 3 + 2 * 3),
+            "one period less: the first probe comes within one"
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use super::app::{DeployedApp, error_chain};
 use super::context::LiveContext;
-use super::http::{AppClient, LoadCount, SteadyLoad};
+use super::http::{AppClient, LoadCount, Lost, SteadyLoad};
 use super::loadbalancer::{ADDRESS_DEADLINE, external_address};
 use super::timeline::{Change, ClusterEvent, Timeline, between};
 use super::{CheckFailure, CheckResult, Passed};
@@ -99,10 +99,10 @@ pub async fn upgrade_under_load_to(
     let ep = external_address(ctx, app, &ctx.service(ctx.public()), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
     let token = app.credential(&format!("kg-upgrade-{}-{}", app.run, app.path));
-    client
-        .get_until(&ctx.config.request.path, token.as_ref(), 200, Duration::from_secs(30))
-        .await
-        .map_err(|last| CheckFailure::new(app.path, &obj, format!("no steady answer before the upgrade: {last}")))?;
+    if let Err(last) = client.get_until(&ctx.config.request.path, token.as_ref(), 200, Duration::from_secs(30)).await {
+        let f = CheckFailure::new(app.path, &obj, format!("no steady answer before the upgrade: {last}"));
+        return Err(super::proxy::explained(ctx, app, last.status, f).await);
+    }
     let origin = tokio::time::Instant::now();
     let timeline = Timeline::start(&ctx.client, &app.namespace, origin);
     let load = SteadyLoad::start(client, ctx.config.request.path.clone(), token, 200, LOAD_PAUSE, origin);
@@ -192,6 +192,10 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
             unsafe_strategies.join("; ")
         )
     };
+    let gateway = out.load.lost().find_map(|r| match r.lost {
+        Some(Lost::Status(s)) if super::proxy::is_gateway_error(s) => Some(s),
+        _ => None,
+    });
     let mut failure = CheckFailure::new(
         app.path,
         obj,
@@ -200,6 +204,8 @@ pub async fn judge(ctx: &LiveContext, app: &DeployedApp, out: &UpgradeOutcome) -
             out.load.failed, out.load.sent, out.to_tag
         ),
     );
+    // Gateway errors among the losses: is the proxy's target itself right?
+    failure = super::proxy::explained(ctx, app, gateway, failure).await;
     failure.evidence = Some(lost_requests_in_context(&out.load, &out.events, &pre_stops));
     Err(failure)
 }

@@ -76,14 +76,10 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
                     out.waits.push((app.path, w.clone()));
                 }
             }
-            Err(f) => step.note(format!("{f}")),
+            Err(f) => step.fail(format!("{f}")),
         }
     }
-    if raw.is_ok() && helm.is_ok() {
-        step.ok();
-    } else {
-        step.failed();
-    }
+    step.ok();
 
     let record = Record::default();
     let scope = Scope { ctx, artifacts: &opts.artifacts, record: &record };
@@ -122,11 +118,7 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
     let (looked, broke) = tokio::join!(looks, destructive);
     out.runs.extend(looked);
     out.runs.extend(broke);
-    if out.passed() {
-        step.ok();
-    } else {
-        step.failed();
-    }
+    step.ok();
 
     // Last, so the search covers everything the run wrote so far.
     let step = Step::start("searching the cluster, Helm records, logs and artifacts for the secret values");
@@ -164,7 +156,7 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
     .await;
     for (ns, result) in results {
         if let Err(e) = result {
-            step.note(format!("{ns}: {e}"));
+            step.fail(format!("{ns}: {e}"));
             out.left.push(ns);
         }
     }
@@ -232,7 +224,8 @@ fn scope_order(scope: &str) -> usize {
     ["raw", "helm", "parity"].iter().position(|s| *s == scope).unwrap_or(3)
 }
 
-/// Print one line for a finished check (pass with its notes, limitation, or FAIL) and hand it on.
+/// Print one line for a finished check (pass with its notes, limitation, or
+/// FAIL, which fails the step) and hand it on.
 fn noted(step: &Step, r: CheckRun) -> CheckRun {
     match &r.result {
         Ok(p) => {
@@ -247,7 +240,7 @@ fn noted(step: &Step, r: CheckRun) -> CheckRun {
                 step.note(format!("limit {:<22} {:<6} {l}", r.check.id, r.scope));
             }
         }
-        Err(f) => step.note(format!(
+        Err(f) => step.fail(format!(
             "FAIL  {:<22} {:<6} {:>5.1}s {}",
             r.check.id,
             r.scope,

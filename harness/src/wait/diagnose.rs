@@ -4,6 +4,7 @@
 //! LoadBalancer nobody provisions). Classified by pure functions over pods,
 //! events and Services, so each case is unit-tested on fixtures.
 
+use super::cause::{SpecCause, format_causes};
 use crate::provider::LoadBalancerSupport;
 use k8s_openapi::api::core::v1::{Event, Pod, Probe, Service};
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub struct DeadEnd {
     pub message: String,
     /// What it means and what to do.
     pub hint: String,
+    /// The fields of the spec that likely cause it, with their values
+    /// ([`super::cause::likely_cause`]; filled in by the waiter, which reads
+    /// the pod, its log and metrics).
+    pub causes: Vec<SpecCause>,
 }
 
 impl std::fmt::Display for DeadEnd {
@@ -60,7 +65,7 @@ impl std::fmt::Display for DeadEnd {
         if let Some(c) = &self.container {
             write!(f, " container {c}")?;
         }
-        write!(f, ": {}: {}\n  hint: {}", self.reason, self.message, self.hint)
+        write!(f, ": {}: {}{}\n  hint: {}", self.reason, self.message, format_causes(&self.causes), self.hint)
     }
 }
 
@@ -124,7 +129,10 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
             ),
             "CrashLoopBackOff" => (
                 DeadEndKind::CrashLoop,
-                format!("the container keeps exiting ({} restarts); see its log tail below", cs.restart_count),
+                format!(
+                    "the container keeps exiting ({} restarts): see the cause above and its log tail below",
+                    cs.restart_count
+                ),
             ),
             // The kubelet's informer cache not synced yet ("failed to sync
             // secret cache: timed out waiting for the condition") is
@@ -134,7 +142,7 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
             "CreateContainerConfigError" => (DeadEndKind::ContainerConfig, missing_config_hint(&message)),
             "CreateContainerError" | "RunContainerError" => (
                 DeadEndKind::ContainerStart,
-                "the runtime cannot create or start the container: check command, securityContext and mounts"
+                "the runtime cannot create or start the container: see the cause above (its command, memory limit, securityContext or mounts)"
                     .to_owned(),
             ),
             _ => continue,
@@ -147,6 +155,7 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
                 reason,
                 message,
                 hint,
+                causes: Vec::new(),
             });
         }
     }
@@ -166,6 +175,7 @@ pub fn classify_pod(pod: &Pod, now: k8s_openapi::jiff::Timestamp, policy: &DeadE
             reason: "FailedScheduling".into(),
             message,
             hint: "no node can take the pod: lower its resource requests or replicas, or free the node (two namespaces of the app must fit on one 2-core node)".into(),
+            causes: Vec::new(),
         });
     }
     None
@@ -177,28 +187,54 @@ pub fn is_transient_config_error(message: &str) -> bool {
     message.starts_with("failed to sync secret cache") || message.starts_with("failed to sync configmap cache")
 }
 
-/// What a CreateContainerConfigError message says is missing.
-pub fn missing_config_hint(message: &str) -> String {
-    // kubelet: `secret "NAME" not found`, `couldn't find key KEY in Secret NS/NAME`,
-    // and the same two for configmaps.
+/// A Secret or ConfigMap (or one key of it) a CreateContainerConfigError says is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRef {
+    /// `Secret` or `ConfigMap`.
+    pub kind: &'static str,
+    /// Its name (without the namespace).
+    pub name: String,
+    /// The missing key; `None` when the whole object is missing.
+    pub key: Option<String>,
+}
+
+/// What a CreateContainerConfigError message says is missing. The kubelet
+/// writes `secret "NAME" not found`, `couldn't find key KEY in Secret NS/NAME`
+/// and the same two for configmaps.
+pub fn missing_config_ref(message: &str) -> Option<MissingRef> {
     if let Some(rest) = message.strip_prefix("couldn't find key ")
         && let Some((key, obj)) = rest.split_once(" in ")
+        && let Some((kind, qualified)) = obj.split_once(' ')
     {
-        return format!(
-            "key {key} is missing from {obj}: add it to the Secret/ConfigMap (or mark the reference optional)"
-        );
+        let kind = match kind {
+            "Secret" => "Secret",
+            "ConfigMap" => "ConfigMap",
+            _ => return None,
+        };
+        let name = qualified.rsplit_once('/').map_or(qualified, |(_, n)| n);
+        return Some(MissingRef { kind, name: name.to_owned(), key: Some(key.to_owned()) });
     }
-    for kind in ["secret", "configmap"] {
-        if let Some(rest) = message.strip_prefix(&format!("{kind} \""))
+    for (prefix, kind) in [("secret \"", "Secret"), ("configmap \"", "ConfigMap")] {
+        if let Some(rest) = message.strip_prefix(prefix)
             && let Some((name, _)) = rest.split_once('"')
         {
-            let what = if kind == "secret" { "Secret" } else { "ConfigMap" };
-            return format!(
-                "{what} {name} does not exist in the namespace: create it before deploying (the plan creates todo-chatbot-secrets from the CLI)"
-            );
+            return Some(MissingRef { kind, name: name.to_owned(), key: None });
         }
     }
-    "a referenced Secret, ConfigMap or key is missing (see the message)".into()
+    None
+}
+
+/// What a CreateContainerConfigError message says is missing, and the fix.
+pub fn missing_config_hint(message: &str) -> String {
+    match missing_config_ref(message) {
+        Some(MissingRef { kind, name, key: Some(key) }) => {
+            format!("key {key} is missing from {kind} {name}: add it to the {kind} (or mark the reference optional)")
+        }
+        Some(MissingRef { kind, name, key: None }) => format!(
+            "{kind} {name} does not exist in the namespace: create it before deploying (a Secret from the command line: `kubectl create secret generic {name} ...`)"
+        ),
+        None => "a referenced Secret, ConfigMap or key is missing (see the message)".into(),
+    }
 }
 
 /// Which probe an `Unhealthy` event is about.
@@ -238,6 +274,7 @@ pub fn classify_event(ev: &Event, new_count: i32, pods: &[Pod], policy: &DeadEnd
             } else {
                 "the ReplicaSet cannot create pods (admission, quota or an invalid spec)".into()
             },
+            causes: Vec::new(),
         }),
         ("Unhealthy", "Pod") => {
             let (kind, probe_name) = probe_of(&message)?;
@@ -257,8 +294,9 @@ pub fn classify_event(ev: &Event, new_count: i32, pods: &[Pod], policy: &DeadEnd
                 reason: reason.into(),
                 message: message.clone(),
                 hint: format!(
-                    "the {probe_name} probe failed {new_count} times, beyond its failureThreshold {threshold}: check the endpoint, port and timings"
+                    "the {probe_name} probe failed {new_count} times, beyond its failureThreshold {threshold}: see the cause above (its path, port or timings)"
                 ),
+                causes: Vec::new(),
             })
         }
         _ => None,
@@ -317,6 +355,7 @@ pub fn classify_load_balancer(svc: &Service, events: &[Event], ev: &LoadBalancer
             reason: f.reason.clone().unwrap_or_default(),
             message: f.message.clone().unwrap_or_default(),
             hint: "the LoadBalancer controller refuses this Service: check its address pool (MetalLB IPAddressPool) and the Service's annotations".into(),
+            causes: Vec::new(),
         });
     }
     if ev.waited < ev.grace {
@@ -337,6 +376,7 @@ pub fn classify_load_balancer(svc: &Service, events: &[Event], ev: &LoadBalancer
                 ev.waited.as_secs()
             ),
             hint: "nothing provisions LoadBalancer Services on this cluster: install MetalLB (local provider: `kubegate cluster up` does), run `minikube tunnel`, or cloud-provider-kind beside kind. kubegate does not fall back to NodePort".into(),
+            causes: Vec::new(),
         });
     }
     None
@@ -385,11 +425,7 @@ mod tests {
         assert_eq!(d.kind, DeadEndKind::ContainerConfig);
         assert!(d.hint.contains("Secret todo-chatbot-secrets does not exist"), "{}", d.hint);
         let d = pod_dead_end("pod-missing-key.yaml").expect("dead end");
-        assert!(
-            d.hint.contains("key JWT_SECRET is missing from Secret kg-abc123-raw/todo-chatbot-secrets"),
-            "{}",
-            d.hint
-        );
+        assert!(d.hint.contains("key JWT_SECRET is missing from Secret todo-chatbot-secrets"), "{}", d.hint);
     }
 
     #[test]

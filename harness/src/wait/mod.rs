@@ -6,14 +6,16 @@
 //! - [`Waiter`]: runs a wait under the caller's deadline while it also
 //!   watches the namespace's pods and events; a dead end ([`diagnose`]) ends
 //!   the wait at once with [`WaitError::DeadEnd`] (cause, the object's
-//!   events, a log tail); the deadline ends it with [`WaitError::Deadline`],
+//!   events, a log tail) and [`cause`] names the fields of the spec that
+//!   likely cause it; the deadline ends it with [`WaitError::Deadline`],
 //!   which still says what was last seen. Every wait returns a
 //!   [`WaitReport`] with how long it took and when the kubelet reported Ready.
 
+pub mod cause;
 pub mod conditions;
 pub mod diagnose;
 
-use crate::diagnostics::{event_time, format_events};
+use crate::diagnostics::{container_log, container_memory, event_time, format_events};
 use crate::provider::LoadBalancerSupport;
 use crate::redact::Redactor;
 use diagnose::{DeadEnd, DeadEndKind, DeadEndPolicy, LoadBalancerEvidence};
@@ -23,7 +25,7 @@ use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -260,6 +262,7 @@ pub struct Waiter {
     lb_support: Option<LoadBalancerSupport>,
     lb_grace: Duration,
     log_tail_lines: i64,
+    expect: cause::Expectations,
 }
 
 impl std::fmt::Debug for Waiter {
@@ -280,7 +283,15 @@ impl Waiter {
             lb_support: None,
             lb_grace: Duration::from_secs(15),
             log_tail_lines: 30,
+            expect: cause::Expectations::default(),
         }
+    }
+
+    /// What the deployment promises its containers (probe paths, ports), so
+    /// a dead end names the fields that break the promise.
+    pub fn expectations(mut self, e: cause::Expectations) -> Self {
+        self.expect = e;
+        self
     }
 
     /// The overall deadline of each wait.
@@ -459,7 +470,7 @@ impl Waiter {
                 kubelet_ready_at: None,
             })),
             dead_end = self.find_dead_end(target, started, started_at) => {
-                let evidence = self.evidence(&dead_end).await;
+                let (dead_end, evidence) = self.evidence(dead_end).await;
                 Err(WaitError::DeadEnd { what, waited: started.elapsed(), dead_end, evidence })
             }
             _ = tokio::time::sleep(self.deadline) => {
@@ -611,47 +622,59 @@ impl Waiter {
         n
     }
 
-    /// The dead end's object events and its container's log tail, redacted.
-    async fn evidence(&self, d: &DeadEnd) -> String {
+    /// The dead end with its likely causes in the spec, and its object's
+    /// events and container's log tail; all redacted.
+    async fn evidence(&self, mut d: DeadEnd) -> (DeadEnd, String) {
         let (kind, name) = d.object.split_once('/').unwrap_or(("", &d.object));
+        let (kind, name) = (kind.to_owned(), name.to_owned());
         let ev_api: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
         let events = match ev_api.list(&ListParams::default()).await {
-            Ok(l) => format_events(&l.items, Some((kind, name))),
+            Ok(l) => format_events(&l.items, Some((&kind, &name))),
             Err(e) => format!("(cannot list events: {e})\n"),
         };
         let mut out = format!("--- events of {} ---\n{events}", d.object);
-        if let (Some(c), "Pod") = (&d.container, kind) {
-            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        if kind != "Pod" {
+            return (d, self.redactor.redact_str(&out).into_owned());
+        }
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut seen = cause::Observed::default();
+        if let Some(c) = d.container.clone() {
             // A crashed container's useful output is in its previous instance.
             let order = if matches!(d.kind, DeadEndKind::CrashLoop | DeadEndKind::LivenessProbe) {
                 [true, false]
             } else {
                 [false, true]
             };
-            let mut got = false;
             for previous in order {
-                let lp = LogParams {
-                    container: Some(c.clone()),
-                    previous,
-                    tail_lines: Some(self.log_tail_lines),
-                    ..Default::default()
-                };
-                if let Ok(text) = pods.logs(name, &lp).await
+                if let Ok(text) = container_log(&pods, &name, &c, previous, Some(self.log_tail_lines)).await
                     && !text.trim().is_empty()
                 {
                     let which = if previous { "previous" } else { "current" };
                     out.push_str(&format!("--- log tail of {name}/{c} ({which} container) ---\n{}\n", text.trim_end()));
-                    got = true;
+                    seen.log_tail = Some(self.redactor.redact_str(&text).into_owned());
                     break;
                 }
             }
-            if !got {
+            if seen.log_tail.is_none() {
                 out.push_str(&format!(
                     "--- log tail of {name}/{c}: none (the container never started or wrote nothing) ---\n"
                 ));
             }
+            if matches!(d.kind, DeadEndKind::CrashLoop | DeadEndKind::ContainerStart) {
+                seen.memory_working_set = container_memory(&self.client, &self.namespace, &name, &c).await;
+            }
         }
-        self.redactor.redact_str(&out).into_owned()
+        if let Ok(Some(pod)) = pods.get_opt(&name).await {
+            d.causes = cause::likely_cause(&d, &pod, &self.expect, &seen)
+                .into_iter()
+                .map(|c| cause::SpecCause {
+                    value: self.redactor.redact_str(&c.value).into_owned(),
+                    why: self.redactor.redact_str(&c.why).into_owned(),
+                    field: c.field,
+                })
+                .collect();
+        }
+        (d, self.redactor.redact_str(&out).into_owned())
     }
 
     /// Pod states and recent events of the namespace, for a deadline message.
@@ -737,6 +760,7 @@ mod tests {
                 reason: "ErrImageNeverPull".into(),
                 message: "not present".into(),
                 hint: "load it".into(),
+                causes: Vec::new(),
             },
             evidence: "--- events of Pod/p ---\n(no events)\n".into(),
         };

@@ -4,8 +4,8 @@
 
 use kubegate::deploy::edit::Edit;
 use kubegate::finding::DeployPath;
-use kubegate::live::context::LiveContext;
 use kubegate::live::app::Variant;
+use kubegate::live::context::LiveContext;
 use kubegate::live::{CheckFailure, constitution, loadbalancer, parity, rollout};
 use kubegate::wait::diagnose::DeadEndKind;
 use kubegate_suites::live::{fresh_context, own, shared};
@@ -16,9 +16,12 @@ type PathCase = fn(DeployPath) -> futures::future::BoxFuture<'static, ()>;
 
 /// Every broken-variant case, named `live::broken::<name>::<path>`.
 pub fn trials() -> Vec<Trial> {
-    let per_path: [(&str, PathCase); 5] = [
+    let per_path: [(&str, PathCase); 8] = [
         ("bad_image_tag_is_err_image_never_pull", |p| Box::pin(bad_image_tag_is_err_image_never_pull(p))),
         ("wrong_readiness_path_is_unhealthy", |p| Box::pin(wrong_readiness_path_is_unhealthy(p))),
+        ("app_exiting_at_start_is_named", |p| Box::pin(app_exiting_at_start_is_named(p))),
+        ("missing_command_is_named", |p| Box::pin(missing_command_is_named(p))),
+        ("wrong_proxy_target_is_named", |p| Box::pin(wrong_proxy_target_is_named(p))),
         ("root_pod_is_refused_by_pod_security", |p| Box::pin(root_pod_is_refused_by_pod_security(p))),
         ("lb_never_provisioned_is_diagnosed", |p| Box::pin(lb_never_provisioned_is_diagnosed(p))),
         ("recreate_strategy_loses_requests", |p| Box::pin(recreate_strategy_loses_requests(p))),
@@ -50,7 +53,8 @@ async fn backend_rollout_failure(
     let app = own(&ctx, path, &make(&ctx).no_wait()).await;
     let backend = ctx.deployment(ctx.api());
     let started = std::time::Instant::now();
-    let result = app.waiter(&ctx).deployment_rolled_out(&backend).await;
+    // Beyond the plan's deadline: a probe dead end needs failureThreshold failures first.
+    let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
     let waited = started.elapsed();
     let _ = app.teardown(&ctx).await;
     match result {
@@ -83,21 +87,133 @@ async fn bad_image_tag_is_err_image_never_pull(path: DeployPath) {
 }
 
 /// Probes: a readiness probe on a path the app does not serve -> Unhealthy
-/// (readiness). The same edit on both paths (the Helm path's post-renderer).
+/// (readiness), the probe's field and value named against the contract.
+/// The same edit on both paths (the Helm path's post-renderer).
 async fn wrong_readiness_path_is_unhealthy(path: DeployPath) {
+    let (f, _) = backend_rollout_failure(path, |ctx| {
+        Variant::standard("bad-readiness").small().edit(api_container_set(
+            ctx,
+            "/readinessProbe/httpGet/path",
+            "/not-ready-here".into(),
+        ))
+    })
+    .await;
     let ctx = fresh_context().await;
-    let variant = Variant::standard("bad-readiness").small().edit(Edit::Set {
-        kind: "Deployment".into(),
-        container: Some(ctx.container(ctx.api())),
-        pointer: "/readinessProbe/httpGet/path".into(),
-        value: "/not-ready-here".into(),
+    let (c, api) = (ctx.container(ctx.api()), ctx.config.component(ctx.api()).expect("the API component").clone());
+    assert_diagnosis(
+        &f,
+        DeadEndKind::ReadinessProbe,
+        &[
+            "Unhealthy",
+            &format!(
+                "spec.containers[{c}].readinessProbe.httpGet.path = /not-ready-here: /not-ready-here is not in the contract"
+            ),
+            &format!("(it declares {} for {}'s readiness probe)", api.readiness_path, api.name),
+        ],
+    );
+    assert!(!f.to_string().contains("httpGet.port ="), "the port is right and not blamed: {f}");
+}
+
+/// An edit of the API container at `pointer` (relative to the container).
+fn api_container_set(ctx: &LiveContext, pointer: &str, value: serde_json::Value) -> Edit {
+    Edit::Set { kind: "Deployment".into(), container: Some(ctx.container(ctx.api())), pointer: pointer.into(), value }
+}
+
+/// Probes/rollout: args that make the app exit at start -> CrashLoopBackOff,
+/// the args, the exit code's meaning and the app's own last words named.
+async fn app_exiting_at_start_is_named(path: DeployPath) {
+    let (f, waited) = backend_rollout_failure(path, |ctx| {
+        Variant::standard("exits").small().edit(api_container_set(ctx, "/args", serde_json::json!(["kubegate-bogus"])))
+    })
+    .await;
+    let ctx = fresh_context().await;
+    let c = ctx.container(ctx.api());
+    assert_diagnosis(
+        &f,
+        DeadEndKind::CrashLoop,
+        &[
+            &format!("container {c}"),
+            &format!("spec.containers[{c}].args = [\"kubegate-bogus\"] (to the image's entrypoint): exit code"),
+            "its log says: ",
+        ],
+    );
+    assert!(waited.as_secs() < 80, "a crash loop is recognised at its first back-off, not after {waited:?}");
+}
+
+/// Probes/rollout: a command the image does not hold -> the runtime's start
+/// error, the command named as not in the image.
+async fn missing_command_is_named(path: DeployPath) {
+    let (f, _) = backend_rollout_failure(path, |ctx| {
+        Variant::standard("no-command").small().edit(api_container_set(
+            ctx,
+            "/command",
+            serde_json::json!(["/bin/kubegate-missing"]),
+        ))
+    })
+    .await;
+    let ctx = fresh_context().await;
+    let c = ctx.container(ctx.api());
+    assert!(
+        matches!(f.dead_end_kind(), Some(DeadEndKind::CrashLoop | DeadEndKind::ContainerStart)),
+        "want a crash loop or a start error, got: {f}"
+    );
+    assert_diagnosis(
+        &f,
+        f.dead_end_kind().unwrap_or(DeadEndKind::CrashLoop),
+        &[&format!("spec.containers[{c}].command = [\"/bin/kubegate-missing\"]"), "the command is not in the image"],
+    );
+}
+
+/// The public component's setting that points at the API: the variable (set
+/// on its container or in a ConfigMap of the raw manifests) whose value names
+/// the API's Service.
+fn proxy_setting(ctx: &LiveContext) -> String {
+    let target = format!("//{}", ctx.service(ctx.api()));
+    let names_api = |v: &serde_json::Value| v.as_str().is_some_and(|s| s.contains(&target));
+    let objects = kubegate::deploy::raw::load_manifests(&ctx.manifests_dir()).expect("the raw manifests load");
+    let from_config_maps = objects.iter().filter(|o| o.kind() == "ConfigMap").flat_map(|o| {
+        o.value["data"].as_object().into_iter().flatten().filter(|(_, v)| names_api(v)).map(|(k, _)| k.clone())
     });
-    let app = own(&ctx, path, &variant.no_wait()).await;
-    let backend = ctx.deployment(ctx.api());
-    let result = app.waiter(&ctx).deadline(std::time::Duration::from_secs(150)).deployment_rolled_out(&backend).await;
+    let public = ctx.container(ctx.public());
+    let from_env = objects.iter().filter(|o| o.kind() == "Deployment").flat_map(|o| {
+        o.value
+            .pointer("/spec/template/spec/containers")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == public.as_str())
+            .flat_map(|c| c["env"].as_array().into_iter().flatten())
+            .filter(|e| names_api(&e["value"]))
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    });
+    from_env
+        .chain(from_config_maps)
+        .next()
+        .unwrap_or_else(|| panic!("no setting of the public component names {target}"))
+}
+
+/// LoadBalancer: the public component's proxy target names no Service ->
+/// the API path answers 502 through the LoadBalancer, and the failure names
+/// the env var, its value and the Services the namespace has.
+async fn wrong_proxy_target_is_named(path: DeployPath) {
+    const WRONG: &str = "http://kubegate-nowhere:8000";
+    let ctx = fresh_context().await;
+    let setting = proxy_setting(&ctx);
+    // An env entry outranks envFrom and a valueFrom of the same name: one edit, both paths.
+    let wrong = Edit::Env { container: ctx.container(ctx.public()), name: setting.clone(), value: WRONG.into() };
+    let app = own(&ctx, path, &Variant::standard("proxy").small().edit(wrong)).await;
+    let result = loadbalancer::address_and_pages(&ctx, &app).await;
     let _ = app.teardown(&ctx).await;
-    let f = CheckFailure::from_wait(path, result.expect_err("a readiness probe on a missing path must not roll out"));
-    assert_diagnosis(&f, DeadEndKind::ReadinessProbe, &["Unhealthy", "/not-ready-here"]);
+    let text = result.expect_err("an API behind a proxy pointing at no Service must not answer").to_string();
+    assert!(text.starts_with(&format!("[{path}]")), "the failure names its path: {text}");
+    assert!(text.contains("answered 502") && text.contains("its proxy hop to the API failed"), "{text}");
+    assert!(
+        text.contains(&format!("env[{setting}] = {WRONG}"))
+            && text.contains(&format!("{setting} names Service kubegate-nowhere, which does not exist (Services: "))
+            && text.contains(&format!("{}:{}", ctx.service(ctx.api()), ctx.service_port(ctx.api()))),
+        "the proxy's target is named against the Services: {text}"
+    );
 }
 
 /// Constitution: a pod running as root in a `restricted` namespace -> refused

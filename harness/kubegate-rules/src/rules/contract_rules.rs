@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::HTTPGetAction;
 
 use super::{Check, ContainerView, Rule, RuleContext, RuleId, Sink, containers, fmt_port, resolve_port};
 use kubegate_core::config::Component;
-use kubegate_core::contract::ProbeKind;
+use kubegate_core::contract::{ProbeKind, expected_port, expected_probe_paths};
 use kubegate_core::finding::{ObjectRef, Severity, SourceLocation};
 
 /// The family of these rules: they need a contract and are not run without one.
@@ -70,8 +70,6 @@ struct HttpProbe<'a> {
     field: &'static str,
     kind: ProbeKind,
     http: &'a HTTPGetAction,
-    /// The path kubegate.toml names for this kind (used without a contract).
-    configured: &'a str,
 }
 
 /// Every httpGet probe of every component's container in a Deployment.
@@ -87,33 +85,23 @@ fn http_probes<'a>(ctx: &'a RuleContext<'_>) -> Vec<HttpProbe<'a>> {
         }
         let c = cv.c;
         let probes = [
-            ("livenessProbe", ProbeKind::Liveness, c.liveness_probe.as_ref(), comp.liveness_path.as_str()),
-            ("readinessProbe", ProbeKind::Readiness, c.readiness_probe.as_ref(), comp.readiness_path.as_str()),
-            ("startupProbe", ProbeKind::Startup, c.startup_probe.as_ref(), comp.liveness_path.as_str()),
+            ("livenessProbe", ProbeKind::Liveness, c.liveness_probe.as_ref()),
+            ("readinessProbe", ProbeKind::Readiness, c.readiness_probe.as_ref()),
+            ("startupProbe", ProbeKind::Startup, c.startup_probe.as_ref()),
         ];
-        for (field, kind, probe, configured) in probes {
+        for (field, kind, probe) in probes {
             let Some(http) = probe.and_then(|p| p.http_get.as_ref()) else { continue };
-            out.push(HttpProbe { cv: cv.clone(), comp, field, kind, http, configured });
+            out.push(HttpProbe { cv: cv.clone(), comp, field, kind, http });
         }
     }
     out
 }
 
 fn probe_paths(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
-    for HttpProbe { cv, comp, field, kind, http, configured } in http_probes(ctx) {
+    for HttpProbe { cv, comp, field, kind, http } in http_probes(ctx) {
         let svc = comp.contract_name();
         let path = http.path.as_deref().unwrap_or("/");
-        // A startup probe may use the startup endpoint or the liveness one.
-        let allowed: Vec<String> = match ctx.contract {
-            Some(c) => {
-                let mut a: Vec<String> = c.probe_paths(svc, kind).into_iter().map(String::from).collect();
-                if kind == ProbeKind::Startup {
-                    a.extend(c.probe_paths(svc, ProbeKind::Liveness).into_iter().map(String::from));
-                }
-                a
-            }
-            None => vec![configured.to_string()],
-        };
+        let allowed = expected_probe_paths(ctx.contract, comp, kind);
         if !allowed.is_empty() && !allowed.iter().any(|a| a == path) {
             let exists = ctx.contract.is_some_and(|c| c.has_get(svc, path));
             sink.report(
@@ -133,10 +121,8 @@ fn probe_paths(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
 
 fn probe_port(ctx: &RuleContext<'_>, sink: &mut Sink<'_>) {
     for HttpProbe { cv, comp, field, http, .. } in http_probes(ctx) {
-        let svc = comp.contract_name();
         // The contract's port for the service wins over kubegate.toml's.
-        let port =
-            ctx.contract.and_then(|c| c.services.get(svc)).and_then(|s| s.port).map(|p| p as i32).unwrap_or(comp.port);
+        let port = expected_port(ctx.contract, comp);
         match resolve_port(cv.c, &http.port) {
             Some(n) if port != 0 && n != port => sink.report(
                 cv.obj,

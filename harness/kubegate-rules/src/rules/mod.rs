@@ -33,6 +33,8 @@ mod url;
 mod workload;
 
 pub use parity_rules::{PARITY_FIELDS, PARITY_OBJECTS};
+pub use resources::parse_quantity;
+pub use url::{Url, in_cluster_service, urls};
 pub use workload::{RolloutStrategy, rollout_strategy};
 
 /// One rule of the catalog: its id, what it asserts and why, the generic fix,
@@ -248,10 +250,7 @@ pub fn not_run_reason(rule: &Rule, contract: Option<&Contract>) -> Option<&'stat
 
 /// The containerPort number a probe/Service port refers to in `c`
 /// (named ports resolved); `None` when `c` declares no such port.
-pub(crate) fn resolve_port(
-    c: &Container,
-    port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
-) -> Option<i32> {
+pub fn resolve_port(c: &Container, port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> Option<i32> {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     let ports = c.ports.as_deref().unwrap_or(&[]);
     match port {
@@ -264,7 +263,7 @@ pub(crate) fn resolve_port(
 }
 
 /// A declared containerPort for messages: `8000 (http)`, or `8000` unnamed.
-pub(crate) fn fmt_container_port(p: &k8s_openapi::api::core::v1::ContainerPort) -> String {
+pub fn fmt_container_port(p: &k8s_openapi::api::core::v1::ContainerPort) -> String {
     match &p.name {
         Some(n) => format!("{} ({n})", p.container_port),
         None => p.container_port.to_string(),
@@ -272,7 +271,7 @@ pub(crate) fn fmt_container_port(p: &k8s_openapi::api::core::v1::ContainerPort) 
 }
 
 /// `8000` or `http` for messages.
-pub(crate) fn fmt_port(p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> String {
+pub fn fmt_port(p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> String {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     match p {
         IntOrString::Int(n) => n.to_string(),

@@ -33,7 +33,7 @@ const REQUESTS_WITHIN_LIMITS: Rule = Rule {
 };
 
 /// A Kubernetes quantity (`100m`, `0.5`, `128Mi`, `1G`, `1e3`) as a number.
-pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
+pub fn parse_quantity(q: &str) -> Option<f64> {
     let q = q.trim();
     let suffixes: [(&str, f64); 13] = [
         ("Ki", 1024f64),

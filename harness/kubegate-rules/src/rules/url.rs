@@ -55,14 +55,17 @@ fn settings<'a>(ctx: &'a RuleContext<'_>) -> Vec<Setting<'a>> {
 
 /// A URL's scheme, host and explicit port.
 #[derive(Debug, PartialEq)]
-struct Url<'a> {
-    scheme: &'a str,
-    host: &'a str,
-    port: Option<i32>,
+pub struct Url<'a> {
+    /// `http`, `https`, `postgres`, ...
+    pub scheme: &'a str,
+    /// The host as written.
+    pub host: &'a str,
+    /// The port, when the URL names one.
+    pub port: Option<i32>,
 }
 
 /// Every `scheme://host[:port]` in a value (a list of origins holds several).
-fn urls(value: &str) -> Vec<Url<'_>> {
+pub fn urls(value: &str) -> Vec<Url<'_>> {
     let mut out = Vec::new();
     for word in value.split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '"' || c == '\'') {
         let Some((scheme, rest)) = word.split_once("://") else { continue };
@@ -79,7 +82,7 @@ fn urls(value: &str) -> Vec<Url<'_>> {
 
 /// The Service a host names inside the cluster (`api`, `api.ns`, `api.ns.svc`, `api.ns.svc.cluster.local`);
 /// `None` for external names, localhost and IPs.
-fn in_cluster_service(host: &str) -> Option<&str> {
+pub fn in_cluster_service(host: &str) -> Option<&str> {
     if host.is_empty() || host == "localhost" || host.parse::<Ipv4Addr>().is_ok() || host.starts_with('[') {
         return None;
     }

@@ -22,8 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The metrics API group and version metrics-server serves.
-pub const METRICS_API: &str = "metrics.k8s.io/v1beta1";
+pub use crate::diagnostics::METRICS_API;
 /// kube-controller-manager's `--horizontal-pod-autoscaler-sync-period`
 /// default: how often the HPA controller looks (not part of the object).
 const HPA_SYNC: Duration = Duration::from_secs(15);
