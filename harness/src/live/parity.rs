@@ -613,14 +613,18 @@ mod tests {
             Some(&sent),
             Some(&back(8, Ok(json!({"id": 8, "title": "kubegate parity", "created_at": "t8"})))),
         );
-        assert_eq!(compare(&[raw.clone()], &[helm]), Vec::<String>::new(), "own ids and timestamps, same answers");
+        assert_eq!(
+            compare(std::slice::from_ref(&raw), &[helm]),
+            Vec::<String>::new(),
+            "own ids and timestamps, same answers"
+        );
         let lost = Seen::of(
             what.clone(),
             &Ok(created(8, "kubegate parity")),
             Some(&sent),
             Some(&back(8, Err("GET /v1/tasks does not list the object with id 8".into()))),
         );
-        let d = compare(&[raw.clone()], &[lost]);
+        let d = compare(std::slice::from_ref(&raw), &[lost]);
         assert_eq!(
             d,
             ["api POST /v1/tasks: helm: the object 8 it created: GET /v1/tasks does not list the object with id 8"]
@@ -631,7 +635,7 @@ mod tests {
             Some(&sent),
             Some(&back(8, Ok(json!({"id": 8, "title": "other"})))),
         );
-        let d = compare(&[raw.clone()], &[changed]);
+        let d = compare(std::slice::from_ref(&raw), &[changed]);
         assert!(d.len() == 1 && d[0].contains("`title` was \"kubegate parity\", reads \"other\""), "{d:?}");
         let mangled = Seen::of(what, &Ok(created(8, "KUBEGATE PARITY")), Some(&sent), None);
         let d = compare(&[raw], &[mangled]);
