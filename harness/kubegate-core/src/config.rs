@@ -381,6 +381,12 @@ impl Default for PolicyConfig {
     }
 }
 
+/// The liveness path of a component that names none (a `[[component]]`
+/// without `liveness_path`, or one the config does not list).
+pub const DEFAULT_LIVENESS_PATH: &str = "/health";
+/// The readiness path of a component that names none.
+pub const DEFAULT_READINESS_PATH: &str = "/ready";
+
 impl Default for Component {
     fn default() -> Self {
         Component {
@@ -393,8 +399,8 @@ impl Default for Component {
             port_name: String::new(),
             service_port: 0,
             service_type: "ClusterIP".into(),
-            liveness_path: "/health".into(),
-            readiness_path: "/ready".into(),
+            liveness_path: DEFAULT_LIVENESS_PATH.into(),
+            readiness_path: DEFAULT_READINESS_PATH.into(),
             contract_service: None,
             secret_keys: Vec::new(),
             config_keys: Vec::new(),
@@ -644,6 +650,31 @@ impl Config {
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
     }
+
+    /// The liveness path of component `name`: its `liveness_path`, else
+    /// [`DEFAULT_LIVENESS_PATH`] (a component the config does not list, or
+    /// lists with an empty path, is treated as one that leaves the key out).
+    pub fn liveness_path(&self, name: &str) -> &str {
+        self.component(name)
+            .map(|c| c.liveness_path.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or(DEFAULT_LIVENESS_PATH)
+    }
+
+    /// The readiness path of component `name`: its `readiness_path`, else
+    /// [`DEFAULT_READINESS_PATH`] (as [`Config::liveness_path`]).
+    pub fn readiness_path(&self, name: &str) -> &str {
+        self.component(name)
+            .map(|c| c.readiness_path.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or(DEFAULT_READINESS_PATH)
+    }
+
+    /// The name of component `name` in the OpenAPI contract
+    /// ([`Component::contract_name`]; `name` itself when the config does not list it).
+    pub fn contract_service<'a>(&'a self, name: &'a str) -> &'a str {
+        self.component(name).map_or(name, Component::contract_name)
+    }
 }
 
 /// 1-based line of byte offset `at` in `text`.
@@ -706,6 +737,19 @@ mod tests {
         assert_eq!(reference.public_component().map(|c| c.name.as_str()), Some("frontend"));
         let none = Config::parse(base, Path::new("k.toml")).expect("no [auth] = none");
         assert_eq!(none.auth.scheme, AuthScheme::None);
+    }
+
+    #[test]
+    fn probe_paths_come_from_the_component_with_one_fallback() {
+        let taskly = Config::parse(include_str!("../../../fixtures/taskly/kubegate.toml"), Path::new("taskly.toml"))
+            .expect("parses");
+        assert_eq!((taskly.liveness_path("api"), taskly.readiness_path("api")), ("/healthz", "/readyz"));
+        assert_eq!(taskly.liveness_path("nope"), DEFAULT_LIVENESS_PATH, "an unlisted component");
+        let text = "[[component]]\nname = \"a\"\ndeployment = \"a\"\ncontainer = \"a\"\nreadiness_path = \"\"\n";
+        let c = Config::parse(text, Path::new("k.toml")).expect("parses");
+        assert_eq!(c.liveness_path("a"), DEFAULT_LIVENESS_PATH, "key left out");
+        assert_eq!(c.readiness_path("a"), DEFAULT_READINESS_PATH, "empty path");
+        assert_eq!((taskly.contract_service("web"), taskly.contract_service("x")), ("web", "x"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the secret values it deploys, and the `helm` CLI bound to the cluster.
 
 use crate::config::Config;
+use crate::contract::Contract;
 use crate::deploy::helm::Helm;
 use crate::deploy::secret::{LoadSecretError, SecretSet, SecretValues};
 use crate::deploy::{DeployError, client_for};
@@ -9,6 +10,7 @@ use crate::provider::{ClusterInfo, LoadBalancerSupport};
 use crate::redact::Redactor;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 /// Environment variable with the `DATABASE_URL` pods use (as pods see it).
 pub const DATABASE_URL_ENV: &str = "KUBEGATE_DATABASE_URL";
@@ -69,6 +71,24 @@ pub struct LiveContext {
     pub helm: Helm,
     /// The `kubegate` binary, Helm's post-renderer for variants ([`crate::deploy::edit`]).
     pub kubegate: Option<PathBuf>,
+    /// The contract `config` names, read once ([`LiveContext::contract`]);
+    /// copies of the context share it (give a context with another config a
+    /// new one: `ContractCache::default()`).
+    pub contract_cache: ContractCache,
+}
+
+/// The contract of a live run, read on first use.
+#[derive(Clone, Default)]
+pub struct ContractCache(Arc<OnceLock<Result<Contract, String>>>);
+
+impl std::fmt::Debug for ContractCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0.get() {
+            None => "ContractCache(not read)",
+            Some(Ok(_)) => "ContractCache(read)",
+            Some(Err(_)) => "ContractCache(unreadable)",
+        })
+    }
 }
 
 /// No `kubegate` binary to run as Helm's post-renderer.
@@ -89,7 +109,16 @@ impl LiveContext {
     pub async fn connect(cluster: ClusterInfo, config: Config, secrets: SecretSet) -> Result<Self, PrepareLiveError> {
         let (client, kube_config) = client_for(&cluster.kubeconfig, cluster.context.as_deref()).await?;
         let helm = Helm::new(Some(&cluster.kubeconfig), cluster.context.as_deref())?.with_redactor(secrets.redactor());
-        Ok(LiveContext { cluster, client, kube_config, config, secrets, helm, kubegate: default_kubegate_bin() })
+        Ok(LiveContext {
+            cluster,
+            client,
+            kube_config,
+            config,
+            secrets,
+            helm,
+            kubegate: default_kubegate_bin(),
+            contract_cache: ContractCache::default(),
+        })
     }
 
     /// Use `bin` as the `kubegate` binary (test harnesses, which are not it).
@@ -159,6 +188,42 @@ impl LiveContext {
     /// [`Config::public_component`]).
     pub fn public(&self) -> &str {
         self.config.public_component().map_or("", |c| c.name.as_str())
+    }
+
+    /// The OpenAPI contract kubegate.toml names (`contract`), read once per
+    /// run: the one place the live checks get it from. The error names the
+    /// file (or says the config names none) and what is wrong.
+    pub fn contract(&self) -> Result<&Contract, String> {
+        self.contract_cache
+            .0
+            .get_or_init(|| {
+                let file = self.config.contract_file().ok_or_else(|| {
+                    "kubegate.toml names no contract (`contract = \"openapi.yaml\"`): no operation to call".to_owned()
+                })?;
+                Contract::load(&file).map_err(|e| {
+                    let why = super::app::error_chain(&e);
+                    let file = file.display().to_string();
+                    if why.contains(&file) { why } else { format!("{file}: {why}") }
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The liveness path of `component` ([`Config::liveness_path`]: its
+    /// `liveness_path`, else the one default).
+    pub fn liveness_path(&self, component: &str) -> &str {
+        self.config.liveness_path(component)
+    }
+
+    /// The readiness path of `component` ([`Config::readiness_path`]).
+    pub fn readiness_path(&self, component: &str) -> &str {
+        self.config.readiness_path(component)
+    }
+
+    /// The name of `component` in the contract (`contract_service`, else its name).
+    pub fn contract_service<'a>(&'a self, component: &'a str) -> &'a str {
+        self.config.contract_service(component)
     }
 
     /// Component names, backend first.

@@ -221,7 +221,7 @@ impl std::fmt::Display for LastAnswer {
 }
 
 /// An error and its causes on one line (for a request's record).
-fn one_line_chain(e: &reqwest::Error) -> String {
+pub(crate) fn one_line_chain(e: &reqwest::Error) -> String {
     super::app::error_chain(e).replace("\n  caused by: ", ": ")
 }
 

@@ -88,8 +88,8 @@ pub async fn external_address(
     }
 }
 
-/// The frontend Service gets an address within the deadline; `/` serves
-/// the chat page and `/api/tasks` reaches the backend through the frontend.
+/// The public component's Service gets an address within the deadline; `/`
+/// serves the page and `[request] path` reaches the API through it.
 pub async fn address_and_pages(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let service = ctx.service(ctx.public());
     let started = std::time::Instant::now();

@@ -6,7 +6,9 @@
 //! - [`context`]: the cluster, client, secrets and tools one run uses.
 //! - [`app`]: one deployment of one path in its own namespace ([`app::DeployedApp`]).
 //! - [`http`]: HTTP calls to the app (JWTs, answers, counted load);
-//!   [`tunnel`]: a Service reached through kubegate's port-forward.
+//!   [`tunnel`]: a Service reached through kubegate's port-forward;
+//!   [`calls`]: every operation of the contract called, with bodies and
+//!   objects made from the contract alone.
 //! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it).
 //! - one module per suite: [`constitution`], [`probes`], [`loadbalancer`],
 //!   [`secrets`], [`parity`], [`rollout`]; [`proxy`]: what a 502 from the
@@ -19,6 +21,7 @@
 //! path, the object and, when a wait ended in a dead end, the diagnosis.
 
 pub mod app;
+pub mod calls;
 pub mod checks;
 pub mod constitution;
 pub mod context;

@@ -4,7 +4,9 @@
 //! same answers.
 
 use super::app::DeployedApp;
+use super::calls::ReadBack;
 use super::context::LiveContext;
+use super::http::{Answer, AppClient, Credential};
 use super::tunnel::Tunnel;
 use super::{CheckFailure, CheckResult, Passed};
 use crate::parity::{IGNORED_ANNOTATION_PREFIXES, IGNORED_LABELS};
@@ -189,97 +191,298 @@ pub async fn objects_equal(ctx: &LiveContext, raw: &DeployedApp, helm: &Deployed
     )))
 }
 
-/// What one path answers to the same requests (status and body, with ids
-/// and timestamps blanked).
-async fn answers(ctx: &LiveContext, app: &DeployedApp) -> Result<Vec<(String, u16, Value)>, CheckFailure> {
+/// One answer as parity compares it: what must be the same on both paths
+/// when both serve the same app, whatever data each holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// What was asked, the same on both paths (`api PATCH /v1/tasks/{id}`).
+    pub what: String,
+    /// The status, or why there was no answer.
+    pub status: Result<u16, String>,
+    /// The media type (`application/json`), without parameters.
+    pub media: String,
+    /// What of the body is compared.
+    pub body: Body,
+    /// For a JSON object sent: the answer's values of the keys it sent
+    /// (the data this path's own request put there).
+    pub echo: Option<Value>,
+    /// For a create: whether the object read back by its id is the one the
+    /// create answered, on this path.
+    pub identity: Option<Result<(), String>>,
+    /// The body, shortened, for messages.
+    pub excerpt: String,
+}
+
+/// What of a body parity compares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// JSON: its [`shape`] (the values are data: lists differ with what
+    /// each path, or anyone sharing its database, holds).
+    Shape(Value),
+    /// Anything else (a page, a script): the text itself.
+    Text(String),
+}
+
+impl Seen {
+    /// `answer` to the request `what`, which sent `sent`; `read_back` is the
+    /// object a create made, looked up again by id.
+    pub fn of(
+        what: String,
+        answer: &Result<Answer, String>,
+        sent: Option<&Value>,
+        read_back: Option<&ReadBack>,
+    ) -> Seen {
+        let Ok(a) = answer else {
+            return Seen {
+                what,
+                status: Err(answer.as_ref().err().cloned().unwrap_or_default()),
+                media: String::new(),
+                body: Body::Text(String::new()),
+                echo: None,
+                identity: None,
+                excerpt: String::new(),
+            };
+        };
+        let media = a.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let json = (media == "application/json" || media.ends_with("+json"))
+            .then(|| serde_json::from_str::<Value>(&a.body).ok())
+            .flatten();
+        let echo = match (sent, &json) {
+            (Some(Value::Object(sent)), Some(Value::Object(got))) => {
+                Some(Value::Object(sent.keys().filter_map(|k| got.get(k).map(|v| (k.clone(), v.clone()))).collect()))
+            }
+            _ => None,
+        };
+        let identity = read_back.map(|rb| match (&rb.found, &json) {
+            (Err(e), _) => Err(format!("the object {} it created: {e}", rb.id)),
+            (Ok(read), Some(created)) => same_object(created, read)
+                .map_err(|d| format!("{} is not the object {} it created: {d}", rb.via, rb.id)),
+            (Ok(_), None) => Ok(()),
+        });
+        Seen {
+            what,
+            status: Ok(a.status),
+            media,
+            body: json.as_ref().map_or_else(|| Body::Text(a.body.clone()), |v| Body::Shape(shape(v))),
+            echo,
+            identity,
+            excerpt: super::http::short(&a.body),
+        }
+    }
+}
+
+/// Every field both have is equal (a list may show fewer fields than the create answered).
+fn same_object(created: &Value, read: &Value) -> Result<(), String> {
+    let (Value::Object(c), Value::Object(r)) = (created, read) else {
+        return if created == read { Ok(()) } else { Err(format!("created {created}, read {read}")) };
+    };
+    match c.iter().find(|(k, v)| r.get(*k).is_some_and(|x| x != *v)) {
+        None => Ok(()),
+        Some((k, v)) => Err(format!("`{k}` was {v}, reads {}", r[k.as_str()])),
+    }
+}
+
+/// The shape of a JSON value: objects keep their keys, arrays become the
+/// merged shape of their elements (none when empty), scalars their type.
+pub fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), shape(x))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(shape).reduce(merge).into_iter().collect()),
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "boolean".into(),
+        Value::Null => Value::Null,
+    }
+}
+
+/// One shape covering both (objects: every key of either).
+fn merge(a: Value, b: Value) -> Value {
+    match (a, b) {
+        (Value::Object(mut x), Value::Object(y)) => {
+            for (k, v) in y {
+                let m = match x.remove(&k) {
+                    Some(old) => merge(old, v),
+                    None => v,
+                };
+                x.insert(k, m);
+            }
+            Value::Object(x)
+        }
+        (Value::Array(x), Value::Array(y)) => Value::Array(x.into_iter().chain(y).reduce(merge).into_iter().collect()),
+        (Value::Null, b) => b,
+        (a, _) => a,
+    }
+}
+
+/// Where two shapes differ, as `at: ...`. A null (a field without a value)
+/// and an empty list match anything: they say nothing of the shape.
+pub fn shape_differences(raw: &Value, helm: &Value, at: &str, out: &mut Vec<String>) {
+    let sub = |k: &str| if at.is_empty() { k.to_owned() } else { format!("{at}.{k}") };
+    match (raw, helm) {
+        (Value::Null, _) | (_, Value::Null) => {}
+        (Value::Object(r), Value::Object(h)) => {
+            for k in r.keys().chain(h.keys()).collect::<std::collections::BTreeSet<_>>() {
+                match (r.get(k), h.get(k)) {
+                    (Some(a), Some(b)) => shape_differences(a, b, &sub(k), out),
+                    (Some(_), None) => out.push(format!("`{}` only in the raw path's answer", sub(k))),
+                    (None, _) => out.push(format!("`{}` only in the Helm path's answer", sub(k))),
+                }
+            }
+        }
+        (Value::Array(r), Value::Array(h)) => {
+            if let (Some(a), Some(b)) = (r.first(), h.first()) {
+                shape_differences(a, b, &format!("{at}[]"), out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(format!("`{}`: raw {a}, helm {b}", if at.is_empty() { "(body)" } else { at })),
+    }
+}
+
+/// Where the raw path's answers differ from the Helm path's, one line each:
+/// status, media type, JSON shape or text, what came back of what was sent,
+/// and, per path, a created object that does not read back by its id.
+pub fn compare(raw: &[Seen], helm: &[Seen]) -> Vec<String> {
+    let index = |s: &[Seen]| s.iter().map(|x| (x.what.clone(), x.clone())).collect::<BTreeMap<_, _>>();
+    let (r, h) = (index(raw), index(helm));
     let mut out = Vec::new();
+    for what in r.keys().chain(h.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let (a, b) = match (r.get(what), h.get(what)) {
+            (Some(a), Some(b)) => (a, b),
+            (Some(_), None) => {
+                out.push(format!("{what}: asked on the raw path only"));
+                continue;
+            }
+            (None, _) => {
+                out.push(format!("{what}: asked on the Helm path only"));
+                continue;
+            }
+        };
+        for (path, seen) in [("raw", a), ("helm", b)] {
+            if let Some(Err(e)) = &seen.identity {
+                out.push(format!("{what}: {path}: {e}"));
+            }
+        }
+        match (&a.status, &b.status) {
+            (Ok(x), Ok(y)) if x != y => {
+                out.push(format!("{what}: raw {x} {}, helm {y} {}", a.excerpt, b.excerpt));
+                continue;
+            }
+            (Ok(_), Ok(_)) => {}
+            (sa, sb) => {
+                let said = |s: &Result<u16, String>| s.as_ref().map_or_else(Clone::clone, u16::to_string);
+                out.push(format!("{what}: raw {}, helm {}", said(sa), said(sb)));
+                continue;
+            }
+        }
+        if a.media != b.media {
+            out.push(format!("{what}: raw answers {}, helm {}", a.media, b.media));
+            continue;
+        }
+        match (&a.body, &b.body) {
+            (Body::Shape(x), Body::Shape(y)) => {
+                let mut d = Vec::new();
+                shape_differences(x, y, "", &mut d);
+                out.extend(d.into_iter().map(|d| format!("{what}: {d}")));
+            }
+            (Body::Text(x), Body::Text(y)) if x != y => out.push(format!(
+                "{what}: the bodies differ ({} and {} bytes): raw {}, helm {}",
+                x.len(),
+                y.len(),
+                a.excerpt,
+                b.excerpt
+            )),
+            _ => {}
+        }
+        if a.echo != b.echo {
+            let show = |v: &Option<Value>| v.as_ref().map_or("nothing".to_owned(), Value::to_string);
+            out.push(format!("{what}: sent back raw {}, helm {}", show(&a.echo), show(&b.echo)));
+        }
+    }
+    out
+}
+
+/// What one path answers: each component's probes (the config's paths),
+/// `[request]` through the public component, and every operation of the
+/// contract ([`super::calls::every_operation`]: the path's own objects,
+/// read back by id). Without a readable contract, the probes and `[request]`.
+async fn answers(ctx: &LiveContext, app: &DeployedApp) -> Result<Vec<Seen>, CheckFailure> {
+    let contract = ctx.contract().ok();
     let token = app.credential(&format!("kg-parity-{}-{}", app.run, app.path));
-    // The contract's writes (POST operations of the API that are not probes), sent alike to both paths.
-    let contract = ctx.config.contract_file().and_then(|f| crate::contract::Contract::load(&f).ok());
-    let api = ctx.api().to_owned();
-    let api_name = ctx.config.component(&api).map_or(api.clone(), |c| c.contract_name().to_owned());
-    let writes: Vec<String> = contract
-        .iter()
-        .flat_map(|c| c.operations_of(&api_name))
-        .filter(|o| o.method == "POST" && o.probes.is_empty() && !o.path.contains('{'))
-        .map(|o| o.path.clone())
-        .collect();
     let request = ctx.config.request.path.as_str();
-    for component in [api.clone(), ctx.public().to_owned()] {
+    let (api, public) = (ctx.api().to_owned(), ctx.public().to_owned());
+    let mut components = vec![api.clone()];
+    if public != api {
+        components.push(public.clone());
+    }
+    let mut out: Vec<Seen> = Vec::new();
+    for component in components {
         let t = Tunnel::to_service(ctx, app, &component).await?;
         let c = t.client();
-        let (live, ready) = ctx
-            .config
-            .component(&component)
-            .map_or(("/", "/"), |c| (c.liveness_path.as_str(), c.readiness_path.as_str()));
-        let mut calls: Vec<(&str, &str, Option<&super::http::Credential>, Option<Value>)> =
-            vec![("GET", live, None, None), ("GET", ready, None, None)];
-        if component == api {
-            calls.push(("GET", request, None, None));
-            calls.push(("GET", request, token.as_ref(), None));
-            let body = serde_json::json!({"title": "parity", "message": "help"});
-            calls.extend(writes.iter().map(|w| ("POST", w.as_str(), token.as_ref(), Some(body.clone()))));
-        } else {
-            calls.push(("GET", "/", None, None));
-            calls.push(("GET", request, token.as_ref(), None));
+        for path in [ctx.liveness_path(&component), ctx.readiness_path(&component)] {
+            let a = get(c, path, None).await;
+            out.push(Seen::of(format!("{component} GET {path} (probe)"), &a, None, None));
         }
-        for (m, path, tok, body) in calls {
-            let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap_or(reqwest::Method::GET);
-            let a = c.call(method, path, tok, body).await.map_err(|e| {
-                CheckFailure::new(app.path, format!("Service/{}", ctx.service(&component)), format!("{m} {path}: {e}"))
-            })?;
-            let body = if a.content_type.starts_with("application/json") {
-                blank_volatile(a.json())
-            } else {
-                Value::String(a.body.clone())
-            };
-            out.push((
-                format!("{component} {m} {path}{}", if tok.is_some() { " (token)" } else { "" }),
-                a.status,
-                body,
-            ));
+        if component == public {
+            let a = get(c, request, token.as_ref()).await;
+            out.push(Seen::of(format!("{component} GET {request} (proxied, credential)"), &a, None, None));
+        }
+        if component == api {
+            let a = get(c, request, None).await;
+            out.push(Seen::of(format!("{component} GET {request} (no credential)"), &a, None, None));
+        }
+        match contract {
+            Some(contract) => {
+                let service = ctx.contract_service(&component);
+                for call in super::calls::every_operation(c, contract, service, token.as_ref(), "kubegate parity").await
+                {
+                    let what = format!("{component} {} {}", call.op.method, call.op.path);
+                    out.push(Seen::of(what, &call.answer, call.body.as_ref(), call.read_back.as_ref()));
+                }
+            }
+            None if component == api => {
+                let a = get(c, request, token.as_ref()).await;
+                out.push(Seen::of(format!("{component} GET {request} (credential)"), &a, None, None));
+            }
+            None => {}
+        }
+    }
+    // The same operation twice (a create made for a later call): numbered.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &mut out {
+        let n = seen.entry(s.what.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            s.what = format!("{} #{n}", s.what);
         }
     }
     Ok(out)
 }
 
-/// Blank ids, timestamps and user-specific fields so two paths compare.
-fn blank_volatile(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let volatile = matches!(
-                        k.as_str(),
-                        "id" | "created_at" | "updated_at" | "user_id" | "request_id" | "time" | "timestamp"
-                    );
-                    (k, if volatile { Value::String("*".into()) } else { blank_volatile(v) })
-                })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(blank_volatile).collect()),
-        other => other,
-    }
+/// `GET path`, or why there was no answer.
+async fn get(c: &AppClient, path: &str, auth: Option<&Credential>) -> Result<Answer, String> {
+    c.get(path, auth).await.map_err(|e| format!("no answer: {}", super::http::one_line_chain(&e)))
 }
 
-/// Both paths answer the same requests the same way.
+/// Both paths answer the same requests alike: the same status and media
+/// type, JSON of the same shape, the same text otherwise, and the objects
+/// each creates for itself read back by id and answered alike ([`compare`]).
 pub async fn same_answers(ctx: &LiveContext, raw: &DeployedApp, helm: &DeployedApp) -> CheckResult {
     let a = answers(ctx, raw).await?;
     let b = answers(ctx, helm).await?;
-    let mut diffs = Vec::new();
-    for ((what, sa, ba), (_, sb, bb)) in a.iter().zip(&b) {
-        if sa != sb || ba != bb {
-            diffs.push(format!(
-                "{what}: raw {sa} {}, helm {sb} {}",
-                super::http::short(&ba.to_string()),
-                super::http::short(&bb.to_string())
-            ));
-        }
-    }
+    let diffs = compare(&a, &b);
     if !diffs.is_empty() {
-        return Err(CheckFailure::both("answers", diffs.join("\n  ")));
+        return Err(CheckFailure::both("answers", format!("{} differences:\n  {}", diffs.len(), diffs.join("\n  "))));
     }
-    Ok(Passed::note(format!("{} requests answered alike on both paths", a.len())))
+    let objects = a.iter().filter(|s| s.identity.is_some()).count();
+    let mut passed = Passed::note(format!(
+        "{} requests answered alike on both paths (status, media type, JSON shape, text); {objects} objects created on each and read back by id",
+        a.len()
+    ));
+    if let Err(e) = ctx.contract() {
+        passed.limitation(format!("no contract operations compared, only the probes and [request]: {e}"));
+    }
+    Ok(passed)
 }
 
 #[cfg(test)]
@@ -328,9 +531,126 @@ mod tests {
         );
     }
 
+    fn seen(what: &str, status: u16, media: &str, body: &str) -> Seen {
+        let a = Answer { status, content_type: media.into(), body: body.into() };
+        Seen::of(what.into(), &Ok(a), None, None)
+    }
+
     #[test]
-    fn ids_and_timestamps_are_blanked() {
-        let v = blank_volatile(json!([{"id": 4, "title": "t", "created_at": "now"}]));
-        assert_eq!(v, json!([{"id": "*", "title": "t", "created_at": "*"}]));
+    fn answers_that_differ_only_in_their_data_compare_equal() {
+        let raw = [
+            seen("api GET /v1/tasks", 200, "application/json", r#"[{"id": 1, "title": "a", "description": null}]"#),
+            seen("api GET /healthz (probe)", 200, "application/json; charset=utf-8", r#"{"status": "ok"}"#),
+            seen("web GET /", 200, "text/html", "<html>page</html>"),
+            seen("api GET /v1/chat/history", 200, "application/json", r#"{"messages": []}"#),
+        ];
+        let helm = [
+            seen(
+                "api GET /v1/tasks",
+                200,
+                "application/json",
+                r#"[{"id": 9, "title": "b", "description": "d"}, {"id": 10, "title": "c", "description": null}]"#,
+            ),
+            seen("api GET /healthz (probe)", 200, "application/json", r#"{"status": "also ok"}"#),
+            seen("web GET /", 200, "text/html", "<html>page</html>"),
+            seen("api GET /v1/chat/history", 200, "application/json", r#"{"messages": [{"role": "user"}]}"#),
+        ];
+        assert_eq!(compare(&raw, &helm), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_path_serving_other_answers_fails_parity() {
+        let raw = [
+            seen("api GET /v1/tasks", 200, "application/json", r#"[{"id": 1, "title": "a"}]"#),
+            seen("web GET /static/app.js", 200, "text/javascript", "x()"),
+            seen("web GET /demo-token", 404, "application/json", r#"{"error": "off"}"#),
+            seen("api GET /readyz (probe)", 200, "application/json", r#"{"status": "ready", "database": "ok"}"#),
+            seen("web GET /", 200, "text/html", "<html>page</html>"),
+        ];
+        let helm = [
+            seen("api GET /v1/tasks", 200, "application/json", r#"[{"id": 1, "name": "a"}]"#),
+            seen("web GET /static/app.js", 200, "text/html", "<html>fallback</html>"),
+            seen("web GET /demo-token", 200, "application/json", r#"{"token": "t"}"#),
+            seen("api GET /readyz (probe)", 200, "application/json", r#"{"status": "ready"}"#),
+            seen("web GET /", 200, "text/html", "<html>other page</html>"),
+        ];
+        let d = compare(&raw, &helm);
+        let said = |s: &str| d.iter().any(|x| x.contains(s));
+        assert!(said("api GET /v1/tasks: `[].name` only in the Helm path's answer"), "{d:#?}");
+        assert!(said("api GET /v1/tasks: `[].title` only in the raw path's answer"), "{d:#?}");
+        assert!(said("web GET /static/app.js: raw answers text/javascript, helm text/html"), "missing route: {d:#?}");
+        assert!(said("web GET /demo-token: raw 404"), "different status: {d:#?}");
+        assert!(said("api GET /readyz (probe): `database` only in the raw path's answer"), "{d:#?}");
+        assert!(said("web GET /: the bodies differ"), "{d:#?}");
+        assert_eq!(d.len(), 6, "{d:#?}");
+        let only = compare(&raw[..1], &[]);
+        assert_eq!(only, ["api GET /v1/tasks: asked on the raw path only"]);
+    }
+
+    #[test]
+    fn created_objects_are_compared_by_identity_and_by_what_came_back() {
+        let created = |id: u32, title: &str| Answer {
+            status: 201,
+            content_type: "application/json".into(),
+            body: json!({"id": id, "title": title, "created_at": format!("t{id}")}).to_string(),
+        };
+        let sent = json!({"title": "kubegate parity"});
+        let back = |id: u32, found: Result<Value, String>| ReadBack {
+            id: id.to_string(),
+            via: "GET /v1/tasks, found by id".into(),
+            found,
+        };
+        let what = "api POST /v1/tasks".to_owned();
+        let raw = Seen::of(
+            what.clone(),
+            &Ok(created(3, "kubegate parity")),
+            Some(&sent),
+            Some(&back(3, Ok(json!({"id": 3, "title": "kubegate parity", "created_at": "t3"})))),
+        );
+        let helm = Seen::of(
+            what.clone(),
+            &Ok(created(8, "kubegate parity")),
+            Some(&sent),
+            Some(&back(8, Ok(json!({"id": 8, "title": "kubegate parity", "created_at": "t8"})))),
+        );
+        assert_eq!(
+            compare(std::slice::from_ref(&raw), &[helm]),
+            Vec::<String>::new(),
+            "own ids and timestamps, same answers"
+        );
+        let lost = Seen::of(
+            what.clone(),
+            &Ok(created(8, "kubegate parity")),
+            Some(&sent),
+            Some(&back(8, Err("GET /v1/tasks does not list the object with id 8".into()))),
+        );
+        let d = compare(std::slice::from_ref(&raw), &[lost]);
+        assert_eq!(
+            d,
+            ["api POST /v1/tasks: helm: the object 8 it created: GET /v1/tasks does not list the object with id 8"]
+        );
+        let changed = Seen::of(
+            what.clone(),
+            &Ok(created(8, "kubegate parity")),
+            Some(&sent),
+            Some(&back(8, Ok(json!({"id": 8, "title": "other"})))),
+        );
+        let d = compare(std::slice::from_ref(&raw), &[changed]);
+        assert!(d.len() == 1 && d[0].contains("`title` was \"kubegate parity\", reads \"other\""), "{d:?}");
+        let mangled = Seen::of(what, &Ok(created(8, "KUBEGATE PARITY")), Some(&sent), None);
+        let d = compare(&[raw], &[mangled]);
+        assert!(
+            d.iter()
+                .any(|x| x
+                    .contains("sent back raw {\"title\":\"kubegate parity\"}, helm {\"title\":\"KUBEGATE PARITY\"}")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn no_answer_on_one_path_is_a_difference() {
+        let ok = seen("api GET /v1/tasks", 200, "application/json", "[]");
+        let none = Seen::of("api GET /v1/tasks".into(), &Err("no answer: connection refused".into()), None, None);
+        assert_eq!(compare(&[ok], &[none]), ["api GET /v1/tasks: raw 200, helm no answer: connection refused"]);
     }
 }

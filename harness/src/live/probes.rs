@@ -7,7 +7,6 @@ use super::context::LiveContext;
 use super::http::short;
 use super::tunnel::Tunnel;
 use super::{CheckFailure, CheckResult, Passed};
-use crate::contract::Contract;
 use crate::postgres::TestDatabase;
 use crate::wait::conditions;
 use crate::wait::diagnose::DeadEndKind;
@@ -79,87 +78,30 @@ pub async fn rollout_deadlines(ctx: &LiveContext, app: &DeployedApp) -> CheckRes
     Ok(p)
 }
 
-/// Replace `{id}` in a contract path.
-fn fill(path: &str, id: &str) -> String {
-    path.replace("{id}", id)
-}
-
 /// Every operation of the contract answers through each Service with a
-/// status the contract declares; probes, pages and the API answer 2xx.
+/// status the contract declares: 2xx, but for the routes it serves only
+/// with a setting that is off by default, which must not (see [`super::calls`]:
+/// bodies and the objects of `{id}` paths from the contract alone).
 pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let contract_file = ctx.config.contract.as_ref().map(|p| ctx.config.resolve(p));
-    let Some(file) = contract_file else {
-        return Err(CheckFailure::new(app.path, "contract", "kubegate.toml names no contract; nothing to call"));
-    };
-    let contract = Contract::load(&file).map_err(|e| CheckFailure::new(app.path, "contract", format!("{e}")))?;
+    let contract = ctx.contract().map_err(|e| CheckFailure::new(app.path, "contract", e))?;
     let token = app.credential(&format!("kg-endpoints-{}-{}", app.run, app.path));
     let mut called = 0;
     let mut problems = Vec::new();
     // A gateway error from the public component, explained once after the calls.
     let mut gateway: Option<u16> = None;
     for component in ctx.components() {
-        let cfg = ctx.config.component(&component).cloned();
-        let contract_name = cfg.as_ref().map(|c| c.contract_name().to_owned()).unwrap_or(component.clone());
+        let service = ctx.contract_service(&component);
         let tunnel = Tunnel::to_service(ctx, app, &component).await?;
         let client = tunnel.client();
-        let mut task_id: Option<String> = None;
-        // Create first so the {id} operations have a task to act on.
-        let mut ops: Vec<_> = contract.operations_of(&contract_name).collect();
-        ops.sort_by_key(|o| (o.path.contains("{id}"), o.method == "DELETE"));
-        for op in ops {
-            if op.path.contains("{id}") && task_id.is_none() {
-                let a = client
-                    .post("/api/tasks", token.as_ref(), serde_json::json!({"title": "kubegate endpoint check"}))
-                    .await;
-                task_id = a.ok().and_then(|a| {
-                    a.json()["id"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .or_else(|| a.json()["id"].as_i64().map(|i| i.to_string()))
-                });
-            }
-            let path = fill(&op.path, task_id.as_deref().unwrap_or("0"));
-            // Probe endpoints go without a credential, everything else with it.
-            let auth = token.as_ref().filter(|_| op.probes.is_empty());
-            let body = match (op.method.to_ascii_lowercase().as_str(), op.path.as_str()) {
-                ("post", "/api/tasks") => Some(serde_json::json!({"title": "kubegate endpoint check"})),
-                ("patch", _) => Some(serde_json::json!({"title": "kubegate endpoint check (edited)"})),
-                ("post", "/api/chat") => Some(serde_json::json!({"message": "list my tasks"})),
-                ("post", _) => Some(serde_json::json!({})),
-                _ => None,
-            };
-            let method =
-                reqwest::Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap_or(reqwest::Method::GET);
-            let desc = format!("{component}: {} {path}", op.method.to_uppercase());
-            called += 1;
-            match client.call(method, &path, auth, body).await {
-                Err(e) => problems.push(format!("{desc}: no answer: {e}")),
-                Ok(a) => {
-                    if component == ctx.public() && op.probes.is_empty() && super::proxy::is_gateway_error(a.status) {
-                        gateway = Some(a.status);
-                    }
-                    let statuses = op.status_by_service.get(&contract_name).unwrap_or(&op.statuses);
-                    let declared = statuses.iter().any(|s| s == &a.status.to_string());
-                    // The fault switch is off by default: its routes must not exist.
-                    let want_success = !op.path.starts_with("/fault") && op.path != "/demo-token";
-                    if !declared {
-                        problems.push(format!(
-                            "{desc}: status {} not in the contract's {:?}: {}",
-                            a.status,
-                            statuses,
-                            short(&a.body)
-                        ));
-                    } else if want_success && !(200..300).contains(&a.status) {
-                        problems.push(format!("{desc}: status {}: {}", a.status, short(&a.body)));
-                    } else if op.path.starts_with("/fault") && a.status != 404 {
-                        problems.push(format!(
-                            "{desc}: the fault switch answers {} although FAULT_INJECTION is off",
-                            a.status
-                        ));
-                    }
-                }
-            }
+        let calls =
+            super::calls::every_operation(client, contract, service, token.as_ref(), "kubegate endpoints").await;
+        called += calls.len();
+        if component == ctx.public() {
+            // A gateway error from the public component on an API call: its proxy hop.
+            let gateways = calls.iter().filter(|c| c.op.probes.is_empty()).filter_map(|c| c.answer.as_ref().ok());
+            gateway = gateway.or(gateways.map(|a| a.status).find(|s| super::proxy::is_gateway_error(*s)));
         }
+        problems.extend(calls.iter().filter_map(|c| c.contract_problem(service)).map(|p| format!("{component}: {p}")));
         // The public component proxies the API (R6): `[request]` through it.
         if component == ctx.public() {
             called += 1;
@@ -362,18 +304,19 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
     )))
 }
 
-/// `GET /health` through an already open `tunnel` answers 200; `when` says
-/// after what, for the message.
+/// The component's liveness path through an already open `tunnel` answers
+/// 200; `when` says after what, for the message.
 async fn health_through(tunnel: &Tunnel, app: &DeployedApp, obj: &str, when: &str) -> Result<(), CheckFailure> {
-    match tunnel.client().get("/health", None).await {
+    let path = tunnel.liveness_path();
+    match tunnel.client().get(path, None).await {
         Ok(a) if a.status == 200 => Ok(()),
         Ok(a) => Err(CheckFailure::new(
             app.path,
             obj,
-            format!("{when}, GET /health through the same port-forward answered {}: {}", a.status, short(&a.body)),
+            format!("{when}, GET {path} through the same port-forward answered {}: {}", a.status, short(&a.body)),
         )),
         Err(e) => {
-            Err(CheckFailure::new(app.path, obj, format!("{when}, GET /health through the same port-forward: {e}")))
+            Err(CheckFailure::new(app.path, obj, format!("{when}, GET {path} through the same port-forward: {e}")))
         }
     }
 }

@@ -78,10 +78,10 @@ pub struct UpgradeOutcome {
 /// finish their shutdown (preStop, linger, drain) under it.
 pub const SETTLE_DEADLINE: Duration = Duration::from_secs(45);
 
-/// Upgrade both images to [`UPGRADE_TAG`] while a loop sends
-/// `GET /api/tasks` through the frontend's LoadBalancer address (frontend
-/// proxy -> backend); count failed requests, expect zero. The images must
-/// already be loaded into the cluster.
+/// Upgrade both images to [`UPGRADE_TAG`] while a loop sends `GET` on
+/// `[request] path` through the public component's LoadBalancer address
+/// (its proxy -> the API); count failed requests, expect zero. The images
+/// must already be loaded into the cluster.
 pub async fn upgrade_under_load(ctx: &LiveContext, app: &mut DeployedApp) -> Result<UpgradeOutcome, CheckFailure> {
     upgrade_under_load_to(ctx, app, UPGRADE_TAG).await
 }

@@ -19,8 +19,8 @@ use kube::api::{Api, ListParams, LogParams};
 use std::path::Path;
 
 /// Pods use the values: a credential made from `[auth]`'s Secret key is
-/// accepted and one made from another value refused; `/ready` (which needs
-/// the database of the database key) answers 200.
+/// accepted and one made from another value refused; the API's readiness
+/// path (which needs the database of the database key) answers 200.
 pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
     let obj = format!("Deployment/{}", ctx.deployment(ctx.api()));
     let tunnel = Tunnel::to_service(ctx, app, ctx.api()).await?;
@@ -43,18 +43,18 @@ pub async fn values_in_use(ctx: &LiveContext, app: &DeployedApp) -> CheckResult 
     if b.status != 401 {
         return Err(fail(format!("a token signed with another secret answered {} (want 401)", b.status)));
     }
-    let ready = ctx.config.component(ctx.api()).map_or("/ready", |c| c.readiness_path.as_str());
+    let ready = ctx.readiness_path(ctx.api());
     let r = c.get(ready, None).await.map_err(|e| fail(format!("GET {ready}: {e}")))?;
     if r.status != 200 {
         return Err(fail(format!(
-            "/ready answered {}: the backend cannot use its database ({}): {}",
+            "{ready} answered {}: the API cannot use its database ({}): {}",
             r.status,
             ctx.config.database_key().map_or("no database_key in kubegate.toml", |(_, k)| k),
             short(&r.body)
         )));
     }
     Ok(Passed::note(format!(
-        "{} makes accepted credentials (another value: 401); {} connects (/ready 200)",
+        "{} makes accepted credentials (another value: 401); {} connects ({ready} 200)",
         ctx.config.auth.key,
         ctx.config.database_key().map_or("the database", |(_, k)| k)
     )))

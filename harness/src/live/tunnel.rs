@@ -17,14 +17,15 @@ pub const TUNNEL_DEADLINE: Duration = Duration::from_secs(60);
 pub struct Tunnel {
     forward: PortForward,
     client: AppClient,
+    liveness_path: String,
 }
 
 impl Tunnel {
     /// Forward to `component`'s Service port; ready once its liveness path
-    /// (kubegate.toml's `liveness_path`) answers 2xx.
+    /// ([`LiveContext::liveness_path`]) answers 2xx.
     pub async fn to_service(ctx: &LiveContext, app: &DeployedApp, component: &str) -> Result<Self, CheckFailure> {
         let service = ctx.service(component);
-        let live = ctx.config.component(component).map_or("/", |c| c.liveness_path.as_str());
+        let live = ctx.liveness_path(component);
         let forward = PortForward::to_service(
             &ctx.client,
             &app.namespace,
@@ -42,7 +43,12 @@ impl Tunnel {
             )
         })?;
         let client = AppClient::new(forward.base_url());
-        Ok(Tunnel { forward, client })
+        Ok(Tunnel { forward, client, liveness_path: live.to_owned() })
+    }
+
+    /// The liveness path of the component it reaches (what told it ready).
+    pub fn liveness_path(&self) -> &str {
+        &self.liveness_path
     }
 
     /// The client on the tunnel's local address.

@@ -5,15 +5,17 @@
 //! from the HPA's own settings and the metrics' window; a step that was not
 //! seen fails the check and says which.
 //!
-//! The load is ordinary work of the app: a user with many long tasks lists
-//! them (`GET /api/tasks`) through the frontend, so the backend reads and
-//! serialises every row for each request.
+//! The load is ordinary work of the app: a user with many large objects
+//! (made through the contract's create operation on `[request] path`, every
+//! property filled) lists them (`GET` on that path) through the frontend, so
+//! the backend reads and serialises every row for each request.
 
 use super::super::CheckFailure;
 use super::super::app::{DeployedApp, selector_text};
 use super::super::context::LiveContext;
 use super::super::http::{AppClient, Credential};
 use super::super::loadbalancer::{ADDRESS_DEADLINE, external_address};
+use crate::contract::Contract;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::Api;
@@ -41,9 +43,10 @@ const SLACK: Duration = Duration::from_secs(15);
 pub const FIRST_METRICS_DEADLINE: Duration = Duration::from_secs(2 * 15 + 2 * 15 + 15);
 /// The smallest metrics window believed (metrics-server's `--metric-resolution` floor).
 const MIN_WINDOW: Duration = Duration::from_secs(10);
-/// Tasks the load's user owns: every list answer carries all of them.
+/// Objects the load's user owns: every list answer carries all of them.
 const LOAD_TASKS: usize = 120;
-/// Characters of each task's description (the backend allows 2000).
+/// Characters of each string of an object, at most (the contract's
+/// `maxLength` may allow fewer: the reference's descriptions take 2000).
 const LOAD_DESCRIPTION_CHARS: usize = 1500;
 /// Requests in flight at once during the load.
 const LOAD_WORKERS: usize = 6;
@@ -327,36 +330,54 @@ impl CpuLoad {
     }
 }
 
-/// A user of the app who owns [`LOAD_TASKS`] long tasks (made through the frontend).
+/// A user of the app who owns [`LOAD_TASKS`] large objects of the
+/// `[request] path` collection (made through the frontend).
 struct LoadUser {
     token: Option<Credential>,
-    task_ids: Vec<i64>,
+    /// The DELETE of one object (`/v1/tasks/{id}`), if the contract has one.
+    delete: Option<String>,
+    ids: Vec<String>,
 }
 
 impl LoadUser {
-    async fn create(client: &AppClient, token: Option<Credential>) -> Result<Self, String> {
-        let description: String = "kubegate autoscaling load ".chars().cycle().take(LOAD_DESCRIPTION_CHARS).collect();
-        let mut task_ids = Vec::with_capacity(LOAD_TASKS);
-        for i in 0..LOAD_TASKS {
-            let body = serde_json::json!({"title": format!("load {i}"), "description": description});
-            let a =
-                client.post("/api/tasks", token.as_ref(), body).await.map_err(|e| format!("POST /api/tasks: {e}"))?;
-            if a.status != 201 {
-                return Err(format!("POST /api/tasks answered {}: {}", a.status, super::super::http::short(&a.body)));
+    /// Create the objects with the contract's POST on `path`, every property
+    /// filled ([`crate::contract::RequestBody::full`]).
+    async fn create(
+        client: &AppClient,
+        token: Option<Credential>,
+        contract: &Contract,
+        path: &str,
+    ) -> Result<Self, String> {
+        let create = contract.operation("POST", path).ok_or_else(|| {
+            format!(
+                "the contract ({}) has no POST {path} ([request] path) to create the objects the load lists",
+                contract.file.display()
+            )
+        })?;
+        let body = create.request_body.as_ref().map_or(Value::Object(Default::default()), |b| {
+            b.full("kubegate autoscaling load ", LOAD_DESCRIPTION_CHARS)
+        });
+        let delete = contract.item_operation("DELETE", path).map(|_| path.trim_end_matches('/').to_owned());
+        let mut ids = Vec::with_capacity(LOAD_TASKS);
+        for _ in 0..LOAD_TASKS {
+            let a = client.post(path, token.as_ref(), body.clone()).await.map_err(|e| format!("POST {path}: {e}"))?;
+            if !(200..300).contains(&a.status) {
+                return Err(format!("POST {path} answered {}: {}", a.status, super::super::http::short(&a.body)));
             }
-            task_ids.extend(a.json()["id"].as_i64());
+            ids.extend(super::super::calls::object_id(&a.json()));
         }
-        Ok(LoadUser { token, task_ids })
+        Ok(LoadUser { token, delete, ids })
     }
 
-    /// Delete the tasks again; how many could not be deleted.
+    /// Delete the objects again (when the contract can); how many are left.
     async fn remove(self, client: &AppClient) -> usize {
+        let Some(collection) = &self.delete else { return self.ids.len() };
         let mut left = 0;
-        for id in &self.task_ids {
+        for id in &self.ids {
             let gone = client
-                .call(reqwest::Method::DELETE, &format!("/api/tasks/{id}"), self.token.as_ref(), None)
+                .call(reqwest::Method::DELETE, &format!("{collection}/{id}"), self.token.as_ref(), None)
                 .await
-                .is_ok_and(|a| a.status == 204);
+                .is_ok_and(|a| (200..300).contains(&a.status));
             left += usize::from(!gone);
         }
         left
@@ -421,13 +442,14 @@ pub async fn prove_scaling(
         )));
     }
 
-    // 2. The load: a user with many long tasks lists them through the frontend.
+    // 2. The load: a user with many large objects lists them through the frontend.
     let ep = external_address(ctx, app, &ctx.service(ctx.public()), ADDRESS_DEADLINE).await?;
     let client = AppClient::new(ep.base_url());
     let token = app.credential(&format!("kg-hpa-{}-{}", app.run, app.path));
-    let user = LoadUser::create(&client, token.clone())
+    let contract = ctx.contract().map_err(|e| fail(format!("preparing the load: {e}")))?;
+    let user = LoadUser::create(&client, token.clone(), contract, &ctx.config.request.path)
         .await
-        .map_err(|e| fail(format!("preparing the load (tasks of a load user through the frontend): {e}")))?;
+        .map_err(|e| fail(format!("preparing the load (objects of a load user through the frontend): {e}")))?;
     let up_deadline = settings.scale_up_deadline(window);
     let load = CpuLoad::start(&client, &ctx.config.request.path, token.as_ref());
     let started = Instant::now();
@@ -538,7 +560,7 @@ pub async fn prove_scaling(
     };
     let left = user.remove(&client).await;
     if left > 0 {
-        notes.push(format!("{left} of the load user's {LOAD_TASKS} tasks could not be deleted"));
+        notes.push(format!("{left} of the load user's {LOAD_TASKS} objects could not be deleted"));
     }
     match down {
         Ok(line) => {
