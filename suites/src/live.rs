@@ -88,10 +88,13 @@ pub fn cluster() -> ClusterInfo {
         }
         let config = config();
         let recipes = kubegate::images::recipes(&config).unwrap_or_else(|e| panic!("{}", chain(&e)));
-        let built = kubegate::images::ensure_built(&SystemRunner, &recipes)
+        let components = recipes.len();
+        let own = kubegate::images::kubegate_recipes(&config).unwrap_or_else(|e| panic!("{}", chain(&e)));
+        let built = kubegate::images::ensure_built(&SystemRunner, &[recipes, own].concat())
             .unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
         let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
-        let upgrade = built.iter().map(|b| {
+        // The upgrade tag is for the components' images only.
+        let upgrade = built[..components].iter().map(|b| {
             let (repo, _) = b.image.rsplit_once(':').unwrap_or((&b.image, ""));
             (b.image.clone(), format!("{repo}:{}", kubegate::live::rollout::UPGRADE_TAG))
         });

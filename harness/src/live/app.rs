@@ -58,14 +58,20 @@ impl Variant {
         self
     }
 
-    /// Turn the backend's fault switch on (`FAULT_INJECTION=enabled`).
-    pub fn fault_injection(mut self) -> Self {
-        self.helm_set.push(("faultInjection.enabled".into(), "true".into()));
-        self.raw = self.raw.with_edit(|v| {
-            if let Some(c) = backend_container(v) {
-                let env = c.as_object_mut().map(|o| o.entry("env").or_insert_with(|| serde_json::json!([])));
-                if let Some(list) = env.and_then(|e| e.as_array_mut()) {
-                    list.push(serde_json::json!({"name": "FAULT_INJECTION", "value": "enabled"}));
+    /// Turn the app's fault switch on (kubegate.toml's `[liveness.switch]`):
+    /// its Helm values, and its environment on `container` of the raw Deployments.
+    pub fn fault_switch(mut self, container: &str, switch: &crate::config::FaultSwitch) -> Self {
+        for (k, v) in &switch.helm_set {
+            self.helm_set.push((k.clone(), v.clone()));
+        }
+        let (container, env) = (container.to_owned(), switch.env.clone());
+        self.raw = self.raw.with_edit(move |v| {
+            let Some(c) = container_named(v, &container) else { return };
+            let list = c.as_object_mut().map(|o| o.entry("env").or_insert_with(|| serde_json::json!([])));
+            if let Some(list) = list.and_then(|e| e.as_array_mut()) {
+                for (name, value) in &env {
+                    list.retain(|e| e["name"] != name.as_str());
+                    list.push(serde_json::json!({"name": name, "value": value}));
                 }
             }
         });
@@ -134,12 +140,12 @@ impl Variant {
     }
 }
 
-/// The `backend` container of a Deployment object, if `v` is that Deployment.
-fn backend_container(v: &mut serde_json::Value) -> Option<&mut serde_json::Value> {
+/// The container named `name` of a Deployment object, if `v` is a Deployment that has one.
+fn container_named<'a>(v: &'a mut serde_json::Value, name: &str) -> Option<&'a mut serde_json::Value> {
     if v["kind"] != "Deployment" {
         return None;
     }
-    v.pointer_mut("/spec/template/spec/containers")?.as_array_mut()?.iter_mut().find(|c| c["name"] == "backend")
+    v.pointer_mut("/spec/template/spec/containers")?.as_array_mut()?.iter_mut().find(|c| c["name"] == name)
 }
 
 /// Marks `run` live for the sweeper ([`crate::sweep`]) while the returned
@@ -406,19 +412,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fault_injection_edits_only_the_backend_deployment() {
-        let v = Variant::standard("t").fault_injection();
-        assert!(v.helm_set.contains(&("faultInjection.enabled".into(), "true".into())));
+    fn the_fault_switch_edits_only_the_named_container() {
+        let switch = crate::config::FaultSwitch {
+            path: "/debug/hang".into(),
+            env: [("HANG".to_owned(), "1".to_owned())].into(),
+            helm_set: [("debug.hang".to_owned(), "true".to_owned())].into(),
+        };
+        let v = Variant::standard("t").fault_switch("api", &switch);
+        assert_eq!(v.helm_set, [("debug.hang".to_owned(), "true".to_owned())]);
         let mut dep = serde_json::json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
-            {"name": "backend", "env": [{"name": "A", "value": "1"}]}]}}}});
-        let mut fe = serde_json::json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
-            {"name": "frontend"}]}}}});
+            {"name": "api", "env": [{"name": "A", "value": "1"}, {"name": "HANG", "value": "0"}]}]}}}});
+        let mut web = serde_json::json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
+            {"name": "web"}]}}}});
+        let mut svc = serde_json::json!({"kind": "Service", "spec": {}});
+        let (dep0, web0, svc0) = (dep.clone(), web.clone(), svc.clone());
         for e in &v.raw.edits {
             e(&mut dep);
-            e(&mut fe);
+            e(&mut web);
+            e(&mut svc);
         }
-        assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["env"][1]["name"], "FAULT_INJECTION");
-        assert!(fe["spec"]["template"]["spec"]["containers"][0].get("env").is_none());
+        assert_eq!(
+            dep["spec"]["template"]["spec"]["containers"][0]["env"],
+            serde_json::json!([{"name": "A", "value": "1"}, {"name": "HANG", "value": "1"}]),
+            "set once, replacing the declared value"
+        );
+        assert_ne!(dep, dep0);
+        assert_eq!((web, svc), (web0, svc0));
     }
 
     #[test]

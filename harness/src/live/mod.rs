@@ -7,7 +7,8 @@
 //! - [`app`]: one deployment of one path in its own namespace ([`app::DeployedApp`]).
 //! - [`http`]: HTTP calls to the app (JWTs, answers, counted load);
 //!   [`tunnel`]: a Service reached through kubegate's port-forward.
-//! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it).
+//! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it);
+//!   [`freeze`]: an app container frozen with SIGSTOP from its node (the liveness fault).
 //! - one module per suite: [`constitution`], [`probes`], [`loadbalancer`],
 //!   [`secrets`], [`parity`], [`rollout`].
 //! - [`checks`]: every check as one item (id, principle, what it runs on, body,
@@ -21,6 +22,7 @@ pub mod app;
 pub mod checks;
 pub mod constitution;
 pub mod context;
+pub mod freeze;
 pub mod http;
 pub mod loadbalancer;
 pub mod parity;
