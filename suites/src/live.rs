@@ -57,9 +57,21 @@ fn provider() -> (ProviderKind, ProviderConfig) {
         .resolve(&ProviderConfig::default())
 }
 
-/// The deployment under test: this repo's chatbot.
+/// Names the kubegate.toml of the deployment the live suites check instead of
+/// this repo's chatbot (relative to the workspace root), e.g.
+/// `fixtures/taskly/kubegate.toml`.
+pub const CONFIG_ENV: &str = "KUBEGATE_CONFIG";
+
+/// The deployment under test: this repo's chatbot, or the one
+/// `$KUBEGATE_CONFIG` describes.
 pub fn config() -> Config {
-    Config { base_dir: workspace_root(), ..Config::default() }
+    match std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+        None => Config { base_dir: workspace_root(), ..Config::default() },
+        Some(file) => {
+            let file = workspace_root().join(file);
+            Config::load(Some(&file)).unwrap_or_else(|e| panic!("{CONFIG_ENV}: {}", chain(&e)))
+        }
+    }
 }
 
 /// An exclusive file lock on `target/kubegate/<name>.lock`, held while `f` runs.
