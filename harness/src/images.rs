@@ -161,6 +161,20 @@ pub enum BuildImagesError {
         /// Tail of `docker image inspect`'s stderr.
         stderr_tail: String,
     },
+    /// The liveness check's freezer image is to be built, and the kubegate
+    /// source tree it is built from is not where this kubegate was built.
+    #[error(
+        "the liveness check freezes the app with kubegate's own image {image}, built from kubegate's source tree, and {} has none (no {missing})\n  fix: run kubegate built from a kubegate clone that is still in place (`cargo install --locked --path harness` in the clone), or set `[liveness] fault = \"switch\"` in kubegate.toml to use your app's own fault route",
+        root.display()
+    )]
+    NoFreezerSource {
+        /// The image.
+        image: String,
+        /// Where the source tree was looked for.
+        root: PathBuf,
+        /// The file that is missing.
+        missing: String,
+    },
     /// `docker image inspect` gave nothing usable after a successful build.
     #[error("`docker image inspect {image}` failed: {stderr_tail}")]
     Inspect {
@@ -179,6 +193,7 @@ impl HasExitCode for BuildImagesError {
             | BuildImagesError::NoDockerfile { .. }
             | BuildImagesError::NotBuilt { .. }
             | BuildImagesError::NotPrebuilt { .. }
+            | BuildImagesError::NoFreezerSource { .. }
             | BuildImagesError::Prepare { .. }
             | BuildImagesError::DockerBuild { .. } => ExitCode::BadInput,
             _ => ExitCode::Infrastructure,
@@ -219,6 +234,68 @@ pub fn recipes(config: &crate::config::Config) -> Result<Vec<ImageRecipe>, Build
             })
         })
         .collect()
+}
+
+/// kubegate's own image for the liveness check (LIVE-PROBE-LIVENESS with
+/// `[liveness] fault = "sigstop"`): `kubegate-freezer`, which SIGSTOPs a
+/// container's processes from a hostPID pod on its node ([`crate::live::freeze`]).
+pub const FREEZER_IMAGE: &str = concat!("kubegate-freezer:", env!("CARGO_PKG_VERSION"));
+/// The freezer's crate, relative to kubegate's source tree (its Docker context).
+const FREEZER_CRATE: &str = "harness/kubegate-freezer";
+/// The script that compiles and stages a static binary (the reference images' `prepare`).
+const STAGE_BINARY: &str = "ci/images/stage-binary.sh";
+
+/// The kubegate source tree this kubegate was built from (the freezer's
+/// recipe lives there).
+fn kubegate_source() -> PathBuf {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+    harness.parent().unwrap_or(harness).to_path_buf()
+}
+
+/// The images kubegate itself needs for `config`'s live checks, besides the
+/// components': the freezer, unless the liveness check uses the app's own
+/// switch. Built and loaded with the components' images by `verify`,
+/// `kubegate images build|load` and the live suites; never judged as the
+/// app's images.
+pub fn kubegate_recipes(config: &crate::config::Config) -> Result<Vec<ImageRecipe>, BuildImagesError> {
+    kubegate_images(config).iter().map(|_| freezer_recipe(&kubegate_source())).collect()
+}
+
+/// The names of the images of [`kubegate_recipes`] (to load them, which
+/// needs no source tree).
+pub fn kubegate_images(config: &crate::config::Config) -> Vec<String> {
+    match config.liveness.fault {
+        crate::config::LivenessFault::Switch => Vec::new(),
+        crate::config::LivenessFault::Sigstop => vec![FREEZER_IMAGE.to_owned()],
+    }
+}
+
+/// The freezer's recipe from the source tree at `root`, the same two stages
+/// as the reference images: `ci/images/stage-binary.sh` (cargo builds the
+/// static musl binary into the crate's `dist/`), then `docker build` of the
+/// crate's `FROM scratch` Dockerfile.
+fn freezer_recipe(root: &Path) -> Result<ImageRecipe, BuildImagesError> {
+    let context = root.join(FREEZER_CRATE);
+    let dockerfile = context.join("Dockerfile");
+    for needed in [dockerfile.clone(), root.join(STAGE_BINARY)] {
+        if !needed.is_file() {
+            let missing = needed.strip_prefix(root).unwrap_or(&needed).display().to_string();
+            return Err(BuildImagesError::NoFreezerSource { image: FREEZER_IMAGE.into(), root: root.into(), missing });
+        }
+    }
+    let dist = format!("{FREEZER_CRATE}/dist");
+    Ok(ImageRecipe {
+        component: "kubegate-freezer".into(),
+        image: FREEZER_IMAGE.into(),
+        build: Some(DockerBuild {
+            context,
+            dockerfile,
+            args: vec![("VERSION".into(), env!("CARGO_PKG_VERSION").into())],
+            prepare: ["bash", STAGE_BINARY, "kubegate-freezer", &dist].map(String::from).to_vec(),
+            workdir: root.to_path_buf(),
+        }),
+        budget_bytes: None,
+    })
 }
 
 /// Fail early, with the fix, when Docker is missing or its engine is down.
@@ -467,6 +544,34 @@ mod tests {
 
         odd.components[0].build = None;
         assert_eq!(super::recipes(&odd).expect("no build to check")[0].build, None);
+    }
+
+    #[test]
+    fn the_freezer_is_built_from_kubegates_own_tree_unless_the_app_brings_a_switch() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let taskly = crate::config::Config::load(Some(&root.join("fixtures/taskly/kubegate.toml"))).expect("taskly");
+        let recipes = kubegate_recipes(&taskly).expect("this tree holds the freezer");
+        assert_eq!(recipes.len(), 1, "sigstop is the default: {recipes:?}");
+        let freezer = &recipes[0];
+        assert_eq!(freezer.image, FREEZER_IMAGE);
+        assert!(FREEZER_IMAGE.starts_with("kubegate-freezer:"), "{FREEZER_IMAGE}");
+        let b = freezer.build.as_ref().expect("kubegate builds it");
+        assert_eq!(b.workdir, kubegate_source(), "built in kubegate's tree, not the team's");
+        assert_eq!(b.context, kubegate_source().join("harness/kubegate-freezer"));
+        assert_eq!(
+            b.prepare,
+            ["bash", "ci/images/stage-binary.sh", "kubegate-freezer", "harness/kubegate-freezer/dist"]
+        );
+
+        let mut switch = taskly.clone();
+        switch.liveness.fault = crate::config::LivenessFault::Switch;
+        assert_eq!(kubegate_recipes(&switch).expect("nothing to build"), []);
+
+        let gone = tempfile::tempdir().expect("tempdir");
+        let err = freezer_recipe(gone.path()).expect_err("no source tree");
+        let text = err.to_string();
+        assert!(text.contains("harness/kubegate-freezer/Dockerfile") && text.contains("fault = \"switch\""), "{text}");
+        assert_eq!(err.exit_code(), ExitCode::BadInput);
     }
 
     #[test]

@@ -237,8 +237,13 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     // Live for the sweeper (of this and other runs) until the end.
     let _live = crate::live::app::hold_run(&run);
 
-    let recipes = crate::images::recipes(&req.config).map_err(VerifyError::Images)?;
-    let built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&SystemRunner, &recipes))
+    let mut recipes = crate::images::recipes(&req.config).map_err(VerifyError::Images)?;
+    let components = recipes.len();
+    // kubegate's own images (the liveness check's freezer) only serve the destructive checks.
+    if req.destructive {
+        recipes.extend(crate::images::kubegate_recipes(&req.config).map_err(VerifyError::Images)?);
+    }
+    let mut built = tokio::task::spawn_blocking(move || crate::images::ensure_built(&SystemRunner, &recipes))
         .await
         .map_err(|e| {
             VerifyError::Images(BuildImagesError::Io {
@@ -248,6 +253,8 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
             })
         })?
         .map_err(VerifyError::Images)?;
+    // Only the components' images are judged (P11); kubegate's own are loaded.
+    let own_images = built.split_off(components.min(built.len()));
     mark(&mut timings, "images");
 
     let step = Step::start("static check of both paths (rules, contract, parity)");
@@ -299,7 +306,7 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
     }
     mark(&mut timings, "sweep");
     let step = Step::start("loading the images into the cluster (and the upgrade tag)");
-    let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
+    let mut images: Vec<String> = built.iter().chain(&own_images).map(|b| b.image.clone()).collect();
     if req.destructive {
         match crate::live::rollout::retag_images(&SystemRunner, &ctx) {
             Ok(more) => images.extend(more),

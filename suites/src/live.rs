@@ -62,16 +62,20 @@ fn provider() -> (ProviderKind, ProviderConfig) {
         .resolve(&ProviderConfig::default())
 }
 
-/// The deployment under test: this repo's chatbot, or the one whose
-/// kubegate.toml `$KUBEGATE_CONFIG` names (relative to the workspace root),
-/// e.g. `fixtures/taskly/kubegate.toml`.
+/// Names the kubegate.toml of the deployment the live suites check instead of
+/// this repo's chatbot (relative to the workspace root), e.g.
+/// `fixtures/taskly/kubegate.toml`.
+pub const CONFIG_ENV: &str = "KUBEGATE_CONFIG";
+
+/// The deployment under test: this repo's chatbot, or the one
+/// `$KUBEGATE_CONFIG` describes.
 pub fn config() -> Config {
-    match std::env::var_os("KUBEGATE_CONFIG") {
+    match std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+        None => Config { base_dir: workspace_root(), ..Config::default() },
         Some(file) => {
             let file = workspace_root().join(file);
-            Config::load(Some(&file)).unwrap_or_else(|e| panic!("KUBEGATE_CONFIG: {}", chain(&e)))
+            Config::load(Some(&file)).unwrap_or_else(|e| panic!("{CONFIG_ENV}: {}", chain(&e)))
         }
-        None => Config { base_dir: workspace_root(), ..Config::default() },
     }
 }
 
@@ -101,10 +105,13 @@ pub fn cluster() -> ClusterInfo {
         }
         let config = config();
         let recipes = kubegate::images::recipes(&config).unwrap_or_else(|e| panic!("{}", chain(&e)));
-        let built = kubegate::images::ensure_built(&SystemRunner, &recipes)
+        let components = recipes.len();
+        let own = kubegate::images::kubegate_recipes(&config).unwrap_or_else(|e| panic!("{}", chain(&e)));
+        let built = kubegate::images::ensure_built(&SystemRunner, &[recipes, own].concat())
             .unwrap_or_else(|e| panic!("building the images: {}", chain(&e)));
         let mut images: Vec<String> = built.iter().map(|b| b.image.clone()).collect();
-        let upgrade = built.iter().map(|b| {
+        // The upgrade tag is for the components' images only.
+        let upgrade = built[..components].iter().map(|b| {
             let (repo, _) = b.image.rsplit_once(':').unwrap_or((&b.image, ""));
             (b.image.clone(), format!("{repo}:{}", kubegate::live::rollout::UPGRADE_TAG))
         });

@@ -12,7 +12,9 @@
 //! Needs a cluster with the images loaded: `ci/setup.sh k8s` (the local
 //! provider by default; `KUBEGATE_PROVIDER=minikube|kind|existing`
 //! overrides). Without one every case FAILS with "start a cluster:
-//! ci/setup.sh k8s". Checks that only look share one deployment per path
+//! ci/setup.sh k8s". `KUBEGATE_CONFIG=fixtures/taskly/kubegate.toml` checks
+//! that deployment instead of this repo's chatbot (the `broken` cases are the
+//! chatbot's own). Checks that only look share one deployment per path
 //! (`kubegate_suites::live::shared`); destructive ones deploy in namespaces
 //! of their own, so cases run several at a time. `zz_teardown` is listed
 //! last: it waits until no case of this run uses the shared deployments,

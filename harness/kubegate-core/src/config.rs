@@ -32,6 +32,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[request]`: the API request the live checks send through the public component.
     pub request: RequestConfig,
+    /// `[liveness]`: how the liveness check makes the API's liveness probe fail.
+    pub liveness: LivenessConfig,
     /// Policy knobs: the plan's decisions that generic linters get wrong.
     pub policy: PolicyConfig,
     /// `[cluster]`: which provider the live suites and `verify` use and how to start it.
@@ -102,6 +104,44 @@ pub struct AuthConfig {
 pub struct RequestConfig {
     /// The path, e.g. `/api/tasks`.
     pub path: String,
+}
+
+/// `[liveness]`: how LIVE-PROBE-LIVENESS makes the API component's liveness
+/// probe fail. By default (`sigstop`) kubegate freezes the app itself, with no
+/// help from it; `switch` uses a fault route the app provides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LivenessConfig {
+    /// What makes the probe fail.
+    pub fault: LivenessFault,
+    /// The app's own fault switch (`[liveness.switch]`), used when `fault = "switch"`.
+    pub switch: Option<FaultSwitch>,
+}
+
+/// The fault the liveness check injects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LivenessFault {
+    /// SIGSTOP every process of one API container, sent from a short-lived
+    /// `hostPID` pod on its node (kubegate's own image): works with any app.
+    #[default]
+    Sigstop,
+    /// `POST` the app's fault route ([`FaultSwitch`]), after deploying with the
+    /// switch turned on.
+    Switch,
+}
+
+/// `[liveness.switch]`: a route of the API that makes its liveness endpoint
+/// fail, off unless the deployment turns it on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSwitch {
+    /// The route the check `POST`s to (e.g. `/fault/liveness`).
+    pub path: String,
+    /// Environment variables set on the API container to turn the switch on (raw manifests).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Helm values (`--set key=value`) that turn the switch on (the chart).
+    pub helm_set: std::collections::BTreeMap<String, String>,
 }
 
 /// How a request to the API proves who sends it.
@@ -277,6 +317,14 @@ impl Default for Config {
                 header: String::new(),
             },
             request: RequestConfig { path: "/api/tasks".into() },
+            liveness: LivenessConfig {
+                fault: LivenessFault::Sigstop,
+                switch: Some(FaultSwitch {
+                    path: "/fault/liveness".into(),
+                    env: [("FAULT_INJECTION".to_owned(), "enabled".to_owned())].into(),
+                    helm_set: [("faultInjection.enabled".to_owned(), "true".to_owned())].into(),
+                }),
+            },
             policy: PolicyConfig::default(),
             cluster: crate::cluster::ProviderConfig::default(),
             components: vec![Component::default_backend(), Component::default_frontend()],
@@ -297,6 +345,7 @@ impl Config {
             secrets: Vec::new(),
             auth: AuthConfig::default(),
             request: RequestConfig::default(),
+            liveness: LivenessConfig::default(),
             components: Vec::new(),
             ..Config::default()
         }
@@ -563,6 +612,13 @@ impl Config {
                 self.auth.key, self.auth.secret
             )));
         }
+        if self.liveness.fault == LivenessFault::Switch
+            && self.liveness.switch.as_ref().is_none_or(|s| !s.path.starts_with('/'))
+        {
+            return Err(invalid(
+                "[liveness] fault = \"switch\" needs [liveness.switch] with the route to POST (`path = \"/...\"`) and what turns it on (`env`, `helm_set`)\n  fix: add them, or leave `fault` out: \"sigstop\" needs nothing from the app".into(),
+            ));
+        }
         if self.auth.scheme == AuthScheme::Header && self.auth.header.trim().is_empty() {
             return Err(invalid("[auth] scheme = \"header\" needs `header` (e.g. \"x-api-key\")".into()));
         }
@@ -750,6 +806,29 @@ mod tests {
         assert_eq!(c.liveness_path("a"), DEFAULT_LIVENESS_PATH, "key left out");
         assert_eq!(c.readiness_path("a"), DEFAULT_READINESS_PATH, "empty path");
         assert_eq!((taskly.contract_service("web"), taskly.contract_service("x")), ("web", "x"));
+    }
+
+    #[test]
+    fn the_liveness_fault_is_sigstop_unless_a_switch_is_chosen_and_described() {
+        let taskly = Config::parse(include_str!("../../../fixtures/taskly/kubegate.toml"), Path::new("taskly.toml"))
+            .expect("parses");
+        assert_eq!(taskly.liveness, LivenessConfig { fault: LivenessFault::Sigstop, switch: None });
+        let reference = Config::default();
+        assert_eq!(reference.liveness.fault, LivenessFault::Sigstop, "the reference is frozen too by default");
+        assert!(reference.liveness.switch.is_some(), "its switch is described, one key away");
+
+        let path = Path::new("k.toml");
+        let switch = "[liveness]\nfault = \"switch\"\n[liveness.switch]\npath = \"/debug/hang\"\nenv = { HANG = \"1\" }\nhelm_set = { \"debug.hang\" = \"true\" }\n";
+        let c = Config::parse(switch, path).expect("a described switch");
+        let s = c.liveness.switch.expect("switch");
+        assert_eq!((c.liveness.fault, s.path.as_str()), (LivenessFault::Switch, "/debug/hang"));
+        assert_eq!(s.env.get("HANG").map(String::as_str), Some("1"));
+        assert_eq!(s.helm_set.get("debug.hang").map(String::as_str), Some("true"));
+
+        let err = Config::parse("[liveness]\nfault = \"switch\"\n", path).expect_err("a switch nobody described");
+        assert!(err.to_string().contains("[liveness.switch]") && err.to_string().contains("sigstop"), "{err}");
+        let err = Config::parse("[liveness]\nfault = \"sigkill\"\n", path).expect_err("unknown fault");
+        assert!(err.to_string().contains("sigkill"), "{err}");
     }
 
     #[test]

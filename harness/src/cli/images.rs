@@ -15,13 +15,14 @@ pub struct ImagesArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum ImagesAction {
-    /// Build each component's image as kubegate.toml's `build` says (prepare, then docker build), tagged as it names them.
+    /// Build each component's image as kubegate.toml's `build` says (prepare, then docker build), tagged as it
+    /// names them, and kubegate's own image for the liveness check (unless `[liveness] fault = "switch"`).
     Build {
         /// kubegate.toml to read the components from (default: ./kubegate.toml, else built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Load the locally built images into a cluster's container runtime.
+    /// Load the locally built images (the components' and kubegate's own) into a cluster's container runtime.
     Load {
         #[command(flatten)]
         provider: ProviderArgs,
@@ -44,7 +45,10 @@ pub fn run(args: ImagesArgs) -> i32 {
                 Ok(c) => c,
                 Err(e) => return fail(&e, e.exit_code()),
             };
-            let recipes = match crate::images::recipes(&config) {
+            // The components' images, then kubegate's own (the liveness check's freezer).
+            let recipes = match crate::images::recipes(&config)
+                .and_then(|r| Ok([r, crate::images::kubegate_recipes(&config)?].concat()))
+            {
                 Ok(r) => r,
                 Err(e) => return fail(&e, e.exit_code()),
             };
@@ -63,7 +67,8 @@ pub fn run(args: ImagesArgs) -> i32 {
                 Ok(c) => c,
                 Err(e) => return fail(&e, e.exit_code()),
             };
-            let images: Vec<String> = config.components.iter().map(|c| c.image.clone()).collect();
+            let mut images: Vec<String> = config.components.iter().map(|c| c.image.clone()).collect();
+            images.extend(crate::images::kubegate_images(&config));
             let (kind, provider_config) = provider.resolve(&config.cluster);
             let step = crate::progress::Step::start(format!("loading {} into the {kind} cluster", images.join(", ")));
             match crate::provider::provider_for(kind, &provider_config).load_images(&images) {

@@ -184,6 +184,16 @@ pub fn config_text(d: &Discovery) -> String {
             c.workload, c.name
         );
     }
+    t.push_str(concat!(
+        "\n# The liveness check freezes the API container with SIGSTOP (from a hostPID pod on its node; nothing\n",
+        "# needed from the app). To use a fault route of the app instead (POST makes its liveness endpoint fail):\n",
+        "# [liveness]\n",
+        "# fault = \"switch\"\n",
+        "# [liveness.switch]\n",
+        "# path = \"/...\"                  # the route to POST\n",
+        "# env = { NAME = \"value\" }       # turns it on: raw manifests, on the API container\n",
+        "# helm_set = { \"key\" = \"value\" } # turns it on: the chart's values (--set)\n",
+    ));
     t.push_str(
         "\n# [policy] is the plan's (pull policy Never, LoadBalancer frontend, ...): see docs/rules.md to relax it.\n",
     );

@@ -22,12 +22,22 @@ pub fn pod_security_labels(labels: &BTreeMap<String, String>) -> BTreeMap<String
 
 /// The Namespace object kubegate creates for one path of one run.
 pub fn namespace_object(run: &RunId, path: DeployPath, extra_labels: &BTreeMap<String, String>) -> Namespace {
+    named_namespace_object(&run.namespace(path), run, path, extra_labels)
+}
+
+/// A Namespace object `name` with kubegate's labels for `run` and `path`.
+fn named_namespace_object(
+    name: &str,
+    run: &RunId,
+    path: DeployPath,
+    extra_labels: &BTreeMap<String, String>,
+) -> Namespace {
     let mut labels = extra_labels.clone();
     labels.insert(RUN_ID_LABEL.to_owned(), run.as_str().to_owned());
     labels.insert(PATH_LABEL.to_owned(), path.to_string());
     labels.insert("app.kubernetes.io/managed-by".to_owned(), "kubegate".to_owned());
     Namespace {
-        metadata: ObjectMeta { name: Some(run.namespace(path)), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta { name: Some(name.to_owned()), labels: Some(labels), ..Default::default() },
         ..Default::default()
     }
 }
@@ -41,8 +51,33 @@ pub async fn create_namespace(
     path: DeployPath,
     pod_security: &BTreeMap<String, String>,
 ) -> Result<NamespaceGuard, DeployError> {
-    let ns = namespace_object(run, path, &pod_security_labels(pod_security));
-    let name = run.namespace(path);
+    create_named(client, config, run, path, run.namespace(path), pod_security).await
+}
+
+/// Create a namespace of `run` beside `path`'s own, `kg-<run>-<path>-<purpose>`
+/// ([`RunId::helper_namespace`]), for what a check must run outside the app's
+/// namespace (e.g. a pod its Pod Security level refuses), labelled like the
+/// path's so the sweeper removes it with the run; the guard deletes it.
+pub async fn create_helper_namespace(
+    client: &kube::Client,
+    config: &kube::Config,
+    run: &RunId,
+    path: DeployPath,
+    purpose: &str,
+    pod_security: &BTreeMap<String, String>,
+) -> Result<NamespaceGuard, DeployError> {
+    create_named(client, config, run, path, run.helper_namespace(path, purpose), pod_security).await
+}
+
+async fn create_named(
+    client: &kube::Client,
+    config: &kube::Config,
+    run: &RunId,
+    path: DeployPath,
+    name: String,
+    pod_security: &BTreeMap<String, String>,
+) -> Result<NamespaceGuard, DeployError> {
+    let ns = named_namespace_object(&name, run, path, &pod_security_labels(pod_security));
     let api: Api<Namespace> = Api::all(client.clone());
     api.create(&PostParams::default(), &ns).await.map_err(|source| DeployError::Api {
         action: "create",

@@ -39,6 +39,12 @@ impl RunId {
     pub fn namespace(&self, path: DeployPath) -> String {
         format!("kg-{}-{}", self.0, path)
     }
+
+    /// A namespace of this run beside `path`'s, for one purpose:
+    /// `kg-<runid>-<path>-<purpose>`.
+    pub fn helper_namespace(&self, path: DeployPath, purpose: &str) -> String {
+        format!("{}-{purpose}", self.namespace(path))
+    }
 }
 
 impl std::fmt::Display for RunId {
@@ -61,6 +67,8 @@ mod tests {
             let ns = id.namespace(DeployPath::Helm);
             assert!(ns.starts_with("kg-") && ns.ends_with("-helm") && ns.len() <= 63);
         }
+        let id = RunId::parse("abc123").expect("valid");
+        assert_eq!(id.helper_namespace(DeployPath::Raw, "freezer"), "kg-abc123-raw-freezer");
         assert!(RunId::parse("Bad/../id").is_none());
         assert!(RunId::parse("").is_none());
     }

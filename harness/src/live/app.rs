@@ -73,14 +73,21 @@ impl Variant {
         self
     }
 
+    /// Turn the app's fault switch on (kubegate.toml's `[liveness.switch]`):
+    /// its environment on `container` (both paths, as edits) and its Helm values.
+    pub fn fault_switch(mut self, container: &str, switch: &crate::config::FaultSwitch) -> Self {
+        for (k, v) in &switch.helm_set {
+            self.helm_set.push((k.clone(), v.clone()));
+        }
+        for (name, value) in &switch.env {
+            self = self.edit(Edit::Env { container: container.into(), name: name.clone(), value: value.clone() });
+        }
+        self
+    }
+
     /// Use `image` (`repository:tag`) for every container named `container`.
     pub fn image(self, container: &str, image: impl Into<String>) -> Self {
         self.edit(Edit::Image { container: container.into(), image: image.into() })
-    }
-
-    /// Turn the app's own fault switch on (`FAULT_INJECTION=enabled` in `container`).
-    pub fn fault_injection(self, container: &str) -> Self {
-        self.edit(Edit::Env { container: container.into(), name: "FAULT_INJECTION".into(), value: "enabled".into() })
     }
 
     /// One replica per Deployment with a small CPU request, HPA floor 1 and
@@ -416,5 +423,17 @@ mod tests {
         assert!(!v.raw_overrides().edits.contains(&Edit::Recreate), "helm-only edits stay off the raw path");
         assert_eq!(v.helm_path_edits().last(), Some(&Edit::Recreate));
         assert!(v.helm_set.is_empty(), "no chart values keys are guessed");
+    }
+
+    #[test]
+    fn the_fault_switch_edits_only_the_named_container() {
+        let switch = crate::config::FaultSwitch {
+            path: "/debug/hang".into(),
+            env: [("HANG".to_owned(), "1".to_owned())].into(),
+            helm_set: [("debug.hang".to_owned(), "true".to_owned())].into(),
+        };
+        let v = Variant::standard("t").fault_switch("api", &switch);
+        assert_eq!(v.helm_set, [("debug.hang".to_owned(), "true".to_owned())]);
+        assert_eq!(v.edits, [Edit::Env { container: "api".into(), name: "HANG".into(), value: "1".into() }]);
     }
 }

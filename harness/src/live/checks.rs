@@ -133,6 +133,16 @@ fn small(name: &'static str) -> Variant {
     Variant::standard(name).small()
 }
 
+/// The liveness check's deployment: with the app's fault switch turned on
+/// when `[liveness] fault = "switch"`; as committed for `sigstop`.
+fn liveness_variant(ctx: &LiveContext) -> Variant {
+    let variant = small("liveness");
+    match (&ctx.config.liveness.fault, &ctx.config.liveness.switch) {
+        (crate::config::LivenessFault::Switch, Some(switch)) => variant.fault_switch(&ctx.container(ctx.api()), switch),
+        _ => variant,
+    }
+}
+
 /// Every live check, in suite order.
 pub static CHECKS: &[LiveCheck] = &[
     LiveCheck {
@@ -205,13 +215,10 @@ pub static CHECKS: &[LiveCheck] = &[
         id: "LIVE-PROBE-LIVENESS",
         suite: "probes",
         principle: "P12",
-        title: "a failing liveness probe makes the kubelet restart the container",
+        title: "an API container frozen by SIGSTOP fails its liveness probe: the kubelet restarts it within the probe's own times, Ready again",
         test: "liveness_failure_restarts_container",
-        broken: "(`POST /fault/liveness`, switch off by default)",
-        run: Run::Own(
-            |ctx| small("liveness").fault_injection(&ctx.container(ctx.api())),
-            |s, app| Box::pin(probes::liveness_restart(s.ctx, app)),
-        ),
+        broken: "(the fault itself: SIGSTOP from a hostPID pod on the node; `[liveness] fault = \"switch\"`: the app's own fault route instead)",
+        run: Run::Own(liveness_variant, |s, app| Box::pin(probes::liveness_restart(s.ctx, app))),
     },
     LiveCheck {
         id: "LIVE-PROBE-REPLACED",

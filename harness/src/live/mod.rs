@@ -9,7 +9,8 @@
 //!   [`tunnel`]: a Service reached through kubegate's port-forward;
 //!   [`calls`]: every operation of the contract called, with bodies and
 //!   objects made from the contract alone.
-//! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it).
+//! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it);
+//!   [`freeze`]: an app container frozen with SIGSTOP from its node (the liveness fault).
 //! - one module per suite: [`constitution`], [`probes`], [`loadbalancer`],
 //!   [`secrets`], [`parity`], [`rollout`]; [`proxy`]: what a 502 from the
 //!   public component's proxy points at, for each of them.
@@ -25,6 +26,7 @@ pub mod calls;
 pub mod checks;
 pub mod constitution;
 pub mod context;
+pub mod freeze;
 pub mod http;
 pub mod loadbalancer;
 pub mod parity;

@@ -207,16 +207,25 @@ pub struct ProbeTimes {
     pub timeout: Duration,
     /// `failureThreshold` (default 3).
     pub threshold: u32,
+    /// The grace period of the kill that follows: the probe's own
+    /// `terminationGracePeriodSeconds`, else the pod's (default 30).
+    pub grace: Duration,
 }
 
+/// Kubernetes' default `terminationGracePeriodSeconds`.
+const DEFAULT_GRACE_SECS: i64 = 30;
+
 impl ProbeTimes {
-    /// Read from a probe; `None` means the defaults.
-    pub fn of(p: Option<&k8s_openapi::api::core::v1::Probe>) -> Self {
+    /// Read from a probe; `None` means the defaults. `pod_grace` is the pod's
+    /// `terminationGracePeriodSeconds`, used when the probe sets none.
+    pub fn of(p: Option<&k8s_openapi::api::core::v1::Probe>, pod_grace: Option<i64>) -> Self {
         let secs = |v: Option<i32>, d: i32| Duration::from_secs(v.unwrap_or(d).max(1) as u64);
+        let grace = p.and_then(|p| p.termination_grace_period_seconds).or(pod_grace).unwrap_or(DEFAULT_GRACE_SECS);
         ProbeTimes {
             period: secs(p.and_then(|p| p.period_seconds), 10),
             timeout: secs(p.and_then(|p| p.timeout_seconds), 1),
             threshold: p.and_then(|p| p.failure_threshold).unwrap_or(3).max(1) as u32,
+            grace: Duration::from_secs(grace.max(0).unsigned_abs()),
         }
     }
 
@@ -234,6 +243,26 @@ impl ProbeTimes {
     pub fn surely_seen(&self) -> Duration {
         self.period * self.threshold + self.timeout * self.threshold
     }
+
+    /// The longest from a process that stops answering to its container
+    /// being restarted when the process cannot exit on SIGTERM (a frozen one):
+    /// the [`reaction`](Self::reaction), then the whole grace period before SIGKILL.
+    pub fn restart_within(&self) -> Duration {
+        self.reaction() + self.grace
+    }
+
+    /// `3 x 30s + 30s + 3 x 2s timeouts = 126s`, for messages.
+    fn reaction_text(&self) -> String {
+        format!(
+            "{} x {}s + {}s + {} x {}s timeouts = {}s",
+            self.threshold,
+            self.period.as_secs(),
+            self.period.as_secs(),
+            self.threshold,
+            self.timeout.as_secs(),
+            self.reaction().as_secs()
+        )
+    }
 }
 
 /// The liveness probe of `component`'s container in the app's live Deployment.
@@ -245,63 +274,144 @@ async fn liveness_times(ctx: &LiveContext, app: &DeployedApp, component: &str) -
         .await
         .map_err(|e| CheckFailure::new(app.path, format!("Deployment/{name}"), format!("cannot read it: {e}")))?;
     let container = ctx.container(component);
-    let probe = d
-        .spec
-        .and_then(|s| s.template.spec)
-        .and_then(|s| s.containers.into_iter().find(|c| c.name == container))
-        .and_then(|c| c.liveness_probe);
-    Ok(ProbeTimes::of(probe.as_ref()))
+    let spec = d.spec.and_then(|s| s.template.spec);
+    let pod_grace = spec.as_ref().and_then(|s| s.termination_grace_period_seconds);
+    let probe =
+        spec.and_then(|s| s.containers.into_iter().find(|c| c.name == container)).and_then(|c| c.liveness_probe);
+    Ok(ProbeTimes::of(probe.as_ref(), pod_grace))
 }
 
 /// Time for a restarted container to start again after the kubelet acted.
 const RESTART_SLACK: Duration = Duration::from_secs(20);
+/// Kubelet events carry whole seconds, and record the kill a moment after
+/// deciding it.
+const EVENT_SLACK: Duration = Duration::from_secs(2);
 
-/// Make the backend's liveness fail (`POST /fault/liveness`, the app must
-/// run with `FAULT_INJECTION=enabled`): the kubelet restarts the container.
+/// Make the API component's liveness probe fail: the kubelet restarts the
+/// container within the probe's own times, it is Ready again, and a
+/// port-forward opened before answers again. kubegate.toml's `[liveness]
+/// fault` says how: `sigstop` (default) freezes one API container's
+/// processes from its node ([`super::freeze`]), needing nothing from the app;
+/// `switch` POSTs the app's own fault route (the variant turned it on).
 pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
-    let sel = app.pod_selector(ctx, ctx.api()).await?;
-    let obj = format!("Deployment/{}", ctx.deployment(ctx.api()));
-    // The restart must come within the probe's own reaction time.
-    let liveness = liveness_times(ctx, app, ctx.api()).await?;
+    use crate::config::LivenessFault;
+    let api = ctx.api();
+    let sel = app.pod_selector(ctx, api).await?;
+    let obj = format!("Deployment/{}", ctx.deployment(api));
+    let container = ctx.container(api);
+    let liveness = liveness_times(ctx, app, api).await?;
     let waiter =
         app.waiter(ctx).expect(&[DeadEndKind::LivenessProbe, DeadEndKind::CrashLoop, DeadEndKind::ReadinessProbe]);
     let (before, _) = waiter
-        .pods("backend pods Ready", &sel, conditions::all_ready)
+        .pods(format!("{api} pods Ready"), &sel, conditions::all_ready)
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let restarts = conditions::restart_count(&before);
-    let tunnel = Tunnel::to_service(ctx, app, ctx.api()).await?;
-    let a = tunnel
-        .client()
-        .post("/fault/liveness", None, serde_json::json!({}))
-        .await
-        .map_err(|e| CheckFailure::new(app.path, &obj, format!("POST /fault/liveness: {e}")))?;
-    if a.status != 200 {
+    let tunnel = Tunnel::to_service(ctx, app, api).await?;
+    let (faulted_at, fault, freezer) = match ctx.config.liveness.fault {
+        LivenessFault::Sigstop => {
+            // One pod, the first by name; any others keep serving.
+            let target = before
+                .iter()
+                .min_by(|a, b| a.metadata.name.cmp(&b.metadata.name))
+                .ok_or_else(|| CheckFailure::new(app.path, &obj, "no pod to freeze"))?;
+            let (frozen, guard) = super::freeze::freeze(ctx, app, target, &container).await?;
+            let name = target.metadata.name.clone().unwrap_or_default();
+            (frozen.at, format!("SIGSTOP to Pod/{name}: {}", frozen.describe()), Some(guard))
+        }
+        LivenessFault::Switch => {
+            let route = ctx.config.liveness.switch.as_ref().map(|s| s.path.clone()).unwrap_or_default();
+            let a = tunnel
+                .client()
+                .post(&route, None, serde_json::json!({}))
+                .await
+                .map_err(|e| CheckFailure::new(app.path, &obj, format!("POST {route}: {e}")))?;
+            if a.status != 200 {
+                return Err(CheckFailure::new(
+                    app.path,
+                    &obj,
+                    format!(
+                        "POST {route} answered {} (does [liveness.switch] turn the switch on?): {}",
+                        a.status,
+                        short(&a.body)
+                    ),
+                ));
+            }
+            (k8s_openapi::jiff::Timestamp::now(), format!("POST {route}"), None)
+        }
+    };
+    let restart_waiter = waiter.clone().deadline(liveness.restart_within() + RESTART_SLACK);
+    let restart = restart_waiter.pods(
+        format!("the kubelet restarting the {api} container whose liveness fails"),
+        &sel,
+        move |p: &[Pod]| conditions::restart_count(p) > restarts,
+    );
+    // The freezer's namespace goes meanwhile (its pod has exited).
+    let cleanup = async {
+        if let Some(g) = freezer {
+            let ns = g.name().to_owned();
+            if let Err(e) = g.cleanup(&ctx.client, Duration::from_secs(120)).await {
+                eprintln!("    warning: {ns}: {}", super::app::error_chain(&e));
+            }
+        }
+    };
+    let (restarted, ()) = tokio::join!(restart, cleanup);
+    let (restarted, _) = restarted.map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let restarted_at = k8s_openapi::jiff::Timestamp::now();
+    let since = |t: k8s_openapi::jiff::Timestamp| t.duration_since(faulted_at).as_secs_f64();
+    let pods: Vec<String> = restarted.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let killed_at = liveness_kill(ctx, app, &pods, faulted_at).await;
+    if let Some(k) = killed_at
+        && since(k) > (liveness.reaction() + EVENT_SLACK).as_secs_f64()
+    {
         return Err(CheckFailure::new(
             app.path,
             &obj,
-            format!("POST /fault/liveness answered {} (is FAULT_INJECTION=enabled?): {}", a.status, short(&a.body)),
+            format!(
+                "after {fault}, the kubelet killed the container {:.0}s later: more than its liveness probe allows ({})",
+                since(k),
+                liveness.reaction_text()
+            ),
         ));
     }
-    let (_, report) = waiter
-        .clone()
-        .deadline(liveness.reaction() + RESTART_SLACK)
-        .pods("the kubelet restarting the failing backend container", &sel, move |p: &[Pod]| {
-            conditions::restart_count(p) > restarts
-        })
-        .await
-        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let (_, back) = waiter
-        .pods("backend pods Ready after the restart", &sel, conditions::all_ready)
+        .pods(format!("{api} pods Ready after the restart"), &sel, conditions::all_ready)
         .await
         .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     // The tunnel opened before the restart still reaches the restarted container.
     health_through(&tunnel, app, &obj, "after the restart").await?;
+    let killed = match killed_at {
+        Some(k) => format!("the kubelet killed it {:.0}s later", since(k)),
+        None => "no Killing event seen".into(),
+    };
     Ok(Passed::note(format!(
-        "restarted {:.0}s after the fault; Ready again {:.0}s later; the open port-forward answers again",
-        report.took.as_secs_f64(),
+        "{fault}; {killed} (the probe allows {}); restart count rose {:.0}s after the fault (grace period {}s); Ready again {:.0}s later; the open port-forward answers again",
+        liveness.reaction_text(),
+        since(restarted_at),
+        liveness.grace.as_secs(),
         back.took.as_secs_f64()
     )))
+}
+
+/// When the kubelet decided to kill a container of `pods` for its failed
+/// liveness probe, at or after `since` (its `Killing` event; `None` if the
+/// event is not there, e.g. dropped under load).
+async fn liveness_kill(
+    ctx: &LiveContext,
+    app: &DeployedApp,
+    pods: &[String],
+    since: k8s_openapi::jiff::Timestamp,
+) -> Option<k8s_openapi::jiff::Timestamp> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(ctx.client.clone(), &app.namespace);
+    let list = events.list(&ListParams::default().fields("reason=Killing")).await.ok()?;
+    let from = since.checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(1)).unwrap_or(since);
+    list.items
+        .iter()
+        .filter(|e| e.involved_object.name.as_ref().is_some_and(|n| pods.contains(n)))
+        .filter(|e| e.message.as_deref().is_some_and(|m| m.contains("liveness")))
+        .filter_map(|e| e.first_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)))
+        .filter(|t| *t >= from)
+        .min()
 }
 
 /// The component's liveness path through an already open `tunnel` answers
@@ -382,9 +492,15 @@ mod tests {
             serde_json::json!({"periodSeconds": 30, "timeoutSeconds": 2, "failureThreshold": 3}),
         )
         .expect("probe");
-        let t = ProbeTimes::of(Some(&p));
+        let t = ProbeTimes::of(Some(&p), Some(45));
         assert_eq!(t.reaction(), Duration::from_secs(30 * 4 + 2 * 3));
-        assert_eq!(ProbeTimes::of(None).reaction(), Duration::from_secs(10 * 4 + 3));
+        assert_eq!(t.reaction_text(), "3 x 30s + 30s + 3 x 2s timeouts = 126s");
+        assert_eq!(t.restart_within(), Duration::from_secs(126 + 45), "the pod's grace period");
+        assert_eq!(ProbeTimes::of(None, None).reaction(), Duration::from_secs(10 * 4 + 3));
+        assert_eq!(ProbeTimes::of(None, None).grace, Duration::from_secs(30), "Kubernetes' default");
+        let own: k8s_openapi::api::core::v1::Probe =
+            serde_json::from_value(serde_json::json!({"terminationGracePeriodSeconds": 5})).expect("probe");
+        assert_eq!(ProbeTimes::of(Some(&own), Some(45)).grace, Duration::from_secs(5), "the probe's own wins");
         assert_eq!(
             t.surely_seen(),
             Duration::from_secs(30 * 3 + 2 * 3),
