@@ -139,6 +139,8 @@ pub fn component_of(p: &Pod) -> Option<&str> {
 
 /// Fields of a container that must match what was declared.
 const CONTAINER_FIELDS: [&str; 5] = ["securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe"];
+/// The one of [`CONTAINER_FIELDS`] a container may leave out.
+const OPTIONAL_CONTAINER_FIELD: &str = "startupProbe";
 
 /// Every running pod's containers carry the declared securityContext,
 /// resources and probes (each declared field present with the same value;
@@ -181,6 +183,8 @@ pub async fn pod_specs(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                 };
                 for f in CONTAINER_FIELDS {
                     match (want_c.get(f), live_c.get(f)) {
+                        // A startup probe is optional (the plan's probes are liveness and readiness).
+                        (None, _) if f == OPTIONAL_CONTAINER_FIELD => {}
                         (None, _) => problems.push(format!("Pod/{pname} container {cname}: {f} not declared")),
                         (Some(w), l) => {
                             if let Some(diff) =
