@@ -81,7 +81,7 @@ impl Edit {
                 }
             }
             Edit::HpaMinReplicas { min } if kind == "HorizontalPodAutoscaler" => {
-                obj["spec"]["minReplicas"] = (*min).into()
+                obj["spec"]["minReplicas"] = (*min).into();
             }
             Edit::PdbGuardsNothing if kind == "PodDisruptionBudget" => {
                 if let Some(spec) = obj["spec"].as_object_mut() {

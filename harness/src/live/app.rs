@@ -329,6 +329,7 @@ impl DeployedApp {
     }
 
     /// The Helm install description of this app with `variant`'s values and edits.
+    #[expect(clippy::result_large_err, reason = "the CheckFailure every check returns (async ones are not linted)")]
     pub fn helm_install(&self, ctx: &LiveContext, variant: &Variant) -> Result<HelmInstall, CheckFailure> {
         helm_install(ctx, &self.namespace, variant)
             .map_err(|e| CheckFailure::new(self.path, "chart", format!("{} ({}): {e}", self.namespace, variant.name)))

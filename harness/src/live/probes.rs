@@ -116,7 +116,7 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                         "{component}: GET {path} (proxied) answered {}: {}",
                         a.status,
                         short(&a.body)
-                    ))
+                    ));
                 }
                 Err(e) => problems.push(format!("{component}: GET {path} (proxied): {e}")),
             }
