@@ -826,16 +826,9 @@ fn env_settings(
 mod tests {
     use super::*;
     use crate::wait::diagnose::{DeadEndPolicy, classify_event, classify_pod};
+    use crate::wait::testdata::{fixture, now};
     use k8s_openapi::api::core::v1::Event;
 
-    fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
-        let path = format!("{}/testdata/wait/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
-    }
-    fn now() -> k8s_openapi::jiff::Timestamp {
-        "2026-11-22T00:02:00Z".parse().expect("timestamp")
-    }
     /// The dead end of a pod fixture and its causes.
     fn pod_causes(name: &str, seen: &Observed) -> (DeadEnd, Vec<SpecCause>) {
         let pod: Pod = fixture(name);

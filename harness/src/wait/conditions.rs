@@ -125,12 +125,7 @@ pub fn pod_ips(pods: &[Pod]) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
-        let path = format!("{}/testdata/wait/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
-    }
+    use crate::wait::testdata::fixture;
 
     #[test]
     fn deployment_rollout_ok_pending_missing() {

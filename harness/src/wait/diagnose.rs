@@ -385,15 +385,8 @@ pub fn classify_load_balancer(svc: &Service, events: &[Event], ev: &LoadBalancer
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wait::testdata::{fixture, now};
 
-    fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
-        let path = format!("{}/testdata/wait/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
-    }
-    fn now() -> k8s_openapi::jiff::Timestamp {
-        "2026-11-22T00:02:00Z".parse().expect("timestamp")
-    }
     fn pod_dead_end(name: &str) -> Option<DeadEnd> {
         classify_pod(&fixture(name), now(), &DeadEndPolicy::default())
     }

@@ -15,6 +15,22 @@ pub mod cause;
 pub mod conditions;
 pub mod diagnose;
 
+/// The wait modules' test fixtures (`harness/testdata/wait/`), read one way.
+#[cfg(test)]
+pub(crate) mod testdata {
+    /// A fixture file of `testdata/wait/`, parsed.
+    pub fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!("{}/testdata/wait/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    }
+
+    /// The "now" the fixtures were written for.
+    pub fn now() -> k8s_openapi::jiff::Timestamp {
+        "2026-11-22T00:02:00Z".parse().expect("timestamp")
+    }
+}
+
 use crate::diagnostics::{container_log, container_memory, event_time, format_events};
 use crate::provider::LoadBalancerSupport;
 use crate::redact::Redactor;
