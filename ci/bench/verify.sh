@@ -18,6 +18,7 @@
 #   KUBEGATE_BENCH_RUNS   number of consecutive runs (default 10)
 #   KUBEGATE_BENCH_ARGS   extra verify flags, e.g. --quick (skip destructive checks)
 #   KUBEGATE_BENCH_KILL   0 to skip the kill -9 scenario (default 1)
+#   KUBEGATE_BIN          the kubegate binary to time (default: built with --profile cli)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source ci/env.sh
@@ -27,8 +28,12 @@ args="${KUBEGATE_BENCH_ARGS:-}"
 out="target/kubegate/bench-verify"
 mkdir -p "$out"
 
-cargo build -q --profile cli -p kubegate
-bin="${CARGO_TARGET_DIR:-$PWD/target}/cli/kubegate"
+# KUBEGATE_BIN: a kubegate already built (e.g. target/debug/kubegate); else the CLI profile's.
+bin="${KUBEGATE_BIN:-}"
+if [[ -z "$bin" ]]; then
+  cargo build -q --profile cli -p kubegate
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/cli/kubegate"
+fi
 kubeconfig="${KUBECONFIG:-$PWD/target/kubegate/cluster/kubeconfig/admin.kubeconfig}"
 kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
 
