@@ -428,7 +428,7 @@ pub fn verdict_table(report: &Report) -> String {
     let scopes: Vec<&str> = report.scopes.iter().map(|s| s.name.as_str()).collect();
     let mut out = format!("{:<10}", "principle");
     for s in &scopes {
-        out.push_str(&format!(" {s:<22}"));
+        out.push_str(&format!(" {s:<28}"));
     }
     out.push('\n');
     for family in report.families() {
@@ -447,13 +447,13 @@ pub fn verdict_table(report: &Report) -> String {
                 let waived = cases.iter().filter(|c| c.status == Status::Waived).count();
                 let ok = cases.iter().filter(|c| matches!(c.status, Status::Passed | Status::Waived)).count();
                 if failed.is_empty() {
-                    let w = if waived > 0 { format!(" ({waived} limited)") } else { String::new() };
+                    let w = if waived > 0 { format!(" ({waived} waived/limited)") } else { String::new() };
                     format!("PASS {ok}/{}{w}", cases.len())
                 } else {
                     format!("FAIL {}/{}", failed.len(), cases.len())
                 }
             };
-            out.push_str(&format!(" {cell:<22}"));
+            out.push_str(&format!(" {cell:<28}"));
         }
         out.push('\n');
     }

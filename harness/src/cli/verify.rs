@@ -88,7 +88,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         .collect();
     let verdict = if failed.is_empty() { "PASS" } else { "FAIL" };
     println!(
-        "kubegate verify: {verdict} in {:.0}s ({} cases: {} passed, {} limited, {} failed)",
+        "kubegate verify: {verdict} in {:.0}s ({} cases: {} passed, {} waived/limited, {} failed)",
         outcome.timings.verdict_secs,
         outcome.report.cases.len(),
         counts.get(&crate::report::Status::Passed).unwrap_or(&0),
