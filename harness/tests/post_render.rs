@@ -28,6 +28,15 @@ fn deployments(docs: &[Value]) -> Vec<&Value> {
     docs.iter().filter(|d| d["kind"] == "Deployment").collect()
 }
 
+/// The Deployment container named `name`.
+fn container(docs: &[Value], name: &str) -> Value {
+    deployments(docs)
+        .into_iter()
+        .flat_map(|d| d["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("a container {name}"))
+}
+
 #[test]
 fn a_teams_chart_is_broken_by_edits_not_by_its_values_keys() {
     // taskly's chart knows nothing of kubegate: no values key names replicas or images alike.
@@ -49,18 +58,10 @@ fn a_teams_chart_is_broken_by_edits_not_by_its_values_keys() {
         assert_eq!(d["spec"]["replicas"], 1, "{}", d["metadata"]["name"]);
         assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
     }
-    let api = deployments(&edited)
-        .into_iter()
-        .flat_map(|d| d["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default())
-        .find(|c| c["name"] == "api")
-        .expect("taskly's api container");
+    let api = container(&edited, "api");
     assert_eq!(api["image"], "taskly-api:0.0.0-missing");
     assert_eq!(api["readinessProbe"]["httpGet"]["path"], "/not-ready-here");
-    let web = deployments(&edited)
-        .into_iter()
-        .flat_map(|d| d["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default())
-        .find(|c| c["name"] == "web")
-        .expect("taskly's web container");
+    let web = container(&edited, "web");
     assert_ne!(web["image"], "taskly-api:0.0.0-missing", "only the named container changes");
 }
 

@@ -98,8 +98,8 @@ async fn wrong_readiness_path_is_unhealthy(path: DeployPath) {
         ))
     })
     .await;
-    let ctx = fresh_context().await;
-    let (c, api) = (ctx.container(ctx.api()), ctx.config.component(ctx.api()).expect("the API component").clone());
+    let api = api_component();
+    let c = &api.container;
     assert_diagnosis(
         &f,
         DeadEndKind::ReadinessProbe,
@@ -114,6 +114,12 @@ async fn wrong_readiness_path_is_unhealthy(path: DeployPath) {
     assert!(!f.to_string().contains("httpGet.port ="), "the port is right and not blamed: {f}");
 }
 
+/// The API component of the deployment under test (its names, for the
+/// expected diagnoses; the config alone, no second cluster connection).
+fn api_component() -> kubegate::config::Component {
+    kubegate_suites::live::config().api_component().expect("the config has an API component").clone()
+}
+
 /// An edit of the API container at `pointer` (relative to the container).
 fn api_container_set(ctx: &LiveContext, pointer: &str, value: serde_json::Value) -> Edit {
     Edit::Set { kind: "Deployment".into(), container: Some(ctx.container(ctx.api())), pointer: pointer.into(), value }
@@ -126,8 +132,7 @@ async fn app_exiting_at_start_is_named(path: DeployPath) {
         Variant::standard("exits").small().edit(api_container_set(ctx, "/args", serde_json::json!(["kubegate-bogus"])))
     })
     .await;
-    let ctx = fresh_context().await;
-    let c = ctx.container(ctx.api());
+    let c = api_component().container;
     assert_diagnosis(
         &f,
         DeadEndKind::CrashLoop,
@@ -151,8 +156,7 @@ async fn missing_command_is_named(path: DeployPath) {
         ))
     })
     .await;
-    let ctx = fresh_context().await;
-    let c = ctx.container(ctx.api());
+    let c = api_component().container;
     assert!(
         matches!(f.dead_end_kind(), Some(DeadEndKind::CrashLoop | DeadEndKind::ContainerStart)),
         "want a crash loop or a start error, got: {f}"
