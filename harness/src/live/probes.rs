@@ -96,14 +96,12 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
         let calls =
             super::calls::every_operation(client, contract, service, token.as_ref(), "kubegate endpoints").await;
         called += calls.len();
+        problems.extend(calls.iter().filter_map(|c| c.contract_problem(service)).map(|p| format!("{component}: {p}")));
+        // The public component proxies the API (R6): its API calls and `[request]` through it.
         if component == ctx.public() {
-            // A gateway error from the public component on an API call: its proxy hop.
+            // A gateway error on an API call is its proxy hop failing.
             let gateways = calls.iter().filter(|c| c.op.probes.is_empty()).filter_map(|c| c.answer.as_ref().ok());
             gateway = gateway.or(gateways.map(|a| a.status).find(|s| super::proxy::is_gateway_error(*s)));
-        }
-        problems.extend(calls.iter().filter_map(|c| c.contract_problem(service)).map(|p| format!("{component}: {p}")));
-        // The public component proxies the API (R6): `[request]` through it.
-        if component == ctx.public() {
             called += 1;
             let path = ctx.config.request.path.as_str();
             match client.get(path, token.as_ref()).await {
