@@ -63,13 +63,15 @@ fn keep_alive() -> &'static Mutex<Vec<Box<dyn Provider + Send + Sync>>> {
 pub fn ensure_cluster(kind: ProviderKind, cfg: &ProviderConfig) -> Result<ClusterInfo, ProviderError> {
     let provider = provider_for(kind, cfg);
     let dir = kubegate_core::dirs::state_dir();
+    // Hold the cluster's users lock shared for the rest of this process, so a
+    // teardown elsewhere (the cluster_local suite) waits for us to finish.
+    // Taken before the cluster is started or reused: taken after, a teardown
+    // could take the lock in between and pull the cluster from under us.
+    super::local::ClusterUsers::share_for_process(&dir, kind)?;
     let (info, outcome) = ensure_cluster_with(provider.as_ref(), &dir, &|info| {
         super::detect::check_ready(info)?;
         load_balancer_helper_running(info)
     })?;
-    // Hold the cluster's users lock shared for the rest of this process, so a
-    // teardown elsewhere (the cluster_local suite) waits for us to finish.
-    super::local::ClusterUsers::share_for_process(&dir, kind)?;
     if outcome != EnsureOutcome::Reused {
         keep_alive().lock().unwrap_or_else(|p| p.into_inner()).push(provider);
     }
