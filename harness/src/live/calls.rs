@@ -184,7 +184,7 @@ fn no_id(call: &Call) -> String {
         Ok(a) if (200..300).contains(&a.status) => {
             format!("{} answered {} without an `id`: {}", call.what(), a.status, super::http::short(&a.body))
         }
-        Ok(a) => format!("{} answered {}: {}", call.what(), a.status, super::http::short(&a.body)),
+        Ok(a) => format!("{} answered {}", call.what(), a.described()),
         Err(e) => format!("{}: {e}", call.what()),
     }
 }
@@ -239,7 +239,7 @@ async fn read_back(
 ) -> Option<ReadBack> {
     let answered = |a: Result<Answer, reqwest::Error>, via: &str| match a {
         Ok(a) if (200..300).contains(&a.status) => Ok(a.json()),
-        Ok(a) => Err(format!("{via} answered {}: {}", a.status, super::http::short(&a.body))),
+        Ok(a) => Err(format!("{via} answered {}", a.described())),
         Err(e) => Err(format!("{via}: {e}")),
     };
     if contract.item_operation("GET", template).is_some() {
@@ -284,7 +284,12 @@ mod tests {
             path: op.path.clone(),
             body: None,
             authed: true,
-            answer: Ok(Answer { status, content_type: "application/json".into(), body: "{}".into() }),
+            answer: Ok(Answer {
+                status,
+                content_type: "application/json".into(),
+                body: "{}".into(),
+                served_by: vec![],
+            }),
             read_back: None,
         }
     }

@@ -73,6 +73,8 @@ pub struct Answer {
     pub content_type: String,
     /// Body as text.
     pub body: String,
+    /// The pods that answered, from [`SERVED_BY_HEADER`] (empty when the app does not say).
+    pub served_by: Vec<String>,
 }
 
 impl Answer {
@@ -80,6 +82,30 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
+
+    /// `404 (served by web-1, backend-2): {"error":...}`, for a message: which
+    /// pods answered tells a misrouted request (another Service, a stale
+    /// route) from the app's own answer.
+    pub fn described(&self) -> String {
+        let by = if self.served_by.is_empty() {
+            format!("no {SERVED_BY_HEADER} header")
+        } else {
+            format!("served by {}", self.served_by.join(", "))
+        };
+        let content_type = if self.content_type.is_empty() { "no content type" } else { &self.content_type };
+        format!("{} ({by}; {content_type}): {}", self.status, short(&self.body))
+    }
+}
+
+/// The pods named by the [`SERVED_BY_HEADER`] headers, in hop order.
+fn served_by(headers: &reqwest::header::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SERVED_BY_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// An HTTP client for one base URL (a tunnel or a LoadBalancer address).
@@ -133,8 +159,9 @@ impl AppClient {
         let status = resp.status().as_u16();
         let content_type =
             resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let served_by = served_by(resp.headers());
         let body = resp.text().await?;
-        Ok(Answer { status, content_type, body })
+        Ok(Answer { status, content_type, body, served_by })
     }
 
     /// `GET path`.
@@ -157,14 +184,7 @@ impl AppClient {
         let started = std::time::Instant::now();
         let (lost, detail, served_by) = match self.request(reqwest::Method::GET, path, auth).send().await {
             Ok(resp) => {
-                let served_by: Vec<String> = resp
-                    .headers()
-                    .get_all(SERVED_BY_HEADER)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
-                    .filter(|p| !p.is_empty())
-                    .collect();
+                let served_by = served_by(resp.headers());
                 let got = resp.status().as_u16();
                 match resp.text().await {
                     Ok(_) if got == status => (None, String::new(), served_by),
@@ -190,10 +210,7 @@ impl AppClient {
         loop {
             let last = match self.get(path, auth).await {
                 Ok(a) if a.status == status => return Ok(a),
-                Ok(a) => LastAnswer {
-                    status: Some(a.status),
-                    text: format!("{} answered {}: {}", path, a.status, short(&a.body)),
-                },
+                Ok(a) => LastAnswer { status: Some(a.status), text: format!("{path} answered {}", a.described()) },
                 Err(e) => LastAnswer { status: None, text: format!("{path}: {e}") },
             };
             if tokio::time::Instant::now() + backoff > until {

@@ -532,7 +532,7 @@ mod tests {
     }
 
     fn seen(what: &str, status: u16, media: &str, body: &str) -> Seen {
-        let a = Answer { status, content_type: media.into(), body: body.into() };
+        let a = Answer { status, content_type: media.into(), body: body.into(), served_by: vec![] };
         Seen::of(what.into(), &Ok(a), None, None)
     }
 
@@ -593,6 +593,7 @@ mod tests {
             status: 201,
             content_type: "application/json".into(),
             body: json!({"id": id, "title": title, "created_at": format!("t{id}")}).to_string(),
+            served_by: vec![],
         };
         let sent = json!({"title": "kubegate parity"});
         let back = |id: u32, found: Result<Value, String>| ReadBack {

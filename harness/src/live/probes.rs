@@ -110,11 +110,7 @@ pub async fn endpoints(ctx: &LiveContext, app: &DeployedApp) -> CheckResult {
                     if super::proxy::is_gateway_error(a.status) {
                         gateway = Some(a.status);
                     }
-                    problems.push(format!(
-                        "{component}: GET {path} (proxied) answered {}: {}",
-                        a.status,
-                        short(&a.body)
-                    ));
+                    problems.push(format!("{component}: GET {path} (proxied) answered {}", a.described()));
                 }
                 Err(e) => problems.push(format!("{component}: GET {path} (proxied): {e}")),
             }
@@ -421,7 +417,7 @@ async fn health_through(tunnel: &Tunnel, app: &DeployedApp, obj: &str, when: &st
         Ok(a) => Err(CheckFailure::new(
             app.path,
             obj,
-            format!("{when}, GET {path} through the same port-forward answered {}: {}", a.status, short(&a.body)),
+            format!("{when}, GET {path} through the same port-forward answered {}", a.described()),
         )),
         Err(e) => {
             Err(CheckFailure::new(app.path, obj, format!("{when}, GET {path} through the same port-forward: {e}")))

@@ -362,7 +362,7 @@ impl LoadUser {
         for _ in 0..LOAD_TASKS {
             let a = client.post(path, token.as_ref(), body.clone()).await.map_err(|e| format!("POST {path}: {e}"))?;
             if !(200..300).contains(&a.status) {
-                return Err(format!("POST {path} answered {}: {}", a.status, super::super::http::short(&a.body)));
+                return Err(format!("POST {path} answered {}", a.described()));
             }
             ids.extend(super::super::calls::object_id(&a.json()));
         }
