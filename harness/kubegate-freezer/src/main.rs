@@ -12,16 +12,27 @@
 //! in `/proc/<pid>/cgroup` of each of them, whatever the cgroup version and
 //! driver.
 //!
-//! Output on stdout, one line per stopped process, then a summary:
+//! It holds the freeze for as long as it runs: on SIGTERM (its pod deleted)
+//! it sends SIGCONT to what it stopped and exits. kubegate deletes it once
+//! the kubelet has decided to kill the frozen container, so the app can act
+//! on the kubelet's SIGTERM instead of waiting out the grace period for
+//! SIGKILL; and a kubegate that dies leaves nothing frozen once its
+//! namespace goes.
+//!
+//! Output on stdout, one line per stopped process, then a summary (flushed
+//! at once: kubegate reads it while the freezer still runs); after SIGTERM,
+//! one more line:
 //!
 //! ```text
 //! pid=<pid> comm=<name> state=<state in /proc/<pid>/stat, T once stopped>
 //! stopped=<n> container=<id> at_unix_ms=<when the first SIGSTOP was sent>
+//! thawed=<n> at_unix_ms=<when>
 //! ```
 //!
-//! Exit 0: stopped at least one; 1: found none, or a stop failed (stderr says
-//! why); 2: usage.
+//! Exit 0: stopped at least one and thawed on SIGTERM; 1: found none, or a
+//! stop failed (stderr says why; anything already stopped is thawed); 2: usage.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,16 +50,67 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match freeze(Path::new("/proc"), id) {
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
+    // Blocked before the first SIGSTOP, so a SIGTERM that comes early waits
+    // for `sigwait` instead of ending us with the container left frozen.
+    let term = match TermSignals::block() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kubegate-freezer: cannot block SIGTERM: {e}");
+            return ExitCode::from(1);
         }
+    };
+    let report = match freeze(Path::new("/proc"), id) {
+        Ok(report) => report,
         Err(e) => {
             eprintln!("kubegate-freezer: {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    // kubegate reads the summary from the pod's log while we wait.
+    let _ = write!(out, "{report}").and_then(|()| out.flush());
+    term.wait();
+    let thawed = thaw(&report.stopped);
+    let _ = writeln!(out, "thawed={thawed} at_unix_ms={}", unix_ms(SystemTime::now())).and_then(|()| out.flush());
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM and SIGINT, blocked for this (single-threaded) process until
+/// [`TermSignals::wait`] takes one.
+struct TermSignals(libc::sigset_t);
+
+impl TermSignals {
+    fn block() -> std::io::Result<Self> {
+        // SAFETY: sigemptyset/sigaddset fill a local sigset_t; sigprocmask
+        // reads it. No memory of ours is shared with the kernel beyond that.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(TermSignals(set))
         }
     }
+
+    /// Until SIGTERM or SIGINT arrives (at once if one already has).
+    fn wait(&self) {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait reads the set and writes one int of ours.
+        while unsafe { libc::sigwait(&self.0, &mut sig) } != 0 {}
+    }
+}
+
+/// SIGCONT to each stopped process; how many still existed.
+fn thaw(stopped: &[Stopped]) -> usize {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    stopped.iter().filter(|s| unsafe { libc::kill(s.pid, libc::SIGCONT) } == 0).count()
+}
+
+fn unix_ms(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 /// The bare id of a container reference: `<runtime>://<id>` or `<id>`, where
@@ -166,6 +228,7 @@ fn freeze(proc_root: &Path, id: &str) -> Result<Report, String> {
                 // Gone between the scan and the signal: nothing left to freeze.
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
                 Err(e) => {
+                    thaw(&stopped);
                     return Err(format!(
                         "cannot stop pid {pid} ({comm}) of container {id}: {e}; signalling another user's process needs CAP_KILL: run the pod as root (runAsUser 0) with capabilities add [KILL]"
                     ));
@@ -189,7 +252,7 @@ fn freeze(proc_root: &Path, id: &str) -> Result<Report, String> {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    let at_unix_ms = at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis());
+    let at_unix_ms = at.map_or(0, unix_ms);
     Ok(Report { id: id.to_owned(), stopped, at_unix_ms })
 }
 
@@ -340,6 +403,14 @@ mod tests {
             report.to_string(),
             format!("pid={pid} comm=sleep state=T\nstopped=1 container={ID} at_unix_ms={}\n", report.at_unix_ms)
         );
+
+        assert_eq!(thaw(&report.stopped), 1, "SIGCONT reaches it");
+        let settle = Instant::now() + STOP_SETTLES;
+        while state(&proc.0, pid) == Some('T') && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let thawed = state(&proc.0, pid);
+        assert!(matches!(thawed, Some('R' | 'S')), "thawed, it runs (and sleeps) on: {thawed:?}");
 
         let err = freeze(&proc.0, OTHER).expect_err("no process of that container");
         assert!(err.contains("hostPID: true") && err.contains(OTHER), "{err}");

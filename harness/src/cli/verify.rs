@@ -25,7 +25,7 @@ pub struct VerifyArgs {
     /// Skip the destructive checks (database outage, liveness fault, missing key, rotation, upgrade).
     #[arg(long)]
     quick: bool,
-    /// Destructive checks run at once, each in a namespace of its own (default: 3 per core, 2 to 12).
+    /// Destructive checks run at once, each in a namespace of its own (default: 5 per core, 2 to 16).
     #[arg(long, value_name = "N", env = "KUBEGATE_PARALLEL", value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: Option<u16>,
     /// The team's `.env`: values for the Secrets' keys (`KEY=VALUE` lines, as `kubectl create secret

@@ -93,6 +93,25 @@ pub struct LiveCheck {
     pub broken: &'static str,
     /// What it runs on, and its body.
     pub run: Run,
+    /// What its time goes on: `verify` starts the destructive checks that
+    /// wait longest first, so the run ends with its longest check.
+    pub lasts: Lasts,
+}
+
+/// What a check's time goes on, longest first. Not a duration: the
+/// lengths come from the objects' own probe and controller settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lasts {
+    /// A fault held until the kubelet has run the liveness probe
+    /// `failureThreshold` times (minutes with the plan's 30 s period).
+    ProbeCycles,
+    /// A load driven until a controller acts on it (HPA sync, a rolling
+    /// upgrade under load), and the settling after.
+    Load,
+    /// One rollout or pod replacement.
+    Rollout,
+    /// A look or a diagnosis: seconds.
+    Moment,
 }
 
 impl std::fmt::Debug for LiveCheck {
@@ -153,6 +172,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "dry_run",
         broken: "`broken::invalid_object_fails_dry_run::raw` (replicas -1: the API server's message, naming the object)",
         run: Run::Shared(|s, app| Box::pin(constitution::dry_run(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-CONST-PSA",
@@ -162,6 +182,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "pod_security_restricted",
         broken: "`broken::root_pod_is_refused_by_pod_security` (runAsUser 0 in the rendered Deployments, both paths: refused by Pod Security)",
         run: Run::Shared(|s, app| Box::pin(constitution::pod_security(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-CONST-PODSPEC",
@@ -171,6 +192,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "pods_carry_declared_spec",
         broken: "(compares live pods with the declared templates)",
         run: Run::Shared(|s, app| Box::pin(constitution::pod_specs(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-CONST-HPA",
@@ -183,6 +205,7 @@ pub static CHECKS: &[LiveCheck] = &[
         // crowd the checks beside it) and changes the replica counts the
         // shared deployments' other checks look at.
         run: Run::Own(|_| small("hpa"), |s, app| Box::pin(constitution::hpa(s.ctx, app))),
+        lasts: Lasts::Load,
     },
     LiveCheck {
         id: "LIVE-PROBE-ROLLOUT",
@@ -192,6 +215,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "ready_within_plan_deadlines",
         broken: "`broken::bad_image_tag_is_err_image_never_pull` (ErrImageNeverPull at once, not a timeout); `broken::app_exiting_at_start_is_named` and `broken::missing_command_is_named` (the args or command, the exit code and the log line named)",
         run: Run::Shared(|s, app| Box::pin(probes::rollout_deadlines(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-PROBE-ENDPOINTS",
@@ -201,6 +225,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "contract_endpoints_answer",
         broken: "`broken::wrong_readiness_path_is_unhealthy` (Unhealthy readiness probe: its path named against the contract's)",
         run: Run::Shared(|s, app| Box::pin(probes::endpoints(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-PROBE-DBOUTAGE",
@@ -210,6 +235,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "database_outage",
         broken: "(stops a PostgreSQL the check owns)",
         run: Run::OwnDatabase(|_| small("db-outage"), |s, app, db| Box::pin(probes::database_outage(s.ctx, app, db))),
+        lasts: Lasts::ProbeCycles,
     },
     LiveCheck {
         id: "LIVE-PROBE-LIVENESS",
@@ -219,6 +245,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "liveness_failure_restarts_container",
         broken: "(the fault itself: SIGSTOP from a hostPID pod on the node; `[liveness] fault = \"switch\"`: the app's own fault route instead)",
         run: Run::Own(liveness_variant, |s, app| Box::pin(probes::liveness_restart(s.ctx, app))),
+        lasts: Lasts::ProbeCycles,
     },
     LiveCheck {
         id: "LIVE-PROBE-REPLACED",
@@ -228,6 +255,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "replaced_pod_is_followed",
         broken: "(a port-forward that keeps the first pod fails it: measured once by hand)",
         run: Run::Own(|_| small("replaced"), |s, app| Box::pin(probes::tunnel_follows_replacement(s.ctx, app))),
+        lasts: Lasts::Rollout,
     },
     LiveCheck {
         id: "LIVE-LB-ADDRESS",
@@ -237,6 +265,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "frontend_address_serves_page_and_api",
         broken: "`broken::lb_never_provisioned_is_diagnosed`; `broken::wrong_proxy_target_is_named` (a 502: the proxy's URL named against the namespace's Services)",
         run: Run::Shared(|s, app| Box::pin(loadbalancer::address_and_pages(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-LB-UNPROVISIONED",
@@ -246,6 +275,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "unprovisioned_service_is_diagnosed",
         broken: "`broken::lb_never_provisioned_is_diagnosed` (NoLoadBalancerProvider, never a bare timeout or a NodePort fallback)",
         run: Run::Shared(|s, app| Box::pin(loadbalancer::unprovisioned_is_diagnosed(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-SECRET-USED",
@@ -255,6 +285,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "pods_use_the_secret_values",
         broken: "`secrets::missing_key_is_diagnosed` (a Secret without a required key never rolls out)",
         run: Run::Shared(|s, app| Box::pin(secrets::values_in_use(s.ctx, app))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-SECRET-NOLEAK",
@@ -269,6 +300,7 @@ pub static CHECKS: &[LiveCheck] = &[
                 secrets::no_leaks(s.ctx, app, &dirs).await
             })
         }),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-SECRET-MISSING",
@@ -287,6 +319,7 @@ pub static CHECKS: &[LiveCheck] = &[
             },
             |s, app| Box::pin(secrets::missing_key_is_diagnosed(s.ctx, app)),
         ),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-SECRET-ROTATE",
@@ -296,6 +329,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "rotation_takes_effect",
         broken: "",
         run: Run::Own(|_| small("rotation"), |s, app| Box::pin(secrets::rotation(s.ctx, app))),
+        lasts: Lasts::Rollout,
     },
     LiveCheck {
         id: "LIVE-PARITY-OBJECTS",
@@ -305,6 +339,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "live_objects_equal",
         broken: "`broken::drifting_chart_value_breaks_parity::raw_helm` (names the field and both values)",
         run: Run::Pair(|s, raw, helm| Box::pin(parity::objects_equal(s.ctx, raw, helm))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-PARITY-ANSWERS",
@@ -314,6 +349,7 @@ pub static CHECKS: &[LiveCheck] = &[
         test: "same_answers",
         broken: "",
         run: Run::Pair(|s, raw, helm| Box::pin(parity::same_answers(s.ctx, raw, helm))),
+        lasts: Lasts::Moment,
     },
     LiveCheck {
         id: "LIVE-ROLLOUT-UPGRADE",
@@ -333,6 +369,7 @@ pub static CHECKS: &[LiveCheck] = &[
                 })
             },
         ),
+        lasts: Lasts::Load,
     },
 ];
 

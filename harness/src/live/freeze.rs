@@ -13,7 +13,10 @@
 //! `kubegate-freezer` crate) on the app pod's node (`nodeName`), in a
 //! namespace of the run's own whose Pod Security level allows it (the app's
 //! namespace enforces `restricted`). It finds the container's processes by
-//! their cgroup, stops them and says which.
+//! their cgroup, stops them, says which, and holds the freeze until its pod
+//! is deleted ([`Freeze::thaw`]): the check thaws the container once the
+//! kubelet has decided to kill it, so the app acts on the kubelet's SIGTERM
+//! instead of sitting out the grace period until SIGKILL.
 
 use super::CheckFailure;
 use super::app::DeployedApp;
@@ -22,18 +25,18 @@ use crate::deploy::NamespaceGuard;
 use crate::deploy::namespace::create_helper_namespace;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, LogParams, PostParams};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use std::time::Duration;
 
 /// The freezer's namespace is `kg-<run>-<path>-freezer`.
 pub const PURPOSE: &str = "freezer";
 /// Name of the freezer pod and of its container.
 const NAME: &str = "kubegate-freezer";
-/// The label the freezer pod is found by.
-const SELECTOR: &str = "app.kubernetes.io/name=kubegate-freezer";
-/// From creating the freezer pod to its exit (it runs for milliseconds; the
+/// From creating the freezer pod to its report (it needs milliseconds; the
 /// rest is the kubelet starting a container on a busy node).
 const DEADLINE: Duration = Duration::from_secs(90);
+/// How often the freezer's log is read for its report.
+const POLL: Duration = Duration::from_millis(250);
 /// How long a new namespace may lack its `default` ServiceAccount (pods are
 /// refused until the controller has made it).
 const SERVICE_ACCOUNT_WAIT: Duration = Duration::from_secs(30);
@@ -163,15 +166,9 @@ pub fn parse_output(text: &str) -> Result<(Vec<FrozenProcess>, Timestamp), Strin
 }
 
 /// SIGSTOP every process of `container` in `pod` (an API pod of `app`) from
-/// a freezer pod on its node. Returns what was stopped, and the guard of the
-/// freezer's namespace (delete it with [`NamespaceGuard::cleanup`]; dropped,
-/// it is deleted in the background).
-pub async fn freeze(
-    ctx: &LiveContext,
-    app: &DeployedApp,
-    pod: &Pod,
-    container: &str,
-) -> Result<(Frozen, NamespaceGuard), CheckFailure> {
+/// a freezer pod on its node. Returns once the freezer has reported what it
+/// stopped; the freeze lasts until [`Freeze::thaw`].
+pub async fn freeze(ctx: &LiveContext, app: &DeployedApp, pod: &Pod, container: &str) -> Result<Freeze, CheckFailure> {
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let target = format!("Pod/{pod_name}");
     let fail = |object: &str, why: String| CheckFailure::new(app.path, object, why);
@@ -199,27 +196,59 @@ pub async fn freeze(
             Err(e) => return Err(fail(&freezer, format!("cannot create it: {e}"))),
         }
     }
-    let (done, _) = crate::wait::Waiter::new(ctx.client.clone(), &ns)
-        .deadline(DEADLINE)
-        .pods("the freezer pod to exit", SELECTOR, |p: &[Pod]| p.iter().any(has_exited))
-        .await
-        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let params = LogParams { container: Some(NAME.into()), ..Default::default() };
-    let output = pods.logs(NAME, &params).await.map_err(|e| fail(&freezer, format!("cannot read its log: {e}")))?;
-    let phase = done.iter().find_map(|p| p.status.as_ref()?.phase.clone()).unwrap_or_default();
-    if phase != "Succeeded" {
-        return Err(fail(
-            &freezer,
-            format!("stopping container {id} of {target} on node {node} failed ({phase}):\n{}", output.trim_end()),
-        ));
+    let what = format!("stopping container {id} of {target} on node {node}");
+    loop {
+        let pod = pods.get_opt(NAME).await.map_err(|e| fail(&freezer, format!("cannot read it: {e}")))?;
+        let phase = pod.as_ref().and_then(|p| p.status.as_ref()?.phase.clone()).unwrap_or_default();
+        // Its log exists once its container has started.
+        let output = if matches!(phase.as_str(), "Running" | "Succeeded" | "Failed") {
+            pods.logs(NAME, &params).await.map_err(|e| fail(&freezer, format!("cannot read its log: {e}")))?
+        } else {
+            String::new()
+        };
+        if phase == "Failed" || (phase == "Succeeded" && !output.contains("stopped=")) {
+            return Err(fail(&freezer, format!("{what} failed ({phase}):\n{}", output.trim_end())));
+        }
+        if output.lines().any(|l| l.starts_with("stopped=")) {
+            let (processes, at) =
+                parse_output(&output).map_err(|e| fail(&freezer, format!("{e}; its output:\n{output}")))?;
+            return Ok(Freeze { frozen: Frozen { processes, at, node }, guard });
+        }
+        if started.elapsed() > DEADLINE {
+            return Err(fail(
+                &freezer,
+                format!("{what}: no report after {}s (phase {phase:?}):\n{}", DEADLINE.as_secs(), output.trim_end()),
+            ));
+        }
+        tokio::time::sleep(POLL).await;
     }
-    let (processes, at) = parse_output(&output).map_err(|e| fail(&freezer, format!("{e}; its output:\n{output}")))?;
-    Ok((Frozen { processes, at, node }, guard))
 }
 
-/// True once the pod's container has exited (it never restarts).
-fn has_exited(p: &Pod) -> bool {
-    matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+/// A freeze in place: what was stopped, and the freezer holding it.
+pub struct Freeze {
+    /// What the freezer stopped, and when.
+    pub frozen: Frozen,
+    guard: NamespaceGuard,
+}
+
+impl Freeze {
+    /// End the freeze: delete the freezer pod; on the kubelet's SIGTERM it
+    /// sends SIGCONT to what it stopped. Dropped instead, the namespace goes
+    /// in the background and the thaw with it.
+    pub async fn thaw(&self, client: &kube::Client) -> Result<(), String> {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), self.guard.name());
+        match pods.delete(NAME, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("cannot delete Pod/{NAME} in {}: {e}", self.guard.name())),
+        }
+    }
+
+    /// Delete the freezer's namespace (thawing first if [`Freeze::thaw`] was not called).
+    pub async fn cleanup(self, client: &kube::Client, timeout: Duration) -> Result<(), String> {
+        let ns = self.guard.name().to_owned();
+        self.guard.cleanup(client, timeout).await.map_err(|e| format!("{ns}: {}", super::app::error_chain(&e)))
+    }
 }
 
 #[cfg(test)]
@@ -261,7 +290,6 @@ mod tests {
         assert_eq!(spec["restartPolicy"], "Never");
         assert_eq!(spec["automountServiceAccountToken"], false);
         assert_eq!(p["metadata"]["labels"]["app.kubernetes.io/name"], "kubegate-freezer");
-        assert_eq!(SELECTOR, "app.kubernetes.io/name=kubegate-freezer");
         let c = &spec["containers"][0];
         assert_eq!(c["name"], NAME, "its log is read by this name");
         assert_eq!(c["image"], crate::images::FREEZER_IMAGE);

@@ -10,7 +10,8 @@
 //!   [`calls`]: every operation of the contract called, with bodies and
 //!   objects made from the contract alone.
 //! - [`crate::postgres`]: a PostgreSQL instance a check owns (to stop and restart it);
-//!   [`freeze`]: an app container frozen with SIGSTOP from its node (the liveness fault).
+//!   [`freeze`]: an app container frozen with SIGSTOP from its node (the liveness fault);
+//!   [`prober`]: the kubelet's own count of the probes it ran.
 //! - one module per suite: [`constitution`], [`probes`], [`loadbalancer`],
 //!   [`secrets`], [`parity`], [`rollout`]; [`proxy`]: what a 502 from the
 //!   public component's proxy points at, for each of them.
@@ -30,6 +31,7 @@ pub mod freeze;
 pub mod http;
 pub mod loadbalancer;
 pub mod parity;
+pub mod prober;
 pub mod probes;
 pub mod proxy;
 pub mod rollout;

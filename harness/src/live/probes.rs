@@ -142,6 +142,8 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
     let restarts = conditions::restart_count(&before);
     db.stop().map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot stop it: {e}")))?;
     let stopped = tokio::time::Instant::now();
+    // Read after the stop: every probe counted from here ran in the outage.
+    let counted = super::prober::liveness_counts(&ctx.client, &before, &ctx.container(ctx.api())).await;
     let outage = async {
         let (_, not_ready) = waiter
             .pods("backend pods NotReady after the database stopped", &sel, conditions::none_ready)
@@ -151,9 +153,10 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
             .endpoint_slices("backend pods out of the EndpointSlices", &service, conditions::endpoints_exclude(ips.clone()))
             .await
             .map_err(|e| CheckFailure::from_wait(app.path, e))?;
-        // Liveness must hold for as long as the kubelet surely sees a
-        // liveness probe that failed with the database (counted from the stop).
-        tokio::time::sleep_until(stopped + liveness.surely_seen()).await;
+        // Liveness must hold while the kubelet runs its probe `threshold`
+        // times in the outage: seen in its own counts when it gives them,
+        // else for as long as it surely takes (counted from the stop).
+        let held = hold_liveness(ctx, &before, counted, &liveness, stopped + liveness.surely_seen()).await;
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
         let now = pods.list(&ListParams::default().labels(&sel)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         let during = conditions::restart_count(&now.items);
@@ -164,12 +167,12 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
                 format!("the kubelet restarted backend containers during the database outage (restarts {restarts} -> {during}): liveness must not depend on the database"),
             ));
         }
-        Ok::<_, CheckFailure>((not_ready.took, left.took))
+        Ok::<_, CheckFailure>((not_ready.took, left.took, held))
     }
     .await;
     // Always bring the database back, whatever happened.
     let restarted = db.start_again();
-    let (not_ready, left) = outage?;
+    let (not_ready, left, held) = outage?;
     restarted.map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot start it again: {e}")))?;
     let (after, back) = waiter
         .pods("backend pods Ready again after the database came back", &sel, conditions::all_ready)
@@ -184,11 +187,57 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
         return Err(CheckFailure::new(app.path, &obj, "containers restarted during the outage or recovery"));
     }
     Ok(Passed::note(format!(
-        "NotReady {:.0}s after the stop, out of the EndpointSlice {:.0}s later, no restart; Ready again {:.0}s after the restart",
+        "NotReady {:.0}s after the stop, out of the EndpointSlice {:.0}s later; {held}, no restart; Ready again {:.0}s after the restart",
         not_ready.as_secs_f64(),
         left.as_secs_f64(),
         back.took.as_secs_f64()
     )))
+}
+
+/// How often the kubelet's probe counts are read during a hold.
+const COUNT_POLL: Duration = Duration::from_secs(1);
+
+/// Hold a fault until the kubelet has run `pods`' API liveness probe
+/// `threshold` times since `counted` and every run succeeded (its own
+/// `prober_probe_total`), or, when it does not give its counts or a run
+/// failed, until `surely` (the restart count then judges). Says which.
+async fn hold_liveness(
+    ctx: &LiveContext,
+    pods: &[Pod],
+    counted: Result<std::collections::BTreeMap<String, super::prober::ProbeCount>, String>,
+    liveness: &ProbeTimes,
+    surely: tokio::time::Instant,
+) -> String {
+    let waited = |why: String| {
+        format!("held {}s, the liveness probe's surely-seen window ({why})", liveness.surely_seen().as_secs())
+    };
+    let start = match counted {
+        Ok(c) => c,
+        Err(e) => {
+            tokio::time::sleep_until(surely).await;
+            return waited(format!("the kubelet's probe counts: {e}"));
+        }
+    };
+    let container = ctx.container(ctx.api());
+    let held_from = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < surely {
+        tokio::time::sleep(COUNT_POLL).await;
+        let Ok(now) = super::prober::liveness_counts(&ctx.client, pods, &container).await else { continue };
+        let runs: Vec<(u64, u64)> =
+            start.iter().map(|(pod, before)| now.get(pod).copied().unwrap_or_default().since(before)).collect();
+        if runs.iter().any(|&(_, failed)| failed > 0) {
+            tokio::time::sleep_until(surely).await;
+            return waited("a liveness probe failed in the outage".into());
+        }
+        if !runs.is_empty() && runs.iter().all(|&(ok, _)| ok >= u64::from(liveness.threshold)) {
+            return format!(
+                "the kubelet ran the liveness probe {} times in the outage, all successful ({:.0}s; its prober_probe_total)",
+                liveness.threshold,
+                held_from.elapsed().as_secs_f64()
+            );
+        }
+    }
+    waited("the kubelet's counts did not show every run".into())
 }
 
 /// A container's liveness probe as its live Deployment declares it
@@ -280,6 +329,8 @@ const RESTART_SLACK: Duration = Duration::from_secs(20);
 /// Kubelet events carry whole seconds, and record the kill a moment after
 /// deciding it.
 const EVENT_SLACK: Duration = Duration::from_secs(2);
+/// How often the liveness check looks for the kubelet's Killing event.
+const KILL_POLL: Duration = Duration::from_secs(1);
 
 /// Make the API component's liveness probe fail: the kubelet restarts the
 /// container within the probe's own times, it is Ready again, and a
@@ -309,9 +360,9 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
                 .iter()
                 .min_by(|a, b| a.metadata.name.cmp(&b.metadata.name))
                 .ok_or_else(|| CheckFailure::new(app.path, &obj, "no pod to freeze"))?;
-            let (frozen, guard) = super::freeze::freeze(ctx, app, target, &container).await?;
+            let freeze = super::freeze::freeze(ctx, app, target, &container).await?;
             let name = target.metadata.name.clone().unwrap_or_default();
-            (frozen.at, format!("SIGSTOP to Pod/{name}: {}", frozen.describe()), Some(guard))
+            (freeze.frozen.at, format!("SIGSTOP to Pod/{name}: {}", freeze.frozen.describe()), Some(freeze))
         }
         LivenessFault::Switch => {
             let route = ctx.config.liveness.switch.as_ref().map(|s| s.path.clone()).unwrap_or_default();
@@ -335,21 +386,55 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         }
     };
     let restart_waiter = waiter.clone().deadline(liveness.restart_within() + RESTART_SLACK);
-    let restart = restart_waiter.pods(
-        format!("the kubelet restarting the {api} container whose liveness fails"),
-        &sel,
-        move |p: &[Pod]| conditions::restart_count(p) > restarts,
-    );
-    // The freezer's namespace goes meanwhile (its pod has exited).
-    let cleanup = async {
-        if let Some(g) = freezer {
-            let ns = g.name().to_owned();
-            if let Err(e) = g.cleanup(&ctx.client, Duration::from_secs(120)).await {
-                eprintln!("    warning: {ns}: {}", super::app::error_chain(&e));
+    let restarted_already = std::sync::atomic::AtomicBool::new(false);
+    let restart = async {
+        let r = restart_waiter
+            .pods(
+                format!("the kubelet restarting the {api} container whose liveness fails"),
+                &sel,
+                move |p: &[Pod]| conditions::restart_count(p) > restarts,
+            )
+            .await;
+        restarted_already.store(true, std::sync::atomic::Ordering::Relaxed);
+        r
+    };
+    let pod_names: Vec<String> = before.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    // A frozen container is thawed once the kubelet has decided to kill it
+    // (its Killing event), so the app acts on the kubelet's SIGTERM instead
+    // of sitting out the grace period until SIGKILL; a thaw is not a fix: the
+    // kill is already under way.
+    let thaw = async {
+        let freeze = freezer?;
+        let until = tokio::time::Instant::now() + liveness.restart_within() + RESTART_SLACK;
+        let killed = loop {
+            if liveness_kill(ctx, app, &pod_names, faulted_at).await.is_some() {
+                break true;
             }
+            // No event (dropped under load), and the kill is done or overdue.
+            if restarted_already.load(std::sync::atomic::Ordering::Relaxed) || tokio::time::Instant::now() >= until {
+                break false;
+            }
+            tokio::time::sleep(KILL_POLL).await;
+        };
+        let thawed_at = match freeze.thaw(&ctx.client).await {
+            Ok(()) => killed.then(k8s_openapi::jiff::Timestamp::now),
+            Err(e) => {
+                eprintln!("    warning: thawing the frozen container: {e}");
+                None
+            }
+        };
+        Some((freeze, thawed_at))
+    };
+    let (restarted, thawed) = tokio::join!(restart, thaw);
+    let (freeze, thawed_at) = thawed.map_or((None, None), |(f, t)| (Some(f), t));
+    // The freezer's namespace goes while the container comes back.
+    let cleanup = async {
+        if let Some(f) = freeze
+            && let Err(e) = f.cleanup(&ctx.client, Duration::from_secs(120)).await
+        {
+            eprintln!("    warning: {e}");
         }
     };
-    let (restarted, ()) = tokio::join!(restart, cleanup);
     let (restarted, _) = restarted.map_err(|e| CheckFailure::from_wait(app.path, e))?;
     let restarted_at = k8s_openapi::jiff::Timestamp::now();
     let since = |t: k8s_openapi::jiff::Timestamp| t.duration_since(faulted_at).as_secs_f64();
@@ -368,18 +453,21 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
             ),
         ));
     }
-    let (_, back) = waiter
-        .pods(format!("{api} pods Ready after the restart"), &sel, conditions::all_ready)
-        .await
-        .map_err(|e| CheckFailure::from_wait(app.path, e))?;
+    let (ready, ()) =
+        tokio::join!(waiter.pods(format!("{api} pods Ready after the restart"), &sel, conditions::all_ready), cleanup);
+    let (_, back) = ready.map_err(|e| CheckFailure::from_wait(app.path, e))?;
     // The tunnel opened before the restart still reaches the restarted container.
     health_through(&tunnel, app, &obj, "after the restart").await?;
     let killed = match killed_at {
         Some(k) => format!("the kubelet killed it {:.0}s later", since(k)),
         None => "no Killing event seen".into(),
     };
+    let thawed = match thawed_at {
+        Some(t) => format!("thawed {:.0}s after the fault to act on SIGTERM; ", since(t)),
+        None => String::new(),
+    };
     Ok(Passed::note(format!(
-        "{fault}; {killed} (the probe allows {}); restart count rose {:.0}s after the fault (grace period {}s); Ready again {:.0}s later; the open port-forward answers again",
+        "{fault}; {killed} (the probe allows {}); {thawed}restart count rose {:.0}s after the fault (grace period {}s); Ready again {:.0}s later; the open port-forward answers again",
         liveness.reaction_text(),
         since(restarted_at),
         liveness.grace.as_secs(),

@@ -1,9 +1,10 @@
 //! The live check table ([`super::checks::CHECKS`]) for both paths, as
 //! `kubegate verify` runs it: one shared deployment per path for the checks
 //! that only look (in table order, both paths side by side), then the pair
-//! checks; meanwhile every destructive check of both paths, each in a
-//! namespace of its own, at most [`RunOptions::parallel`] at a time; last,
-//! the checks that search what all the others wrote.
+//! checks, then the search for secret values in what they left, then their
+//! teardown; meanwhile, from the start, every destructive check of both
+//! paths, each in a namespace of its own, the longest first, at most
+//! [`RunOptions::parallel`] at a time.
 
 use super::app::{DeployedApp, Variant};
 use super::checks::{CHECKS, LiveCheck, Record, Run, Scope, run_own};
@@ -31,11 +32,12 @@ pub struct RunOptions {
 }
 
 /// Destructive checks at once by default: each is a small deployment that
-/// mostly waits on the kubelet, so three per core keep a 2-core machine
-/// busy without starving the rolling-upgrade load.
+/// mostly waits on the kubelet's probe periods, so five per core (10 on 2
+/// cores: the 14 of the reference table end together, the longest first)
+/// keep a 2-core machine busy without starving the rolling-upgrade load.
 pub fn default_parallel() -> usize {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    (cores * 3).clamp(2, 12)
+    (cores * 5).clamp(2, 16)
 }
 
 /// Everything a live run produced.
@@ -59,51 +61,57 @@ impl LiveRun {
 }
 
 /// Deploy both paths and run the table. Never returns early: a path that
-/// cannot be deployed fails each of its checks with the deploy error.
+/// cannot be deployed fails each of its checks with the deploy error. The
+/// destructive checks deploy their own, so they start at once, beside the
+/// shared deployments, the longest first ([`destructive_order`]).
 pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveRun {
     let mut out = LiveRun::default();
-    let step = Step::start("deploying both paths (raw manifests, Helm chart)");
-    let shared = Variant::standard("shared");
-    let (raw, helm) = tokio::join!(
-        DeployedApp::deploy(ctx, run, DeployPath::Raw, &shared),
-        DeployedApp::deploy(ctx, run, DeployPath::Helm, &shared)
-    );
-    for r in [&raw, &helm] {
-        match r {
-            Ok(app) => {
-                for w in &app.waits {
-                    step.note(format!("{}: {} in {:.1}s", app.path, w.what, w.took.as_secs_f64()));
-                    out.waits.push((app.path, w.clone()));
-                }
-            }
-            Err(f) => step.fail(format!("{f}")),
-        }
-    }
-    step.ok();
-
     let record = Record::default();
     let scope = Scope { ctx, artifacts: &opts.artifacts, record: &record };
-    let deployed = Deployed { raw: &raw, helm: &helm };
-    let own: Vec<(&'static LiveCheck, DeployPath)> = CHECKS
-        .iter()
-        .filter(|c| c.destructive() && opts.destructive)
-        .flat_map(|c| [(c, DeployPath::Raw), (c, DeployPath::Helm)])
-        .collect();
+    let own = if opts.destructive { destructive_order() } else { Vec::new() };
     let step = Step::start(format!(
-        "checks that look (shared deployments), and {} destructive checks in namespaces of their own, {} at a time",
+        "deploying both paths (raw manifests, Helm chart), the checks that look, the search for secret values, teardown; meanwhile {} destructive checks in namespaces of their own, {} at a time",
         own.len(),
         opts.parallel.max(1)
     ));
-    let looks = async {
-        let (mut a, b) = tokio::join!(
+    let shared = async {
+        let variant = Variant::standard("shared");
+        let (raw, helm) = tokio::join!(
+            DeployedApp::deploy(ctx, run, DeployPath::Raw, &variant),
+            DeployedApp::deploy(ctx, run, DeployPath::Helm, &variant)
+        );
+        let mut waits = Vec::new();
+        for r in [&raw, &helm] {
+            match r {
+                Ok(app) => {
+                    for w in &app.waits {
+                        step.note(format!("{}: {} in {:.1}s", app.path, w.what, w.took.as_secs_f64()));
+                        waits.push((app.path, w.clone()));
+                    }
+                }
+                Err(f) => step.fail(format!("{f}")),
+            }
+        }
+        let deployed = Deployed { raw: &raw, helm: &helm };
+        let (mut looked, b) = tokio::join!(
             looks_in_order(&scope, &deployed, DeployPath::Raw, &step),
             looks_in_order(&scope, &deployed, DeployPath::Helm, &step)
         );
-        a.extend(b);
+        looked.extend(b);
         for check in CHECKS.iter().filter(|c| matches!(c.run, Run::Pair(_))) {
-            a.push(noted(&step, run_one(&scope, &deployed, check, "parity").await));
+            looked.push(noted(&step, run_one(&scope, &deployed, check, "parity").await));
         }
-        a
+        // Nothing else touches the shared namespaces now: search them (and
+        // what kubegate wrote so far) for the secret values, then let them
+        // go while the destructive checks run on.
+        for check in CHECKS.iter().filter(|c| matches!(c.run, Run::SharedLast(_))) {
+            for path in [DeployPath::Raw, DeployPath::Helm] {
+                looked.push(noted(&step, run_one(&scope, &deployed, check, &path.to_string()).await));
+            }
+        }
+        let failed = looked.iter().any(|r| r.result.is_err());
+        let left = release_shared(ctx, [raw, helm], failed, opts.keep, &step).await;
+        (waits, looked, left)
     };
     let destructive = futures::stream::iter(own)
         .map(|(check, path)| {
@@ -115,53 +123,65 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
         })
         .buffer_unordered(opts.parallel.max(1))
         .collect::<Vec<_>>();
-    let (looked, broke) = tokio::join!(looks, destructive);
+    let ((waits, looked, left), broke) = tokio::join!(shared, destructive);
+    out.waits = waits;
+    out.left = left;
     out.runs.extend(looked);
     out.runs.extend(broke);
     step.ok();
-
-    // Last, so the search covers everything the run wrote so far.
-    let step = Step::start("searching the cluster, Helm records, logs and artifacts for the secret values");
-    for check in CHECKS.iter().filter(|c| matches!(c.run, Run::SharedLast(_))) {
-        for path in [DeployPath::Raw, DeployPath::Helm] {
-            out.runs.push(noted(&step, run_one(&scope, &deployed, check, &path.to_string()).await));
-        }
-    }
-    step.ok();
     out.upgrades = record.into_upgrades();
     out.runs.sort_by_key(|r| (CHECKS.iter().position(|c| c == r.check), scope_order(&r.scope)));
+    out
+}
 
-    let step = Step::start(if opts.keep {
-        "keeping the shared namespaces (--keep)"
-    } else {
-        "tearing down the shared namespaces"
-    });
-    let failed = !out.passed();
+/// Tear down the shared deployments (both at once, their pods stopped at
+/// once), or keep them with `--keep`; a failed check keeps a diagnostics
+/// bundle. The namespaces left in place.
+async fn release_shared(
+    ctx: &LiveContext,
+    apps: [Result<DeployedApp, CheckFailure>; 2],
+    failed: bool,
+    keep: bool,
+    step: &Step,
+) -> Vec<String> {
+    let mut left = Vec::new();
     let mut going = Vec::new();
-    for mut app in [raw, helm].into_iter().flatten() {
+    for mut app in apps.into_iter().flatten() {
         if failed {
             app.mark_failed();
         }
-        if opts.keep {
-            out.left.push(app.keep());
+        if keep {
+            step.note(format!("kept {} (--keep)", app.namespace));
+            left.push(app.keep());
         } else {
             going.push(app);
         }
     }
-    // Both namespaces at once: each waits out its pods' graceful shutdown.
     let results = futures::future::join_all(going.into_iter().map(|app| async move {
         let ns = app.namespace.clone();
         (ns, app.teardown(ctx).await)
     }))
     .await;
     for (ns, result) in results {
-        if let Err(e) = result {
-            step.fail(format!("{ns}: {e}"));
-            out.left.push(ns);
+        match result {
+            Ok(()) => step.note(format!("shared namespace {ns} torn down")),
+            Err(e) => {
+                step.fail(format!("{ns}: {e}"));
+                left.push(ns);
+            }
         }
     }
-    step.ok();
-    out
+    left
+}
+
+/// Every destructive check on both paths, in the order `verify` starts
+/// them: what waits longest first ([`super::checks::Lasts`]), so the short ones fill the
+/// slots the long ones leave and the run ends with its longest check; table
+/// order among equals.
+pub fn destructive_order() -> Vec<(&'static LiveCheck, DeployPath)> {
+    let mut own: Vec<&'static LiveCheck> = CHECKS.iter().filter(|c| c.destructive()).collect();
+    own.sort_by_key(|c| c.lasts);
+    own.into_iter().flat_map(|c| [(c, DeployPath::Raw), (c, DeployPath::Helm)]).collect()
 }
 
 /// The shared deployments of both paths (or why each could not be deployed).
@@ -254,6 +274,7 @@ fn noted(step: &Step, r: CheckRun) -> CheckRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::checks::Lasts;
 
     #[test]
     fn a_failed_deploy_fails_each_check_that_needs_it_with_its_error() {
@@ -283,6 +304,17 @@ mod tests {
     #[test]
     fn parallelism_is_bounded_and_at_least_two() {
         let n = default_parallel();
-        assert!((2..=12).contains(&n), "{n}");
+        assert!((2..=16).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn destructive_checks_start_longest_first_on_both_paths() {
+        let order = destructive_order();
+        let own = CHECKS.iter().filter(|c| c.destructive()).count();
+        assert_eq!(order.len(), own * 2, "each destructive check once per path");
+        assert!(order.windows(2).all(|w| w[0].0.lasts <= w[1].0.lasts), "longest first: {order:?}");
+        let first: Vec<&str> = order.iter().take(4).map(|(c, _)| c.id).collect();
+        assert_eq!(first, ["LIVE-PROBE-DBOUTAGE", "LIVE-PROBE-DBOUTAGE", "LIVE-PROBE-LIVENESS", "LIVE-PROBE-LIVENESS"]);
+        assert!(order.iter().all(|(c, _)| c.lasts != Lasts::Moment || c.id == "LIVE-SECRET-MISSING"), "{order:?}");
     }
 }
