@@ -59,7 +59,7 @@ pub type VariantFn = fn(&LiveContext) -> Variant;
 pub enum Run {
     /// Looks at the path's shared deployment.
     Shared(SharedFn),
-    /// Looks at the shared deployment after every other check (it searches what they wrote).
+    /// Looks at the shared deployment after every other check on it (it searches what they left there).
     SharedLast(SharedFn),
     /// Compares both paths' shared deployments.
     Pair(PairFn),
