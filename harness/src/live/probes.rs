@@ -399,31 +399,9 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         r
     };
     let pod_names: Vec<String> = before.iter().filter_map(|p| p.metadata.name.clone()).collect();
-    // A frozen container is thawed once the kubelet has decided to kill it
-    // (its Killing event), so the app acts on the kubelet's SIGTERM instead
-    // of sitting out the grace period until SIGKILL; a thaw is not a fix: the
-    // kill is already under way.
     let thaw = async {
-        let freeze = freezer?;
         let until = tokio::time::Instant::now() + liveness.restart_within() + RESTART_SLACK;
-        let killed = loop {
-            if liveness_kill(ctx, app, &pod_names, faulted_at).await.is_some() {
-                break true;
-            }
-            // No event (dropped under load), and the kill is done or overdue.
-            if restarted_already.load(std::sync::atomic::Ordering::Relaxed) || tokio::time::Instant::now() >= until {
-                break false;
-            }
-            tokio::time::sleep(KILL_POLL).await;
-        };
-        let thawed_at = match freeze.thaw(&ctx.client).await {
-            Ok(()) => killed.then(k8s_openapi::jiff::Timestamp::now),
-            Err(e) => {
-                eprintln!("    warning: thawing the frozen container: {e}");
-                None
-            }
-        };
-        Some((freeze, thawed_at))
+        Some(thaw_at_kill(ctx, app, freezer?, &pod_names, faulted_at, until, &restarted_already).await)
     };
     let (restarted, thawed) = tokio::join!(restart, thaw);
     let (freeze, thawed_at) = thawed.map_or((None, None), |(f, t)| (Some(f), t));
@@ -473,6 +451,40 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
         liveness.grace.as_secs(),
         back.took.as_secs_f64()
     )))
+}
+
+/// Thaw a frozen container once the kubelet has decided to kill it (its
+/// Killing event for one of `pods` since `since`), so the app acts on the
+/// kubelet's SIGTERM instead of sitting out the grace period until SIGKILL;
+/// a thaw is not a way out: the kill is already under way. Without the event
+/// (dropped under load) it thaws once `restarted` is set or at `until`. The
+/// freeze (for its cleanup) and when it was thawed after a seen kill.
+async fn thaw_at_kill(
+    ctx: &LiveContext,
+    app: &DeployedApp,
+    freeze: super::freeze::Freeze,
+    pods: &[String],
+    since: k8s_openapi::jiff::Timestamp,
+    until: tokio::time::Instant,
+    restarted: &std::sync::atomic::AtomicBool,
+) -> (super::freeze::Freeze, Option<k8s_openapi::jiff::Timestamp>) {
+    let killed = loop {
+        if liveness_kill(ctx, app, pods, since).await.is_some() {
+            break true;
+        }
+        if restarted.load(std::sync::atomic::Ordering::Relaxed) || tokio::time::Instant::now() >= until {
+            break false;
+        }
+        tokio::time::sleep(KILL_POLL).await;
+    };
+    let thawed_at = match freeze.thaw(&ctx.client).await {
+        Ok(()) => killed.then(k8s_openapi::jiff::Timestamp::now),
+        Err(e) => {
+            eprintln!("    warning: thawing the frozen container: {e}");
+            None
+        }
+    };
+    (freeze, thawed_at)
 }
 
 /// When the kubelet decided to kill a container of `pods` for its failed
