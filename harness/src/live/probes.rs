@@ -143,7 +143,8 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
     db.stop().map_err(|e| CheckFailure::new(app.path, "test database", format!("cannot stop it: {e}")))?;
     let stopped = tokio::time::Instant::now();
     // Read after the stop: every probe counted from here ran in the outage.
-    let counted = super::prober::liveness_counts(&ctx.client, &before, &ctx.container(ctx.api())).await;
+    let api_container = ctx.container(ctx.api());
+    let counted = super::prober::liveness_counts(&ctx.client, &before, &api_container).await;
     let outage = async {
         let (_, not_ready) = waiter
             .pods("backend pods NotReady after the database stopped", &sel, conditions::none_ready)
@@ -156,7 +157,8 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
         // Liveness must hold while the kubelet runs its probe `threshold`
         // times in the outage: seen in its own counts when it gives them,
         // else for as long as it surely takes (counted from the stop).
-        let held = hold_liveness(ctx, &before, counted, &liveness, stopped + liveness.surely_seen()).await;
+        let surely = stopped + liveness.surely_seen();
+        let held = hold_liveness(ctx, &before, &api_container, counted, &liveness, surely).await;
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &app.namespace);
         let now = pods.list(&ListParams::default().labels(&sel)).await.map_err(|e| CheckFailure::new(app.path, &obj, format!("{e}")))?;
         let during = conditions::restart_count(&now.items);
@@ -197,13 +199,14 @@ pub async fn database_outage(ctx: &LiveContext, app: &DeployedApp, db: &TestData
 /// How often the kubelet's probe counts are read during a hold.
 const COUNT_POLL: Duration = Duration::from_secs(1);
 
-/// Hold a fault until the kubelet has run `pods`' API liveness probe
-/// `threshold` times since `counted` and every run succeeded (its own
+/// Hold a fault until the kubelet has run the liveness probe of `container`
+/// in `pods` `threshold` times since `counted` and every run succeeded (its own
 /// `prober_probe_total`), or, when it does not give its counts or a run
 /// failed, until `surely` (the restart count then judges). Says which.
 async fn hold_liveness(
     ctx: &LiveContext,
     pods: &[Pod],
+    container: &str,
     counted: Result<std::collections::BTreeMap<String, super::prober::ProbeCount>, String>,
     liveness: &ProbeTimes,
     surely: tokio::time::Instant,
@@ -218,11 +221,10 @@ async fn hold_liveness(
             return waited(format!("the kubelet's probe counts: {e}"));
         }
     };
-    let container = ctx.container(ctx.api());
     let held_from = tokio::time::Instant::now();
     while tokio::time::Instant::now() < surely {
         tokio::time::sleep(COUNT_POLL).await;
-        let Ok(now) = super::prober::liveness_counts(&ctx.client, pods, &container).await else { continue };
+        let Ok(now) = super::prober::liveness_counts(&ctx.client, pods, container).await else { continue };
         let runs: Vec<(u64, u64)> =
             start.iter().map(|(pod, before)| now.get(pod).copied().unwrap_or_default().since(before)).collect();
         if runs.iter().any(|&(_, failed)| failed > 0) {
@@ -385,7 +387,9 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
             (k8s_openapi::jiff::Timestamp::now(), format!("POST {route}"), None)
         }
     };
-    let restart_waiter = waiter.clone().deadline(liveness.restart_within() + RESTART_SLACK);
+    // The restart, and a thaw that sees no Killing event, are both due by then.
+    let restart_deadline = liveness.restart_within() + RESTART_SLACK;
+    let restart_waiter = waiter.clone().deadline(restart_deadline);
     let restarted_already = std::sync::atomic::AtomicBool::new(false);
     let restart = async {
         let r = restart_waiter
@@ -400,7 +404,7 @@ pub async fn liveness_restart(ctx: &LiveContext, app: &DeployedApp) -> CheckResu
     };
     let pod_names: Vec<String> = before.iter().filter_map(|p| p.metadata.name.clone()).collect();
     let thaw = async {
-        let until = tokio::time::Instant::now() + liveness.restart_within() + RESTART_SLACK;
+        let until = tokio::time::Instant::now() + restart_deadline;
         Some(thaw_at_kill(ctx, app, freezer?, &pod_names, faulted_at, until, &restarted_already).await)
     };
     let (restarted, thawed) = tokio::join!(restart, thaw);
