@@ -28,7 +28,7 @@ before="$(cat "$knob")"
 trap 'echo "$before" >"$knob"; kubectl delete ns kg-conntrack-a kg-conntrack-b --ignore-not-found --wait=false >/dev/null 2>&1 || true' EXIT
 
 manifest() {
-  cat <<'EOF'
+  cat <<EOF
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -42,7 +42,7 @@ spec:
       securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
       containers:
       - name: web
-        image: kubegate.local/testbox:1
+        image: $TESTBOX_IMAGE
         imagePullPolicy: Never
         args: ["serve", "-addr", ":8080"]
         readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}

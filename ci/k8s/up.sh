@@ -100,6 +100,16 @@ for rule in "-i $cni_bridge" "-o $cni_bridge"; do
   iptables -C FORWARD $rule -m comment --comment kubegate -j ACCEPT 2>/dev/null ||
     iptables -I FORWARD 1 $rule -m comment --comment kubegate -j ACCEPT
 done
+# A Service address kube-proxy has not programmed yet (a Service just created
+# while kube-proxy is busy) would follow the default route off the host, where
+# this machine's egress answers every address and port with an empty HTTP 404,
+# and a keep-alive client then stays on that connection. Refuse it instead, as
+# kube-proxy refuses a Service without endpoints: in the filter table only
+# traffic kube-proxy did not DNAT still has a Service address.
+for chain in OUTPUT FORWARD; do
+  iptables -C "$chain" -d "$service_cidr" -m comment --comment kubegate -j REJECT 2>/dev/null ||
+    iptables -I "$chain" 1 -d "$service_cidr" -m comment --comment kubegate -j REJECT
+done
 # The LoadBalancer range lives on an interface of its own, so the host has a
 # route to it (a portless bridge: these kernels have no dummy driver).
 ip link show "$lb_iface" >/dev/null 2>&1 || ip link add "$lb_iface" type dummy 2>/dev/null ||

@@ -26,8 +26,8 @@ use kubegate::provider::{ClusterInfo, LoadBalancerSupport, Provider, ProviderCon
 use serde_json::json;
 
 const NAMESPACE: &str = "kubegate-cluster-local";
-/// Built by ci/k8s/build-addons.sh, imported by up.sh: `testbox serve|get|lookup`.
-const TESTBOX: &str = "kubegate.local/testbox:1";
+/// ci/k8s/versions.sh, where the testbox image's name and version are set.
+const VERSIONS_SH: &str = include_str!("../../ci/k8s/versions.sh");
 /// The same image under a tag only Docker has, so the web pod runs only if
 /// `load_images` really moved it from Docker into the cluster's containerd.
 const LOADED: &str = "kubegate.local/testbox:loaded-by-test";
@@ -77,7 +77,7 @@ fn up_exercise_down(provider: &LocalProvider, paths: &LocalPaths) {
     eprintln!("load_images took {:.1}s", step.elapsed().as_secs_f64());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    runtime.block_on(exercise_workload(&info));
+    runtime.block_on(exercise_workload(&info, paths));
 
     // What is running before teardown: every recorded component pid.
     let pids = recorded_pids(&paths.cluster_dir);
@@ -92,7 +92,7 @@ fn up_exercise_down(provider: &LocalProvider, paths: &LocalPaths) {
 }
 
 /// Deploy the web pod and its Services, and reach it from a pod and from the host.
-async fn exercise_workload(info: &ClusterInfo) {
+async fn exercise_workload(info: &ClusterInfo, paths: &LocalPaths) {
     kubegate::provider::client::install_crypto_provider();
     let client = kubegate::provider::client::client_for(info).await.expect("kube client for the local cluster");
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -172,7 +172,7 @@ async fn exercise_workload(info: &ClusterInfo) {
                 "restartPolicy": "Never",
                 "securityContext": restricted_pod(),
                 "containers": [{
-                    "name": "client", "image": TESTBOX, "imagePullPolicy": "IfNotPresent",
+                    "name": "client", "image": testbox_image(), "imagePullPolicy": "IfNotPresent",
                     "args": ["get", url, "-tries", "30"],
                     "securityContext": restricted_container()
                 }]
@@ -189,6 +189,8 @@ async fn exercise_workload(info: &ClusterInfo) {
     let log = pods.logs("client", &LogParams::default()).await.expect("client pod logs");
     assert_eq!(phase, "Succeeded", "client pod GET {url} failed; its log:\n{log}");
     assert!(log.starts_with("testbox web-"), "client got the web pod's answer through DNS + ClusterIP, got {log:?}");
+
+    assert_unprogrammed_service_address_refused(&client, &pods, paths).await;
 
     // From the host, through the LoadBalancer address MetalLB assigned.
     let lb_ip: IpAddr = wait_for(Duration::from_secs(60), "Service web-lb to get a LoadBalancer address", || async {
@@ -228,6 +230,81 @@ async fn exercise_workload(info: &ClusterInfo) {
     let _ = namespaces.delete(NAMESPACE, &DeleteParams::default()).await;
 }
 
+/// An address of the Service range that no Service has must be refused, from
+/// the host and from a pod, as kube-proxy refuses a Service without
+/// endpoints: that is what a client sees while kube-proxy has not yet
+/// programmed a new Service. Routed off the host instead, it reached this
+/// machine's egress, which answers any address with an empty HTTP 404, and
+/// a keep-alive client stayed on that connection (up.sh's REJECT rules).
+async fn assert_unprogrammed_service_address_refused(client: &kube::Client, pods: &Api<Pod>, paths: &LocalPaths) {
+    let env = std::fs::read_to_string(paths.cluster_env()).expect("cluster.env of the running cluster");
+    let cidr = env.lines().find_map(|l| l.strip_prefix("SERVICE_CIDR=")).expect("cluster.env records SERVICE_CIDR");
+    let (network, bits) = cidr.split_once('/').expect("SERVICE_CIDR is address/bits");
+    let network: u32 = network.parse::<std::net::Ipv4Addr>().expect("an IPv4 Service range").into();
+    let size = 1u32 << (32 - bits.parse::<u32>().expect("prefix length"));
+    let services: Api<Service> = Api::all(client.clone());
+    let taken: Vec<String> = services
+        .list(&Default::default())
+        .await
+        .expect("list Services")
+        .items
+        .into_iter()
+        .filter_map(|s| s.spec?.cluster_ip)
+        .collect();
+    let free: IpAddr = (network + 2..network + size - 1)
+        .map(|a| IpAddr::V4(a.into()))
+        .find(|a| !taken.contains(&a.to_string()))
+        .expect("a free address in the Service range");
+
+    let from_host = TcpStream::connect_timeout(&(free, 80).into(), Duration::from_secs(3));
+    assert!(
+        from_host.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "host -> {free}:80 (in {cidr}, no Service): want connection refused, got {from_host:?}"
+    );
+    create(
+        pods,
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "stray" },
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": restricted_pod(),
+                "containers": [{
+                    "name": "stray", "image": testbox_image(), "imagePullPolicy": "IfNotPresent",
+                    "args": ["get", format!("http://{free}/"), "-tries", "1"],
+                    "securityContext": restricted_container()
+                }]
+            }
+        }),
+    )
+    .await;
+    wait_for(Duration::from_secs(60), "the stray pod to finish", || async {
+        let phase = pods.get("stray").await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(())
+    })
+    .await;
+    let log = pods.logs("stray", &LogParams::default()).await.expect("stray pod logs");
+    assert!(
+        log.contains("connection refused"),
+        "pod -> {free}:80 (in {cidr}, no Service): want connection refused, got {log:?}"
+    );
+    eprintln!("{free}:80 (in {cidr}, no Service) refused from the host and from a pod");
+}
+
+/// `VAR="value"` of ci/k8s/versions.sh.
+fn pinned(var: &str) -> &'static str {
+    VERSIONS_SH
+        .lines()
+        .find_map(|line| line.strip_prefix(var)?.strip_prefix("=\"")?.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("ci/k8s/versions.sh sets {var}=\"...\""))
+}
+
+/// The testbox image (`testbox serve|get|lookup`) ci/k8s/build-addons.sh
+/// builds and up.sh imports.
+fn testbox_image() -> String {
+    pinned("TESTBOX_IMAGE").replace("$TESTBOX_VERSION", pinned("TESTBOX_VERSION"))
+}
+
 /// `docker tag` the testbox image as `tag` (loading it from the build cache
 /// into Docker first if Docker does not have it).
 fn tag_testbox_in_docker(tag: &str) {
@@ -237,8 +314,12 @@ fn tag_testbox_in_docker(tag: &str) {
         info.as_ref().is_ok_and(|o| o.status.success()),
         "no Docker engine answering (load_images pipes `docker save`): start it with ci/setup.sh docker"
     );
-    if !docker(&["image", "inspect", TESTBOX]).is_ok_and(|o| o.status.success()) {
-        let tar = kubegate::dirs::cache_root().join("images/testbox-1.tar").display().to_string();
+    let testbox = testbox_image();
+    if !docker(&["image", "inspect", &testbox]).is_ok_and(|o| o.status.success()) {
+        let tar = kubegate::dirs::cache_root()
+            .join(format!("images/testbox-{}.tar", pinned("TESTBOX_VERSION")))
+            .display()
+            .to_string();
         let out = docker(&["load", "-i", &tar]).expect("docker load");
         assert!(
             out.status.success(),
@@ -246,8 +327,8 @@ fn tag_testbox_in_docker(tag: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = docker(&["tag", TESTBOX, tag]).expect("docker tag");
-    assert!(out.status.success(), "docker tag {TESTBOX} {tag}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = docker(&["tag", &testbox, tag]).expect("docker tag");
+    assert!(out.status.success(), "docker tag {testbox} {tag}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn restricted_pod() -> serde_json::Value {

@@ -2,7 +2,7 @@
 // tests (suites/tests/cluster_local.rs), built FROM scratch:
 //
 //	testbox serve [-addr :8080]     HTTP server: / answers "testbox <hostname>", /healthz "ok"
-//	testbox get URL [-tries N]      GET URL until it answers 200 (1 s apart), print the body
+//	testbox get URL [-tries N]      GET URL until it answers 200 (1 s apart, a new connection each), print the body
 //	testbox lookup NAME [-server IP:PORT] [-tries N]
 //	                                resolve NAME (with resolv.conf, or by asking one DNS server), print the addresses
 //
@@ -76,7 +76,10 @@ func get(args []string) {
 	fs := flag.NewFlagSet("get", flag.ExitOnError)
 	tries := fs.Int("tries", 30, "attempts, one second apart")
 	_ = fs.Parse(args[1:])
-	client := &http.Client{Timeout: 3 * time.Second}
+	// A new connection each try: a kept-alive one would stay on whatever
+	// answered first (before kube-proxy programmed a new Service, that is
+	// not the Service), and the tries would not be tries.
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var last string
 	for i := 0; i < *tries; i++ {
 		if i > 0 {
