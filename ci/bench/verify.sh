@@ -4,7 +4,7 @@
 #      namespace labelled with its run id;
 #   2. figures from each run's timings.json: time to verdict, the rollout
 #      waits against the kubelet's Ready (overhead of waiting), requests lost
-#      during the rolling upgrades;
+#      during the rolling upgrades, how long namespaces took to go;
 #   3. kill -9 of a run once its namespaces exist, then a new run: it must
 #      sweep the killed run's namespaces and pass.
 # Prints a Markdown block for docs/benchmarks.md (## kubegate verify).
@@ -73,6 +73,8 @@ done
 # Wait overhead over all runs: seconds between the kubelet's Ready and the wait's end.
 jq -s '[.[].waits[] | select(.overhead_secs != null) | .overhead_secs] | sort' "$out"/run-*/timings.json >"$out/overheads.json" 2>/dev/null || echo '[]' >"$out/overheads.json"
 jq -s '[.[].waits[] | .took_secs] | sort' "$out"/run-*/timings.json >"$out/waits.json" 2>/dev/null || echo '[]' >"$out/waits.json"
+jq -s '[.[].teardowns[]? | select(.of != "shared") | .secs] | sort' "$out"/run-*/timings.json >"$out/teardowns.json" 2>/dev/null || echo '[]' >"$out/teardowns.json"
+jq -s '[.[].teardowns[]? | select(.of == "shared") | .secs] | sort' "$out"/run-*/timings.json >"$out/teardowns-shared.json" 2>/dev/null || echo '[]' >"$out/teardowns-shared.json"
 stat() { jq -r 'if length == 0 then "n/a" else "median \(.[length/2|floor]|.*10|round/10)s, max \(.[-1]|.*10|round/10)s (n=\(length))" end' "$1"; }
 
 kill_line="skipped"
@@ -118,6 +120,7 @@ echo
 echo "- consecutive runs: $pass passed, $fail failed (pass = exit 0 and no namespace of the run left)"
 echo "- rollout waits: $(stat "$out/waits.json")"
 echo "- wait overhead (wait end minus kubelet Ready, 1 s API resolution): $(stat "$out/overheads.json")"
+echo "- namespace teardowns (start of teardown to namespace gone): destructive checks' $(stat "$out/teardowns.json"); shared $(stat "$out/teardowns-shared.json")"
 echo "- kill -9: $kill_line"
 echo "- namespaces labelled kubegate.io/run-id left after the bench: $all_left"
 [[ -n "${cold:-}" ]] && echo "- cold (cluster down -> up -> verdict): ${cold}s"

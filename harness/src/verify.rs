@@ -103,6 +103,19 @@ pub struct Timings {
     pub waits: Vec<WaitTiming>,
     /// Requests sent and lost during each rolling upgrade.
     pub upgrades: Vec<UpgradeTiming>,
+    /// How long each namespace of the run took to go.
+    pub teardowns: Vec<TeardownTiming>,
+}
+
+/// One namespace's teardown.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TeardownTiming {
+    /// raw or helm.
+    pub path: String,
+    /// The destructive check whose namespace it was, or `shared`.
+    pub of: String,
+    /// Seconds from the start of the teardown to the namespace gone.
+    pub secs: f64,
 }
 
 /// One rollout wait.
@@ -350,6 +363,13 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyOutcome, VerifyError> {
             sent: u.load.sent,
             lost: u.load.failed,
             upgrade_secs: u.upgrade_secs,
+        });
+    }
+    for t in &live.teardowns {
+        timings.teardowns.push(TeardownTiming {
+            path: t.path.to_string(),
+            of: t.of.to_string(),
+            secs: t.took.as_secs_f64(),
         });
     }
     write_reports(&report, &timings, &report_dir, &ctx.redactor())?;

@@ -193,6 +193,7 @@ impl DeployedApp {
                 ctx.redactor().redact_str(&format!("deploy ({}): {e:#}", variant.name)).into_owned(),
             )
         };
+        let turn = ctx.deploy_turns.take().await;
         let install = helm_install(ctx, &namespace, variant).map_err(|e| fail("chart", &e))?;
         let run_lock = hold_run(run);
         let (labels, rendered) = match path {
@@ -245,6 +246,7 @@ impl DeployedApp {
                 crate::deploy::helm::deploy(&ctx.client, &ctx.helm, &install, &secrets).await.map(|_| ())
             }
         };
+        drop(turn);
         if let Err(e) = deployed {
             app.mark_failed();
             return Err(fail(&format!("Namespace/{namespace}"), &error_chain(&e)));

@@ -15,6 +15,7 @@ use crate::postgres::TestDatabase;
 use futures::future::BoxFuture;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// What a check body gets besides its deployment(s).
 pub struct Scope<'a> {
@@ -30,6 +31,18 @@ pub struct Scope<'a> {
 #[derive(Debug, Default)]
 pub struct Record {
     upgrades: Mutex<Vec<(DeployPath, UpgradeOutcome)>>,
+    teardowns: Mutex<Vec<Teardown>>,
+}
+
+/// How long a namespace of the run took to go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Teardown {
+    /// raw or helm.
+    pub path: DeployPath,
+    /// The destructive check whose namespace it was, or `shared`.
+    pub of: &'static str,
+    /// From the start of the teardown to the namespace gone.
+    pub took: Duration,
 }
 
 impl Record {
@@ -37,9 +50,16 @@ impl Record {
     pub fn upgrade(&self, path: DeployPath, outcome: UpgradeOutcome) {
         self.upgrades.lock().unwrap_or_else(|p| p.into_inner()).push((path, outcome));
     }
-    /// Every rolling upgrade recorded.
-    pub fn into_upgrades(self) -> Vec<(DeployPath, UpgradeOutcome)> {
-        self.upgrades.into_inner().unwrap_or_else(|p| p.into_inner())
+    /// Keep how long a namespace took to go.
+    pub fn teardown(&self, teardown: Teardown) {
+        self.teardowns.lock().unwrap_or_else(|p| p.into_inner()).push(teardown);
+    }
+    /// Every rolling upgrade and every teardown recorded.
+    pub fn into_parts(self) -> (Vec<(DeployPath, UpgradeOutcome)>, Vec<Teardown>) {
+        fn open<T>(m: Mutex<Vec<T>>) -> Vec<T> {
+            m.into_inner().unwrap_or_else(|p| p.into_inner())
+        }
+        (open(self.upgrades), open(self.teardowns))
     }
 }
 
@@ -404,7 +424,7 @@ pub async fn run_own(scope: &Scope<'_>, check: &LiveCheck, path: DeployPath) -> 
         Run::Own(variant, body) => {
             let mut app = DeployedApp::deploy(ctx, &run, path, &variant(ctx)).await?;
             let result = body(scope, &mut app).await;
-            finish(ctx, app, result.is_err()).await;
+            finish(scope, check, app, result.is_err()).await;
             result
         }
         Run::OwnDatabase(variant, body) => {
@@ -427,7 +447,7 @@ pub async fn run_own(scope: &Scope<'_>, check: &LiveCheck, path: DeployPath) -> 
             let values = ctx.secrets.with(secret, key, db.url());
             let app = DeployedApp::deploy(ctx, &run, path, &variant(ctx).secrets(values)).await?;
             let result = body(scope, &app, &db).await;
-            finish(ctx, app, result.is_err()).await;
+            finish(scope, check, app, result.is_err()).await;
             result
         }
         _ => Err(super::CheckFailure::new(path, check.id, "not a check with a deployment of its own")),
@@ -435,13 +455,15 @@ pub async fn run_own(scope: &Scope<'_>, check: &LiveCheck, path: DeployPath) -> 
 }
 
 /// Tear an own namespace down, with diagnostics first if the check failed.
-async fn finish(ctx: &LiveContext, mut app: DeployedApp, failed: bool) {
+async fn finish(scope: &Scope<'_>, check: &LiveCheck, mut app: DeployedApp, failed: bool) {
     if failed {
         app.mark_failed();
     }
-    let ns = app.namespace.clone();
-    if let Err(e) = app.teardown(ctx).await {
-        eprintln!("    warning: {ns}: {}", super::app::error_chain(&e));
+    let (ns, path) = (app.namespace.clone(), app.path);
+    let started = std::time::Instant::now();
+    match app.teardown(scope.ctx).await {
+        Ok(()) => scope.record.teardown(Teardown { path, of: check.id, took: started.elapsed() }),
+        Err(e) => eprintln!("    warning: {ns}: {}", super::app::error_chain(&e)),
     }
 }
 

@@ -7,7 +7,7 @@
 //! [`RunOptions::parallel`] at a time.
 
 use super::app::{DeployedApp, Variant};
-use super::checks::{CHECKS, LiveCheck, Record, Run, Scope, run_own};
+use super::checks::{CHECKS, LiveCheck, Record, Run, Scope, Teardown, run_own};
 use super::context::LiveContext;
 use super::rollout::UpgradeOutcome;
 use super::{CheckFailure, CheckRun, timed};
@@ -49,6 +49,8 @@ pub struct LiveRun {
     pub waits: Vec<(DeployPath, WaitReport)>,
     /// The rolling upgrades under load.
     pub upgrades: Vec<(DeployPath, UpgradeOutcome)>,
+    /// How long each namespace of the run took to go.
+    pub teardowns: Vec<Teardown>,
     /// Namespaces left in place (`--keep`) or that failed to go.
     pub left: Vec<String>,
 }
@@ -110,7 +112,7 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
             }
         }
         let failed = looked.iter().any(|r| r.result.is_err());
-        let left = release_shared(ctx, [raw, helm], failed, opts.keep, &step).await;
+        let left = release_shared(&scope, [raw, helm], failed, opts.keep, &step).await;
         (waits, looked, left)
     };
     let destructive = futures::stream::iter(own)
@@ -123,13 +125,14 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
         })
         .buffer_unordered(opts.parallel.max(1))
         .collect::<Vec<_>>();
-    let ((waits, looked, left), broke) = tokio::join!(shared, destructive);
+    // The destructive checks ask for their deploy turns first (longest first).
+    let (broke, (waits, looked, left)) = tokio::join!(destructive, shared);
     out.waits = waits;
     out.left = left;
     out.runs.extend(looked);
     out.runs.extend(broke);
     step.ok();
-    out.upgrades = record.into_upgrades();
+    (out.upgrades, out.teardowns) = record.into_parts();
     out.runs.sort_by_key(|r| (CHECKS.iter().position(|c| c == r.check), scope_order(&r.scope)));
     out
 }
@@ -138,7 +141,7 @@ pub async fn run_all(ctx: &LiveContext, run: &RunId, opts: &RunOptions) -> LiveR
 /// once), or keep them with `--keep`; a failed check keeps a diagnostics
 /// bundle. The namespaces left in place.
 async fn release_shared(
-    ctx: &LiveContext,
+    scope: &Scope<'_>,
     apps: [Result<DeployedApp, CheckFailure>; 2],
     failed: bool,
     keep: bool,
@@ -158,13 +161,17 @@ async fn release_shared(
         }
     }
     let results = futures::future::join_all(going.into_iter().map(|app| async move {
-        let ns = app.namespace.clone();
-        (ns, app.teardown(ctx).await)
+        let (ns, path, started) = (app.namespace.clone(), app.path, std::time::Instant::now());
+        let result = app.teardown(scope.ctx).await;
+        (ns, path, started.elapsed(), result)
     }))
     .await;
-    for (ns, result) in results {
+    for (ns, path, took, result) in results {
         match result {
-            Ok(()) => step.note(format!("shared namespace {ns} torn down")),
+            Ok(()) => {
+                step.note(format!("shared namespace {ns} torn down in {:.1}s", took.as_secs_f64()));
+                scope.record.teardown(Teardown { path, of: "shared", took });
+            }
             Err(e) => {
                 step.fail(format!("{ns}: {e}"));
                 left.push(ns);
