@@ -163,30 +163,7 @@ async fn exercise_workload(info: &ClusterInfo, paths: &LocalPaths) {
 
     // From another pod, by DNS name through the ClusterIP Service.
     let url = format!("http://web.{NAMESPACE}.svc.cluster.local/");
-    create(
-        &pods,
-        json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": { "name": "client" },
-            "spec": {
-                "restartPolicy": "Never",
-                "securityContext": restricted_pod(),
-                "containers": [{
-                    "name": "client", "image": testbox_image(), "imagePullPolicy": "IfNotPresent",
-                    "args": ["get", url, "-tries", "30"],
-                    "securityContext": restricted_container()
-                }]
-            }
-        }),
-    )
-    .await;
-    let phase = wait_for(Duration::from_secs(90), "the client pod to finish", || async {
-        let p = pods.get("client").await.ok()?;
-        let phase = p.status?.phase?;
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-    })
-    .await;
-    let log = pods.logs("client", &LogParams::default()).await.expect("client pod logs");
+    let (phase, log) = testbox_get_from_pod(&pods, "client", &url, 30).await;
     assert_eq!(phase, "Succeeded", "client pod GET {url} failed; its log:\n{log}");
     assert!(log.starts_with("testbox web-"), "client got the web pod's answer through DNS + ClusterIP, got {log:?}");
 
@@ -261,34 +238,43 @@ async fn assert_unprogrammed_service_address_refused(client: &kube::Client, pods
         from_host.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
         "host -> {free}:80 (in {cidr}, no Service): want connection refused, got {from_host:?}"
     );
+    let (_, log) = testbox_get_from_pod(pods, "stray", &format!("http://{free}/"), 1).await;
+    assert!(
+        log.contains("connection refused"),
+        "pod -> {free}:80 (in {cidr}, no Service): want connection refused, got {log:?}"
+    );
+    eprintln!("{free}:80 (in {cidr}, no Service) refused from the host and from a pod");
+}
+
+/// Run `testbox get URL -tries N` in a pod named `name` until it ends: its
+/// phase (`Succeeded` once an answer was 200) and its log.
+async fn testbox_get_from_pod(pods: &Api<Pod>, name: &str, url: &str, tries: u32) -> (String, String) {
     create(
         pods,
         json!({
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": { "name": "stray" },
+            "metadata": { "name": name },
             "spec": {
                 "restartPolicy": "Never",
                 "securityContext": restricted_pod(),
                 "containers": [{
-                    "name": "stray", "image": testbox_image(), "imagePullPolicy": "IfNotPresent",
-                    "args": ["get", format!("http://{free}/"), "-tries", "1"],
+                    "name": name, "image": testbox_image(), "imagePullPolicy": "IfNotPresent",
+                    "args": ["get", url, "-tries", tries.to_string()],
                     "securityContext": restricted_container()
                 }]
             }
         }),
     )
     .await;
-    wait_for(Duration::from_secs(60), "the stray pod to finish", || async {
-        let phase = pods.get("stray").await.ok()?.status?.phase?;
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(())
+    // Tries are 1 s apart with a 3 s timeout each, plus the pod's start.
+    let limit = Duration::from_secs(30 + 4 * u64::from(tries));
+    let phase = wait_for(limit, &format!("pod {name} to finish"), || async {
+        let phase = pods.get(name).await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
     })
     .await;
-    let log = pods.logs("stray", &LogParams::default()).await.expect("stray pod logs");
-    assert!(
-        log.contains("connection refused"),
-        "pod -> {free}:80 (in {cidr}, no Service): want connection refused, got {log:?}"
-    );
-    eprintln!("{free}:80 (in {cidr}, no Service) refused from the host and from a pod");
+    let log = pods.logs(name, &LogParams::default()).await.unwrap_or_else(|e| panic!("pod {name}'s log: {e}"));
+    (phase, log)
 }
 
 /// `VAR="value"` of ci/k8s/versions.sh.
