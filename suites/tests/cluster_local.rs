@@ -77,7 +77,7 @@ fn up_exercise_down(provider: &LocalProvider, paths: &LocalPaths) {
     eprintln!("load_images took {:.1}s", step.elapsed().as_secs_f64());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    runtime.block_on(exercise_workload(&info, paths));
+    runtime.block_on(exercise_workload(&info, provider));
 
     // What is running before teardown: every recorded component pid.
     let pids = recorded_pids(&paths.cluster_dir);
@@ -92,7 +92,7 @@ fn up_exercise_down(provider: &LocalProvider, paths: &LocalPaths) {
 }
 
 /// Deploy the web pod and its Services, and reach it from a pod and from the host.
-async fn exercise_workload(info: &ClusterInfo, paths: &LocalPaths) {
+async fn exercise_workload(info: &ClusterInfo, provider: &LocalProvider) {
     kubegate::provider::client::install_crypto_provider();
     let client = kubegate::provider::client::client_for(info).await.expect("kube client for the local cluster");
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -167,7 +167,7 @@ async fn exercise_workload(info: &ClusterInfo, paths: &LocalPaths) {
     assert_eq!(phase, "Succeeded", "client pod GET {url} failed; its log:\n{log}");
     assert!(log.starts_with("testbox web-"), "client got the web pod's answer through DNS + ClusterIP, got {log:?}");
 
-    assert_unprogrammed_service_address_refused(&client, &pods, paths).await;
+    assert_unprogrammed_service_address_refused(&client, &pods, provider).await;
 
     // From the host, through the LoadBalancer address MetalLB assigned.
     let lb_ip: IpAddr = wait_for(Duration::from_secs(60), "Service web-lb to get a LoadBalancer address", || async {
@@ -213,10 +213,10 @@ async fn exercise_workload(info: &ClusterInfo, paths: &LocalPaths) {
 /// programmed a new Service. Routed off the host instead, it reached this
 /// machine's egress, which answers any address with an empty HTTP 404, and
 /// a keep-alive client stayed on that connection (up.sh's REJECT rules).
-async fn assert_unprogrammed_service_address_refused(client: &kube::Client, pods: &Api<Pod>, paths: &LocalPaths) {
-    let env = std::fs::read_to_string(paths.cluster_env()).expect("cluster.env of the running cluster");
-    let cidr = env.lines().find_map(|l| l.strip_prefix("SERVICE_CIDR=")).expect("cluster.env records SERVICE_CIDR");
-    let (network, bits) = cidr.split_once('/').expect("SERVICE_CIDR is address/bits");
+async fn assert_unprogrammed_service_address_refused(client: &kube::Client, pods: &Api<Pod>, provider: &LocalProvider) {
+    let env = provider.cluster_env().expect("cluster.env readable").expect("cluster.env of the running cluster");
+    let cidr = env.service_cidr;
+    let (network, bits) = cidr.split_once('/').expect("cluster.env's SERVICE_CIDR is address/bits");
     let network: u32 = network.parse::<std::net::Ipv4Addr>().expect("an IPv4 Service range").into();
     let size = 1u32 << (32 - bits.parse::<u32>().expect("prefix length"));
     let services: Api<Service> = Api::all(client.clone());

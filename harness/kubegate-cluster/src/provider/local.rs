@@ -92,6 +92,8 @@ pub struct ClusterEnv {
     pub containerd_sock: PathBuf,
     /// The MetalLB address range, `first-last`.
     pub lb_pool: String,
+    /// The Services' address range, `address/bits`.
+    pub service_cidr: String,
 }
 
 /// `cluster.env` exists but lacks a key or holds a bad value.
@@ -127,6 +129,7 @@ impl ClusterEnv {
             node_ip,
             containerd_sock: PathBuf::from(get("CONTAINERD_SOCK")?),
             lb_pool: get("LB_POOL").unwrap_or_default(),
+            service_cidr: get("SERVICE_CIDR").unwrap_or_default(),
         })
     }
 
@@ -368,10 +371,12 @@ mod tests {
     #[test]
     fn cluster_env_gives_the_cluster_info() {
         let text = "KUBECONFIG=/c/kubeconfig/admin.kubeconfig\nAPI_SERVER=https://127.0.0.1:6443\nNODE_IP=192.0.2.2\n\
-                    LB_POOL=172.29.255.200-172.29.255.250\nCONTAINERD_SOCK=/c/containerd/containerd.sock\n";
+                    LB_POOL=172.29.255.200-172.29.255.250\nCONTAINERD_SOCK=/c/containerd/containerd.sock\n\
+                    SERVICE_CIDR=10.0.0.0/24\n";
         let env = ClusterEnv::parse(text, Path::new("/c/cluster.env")).expect("valid cluster.env");
         assert_eq!(env.containerd_sock, PathBuf::from("/c/containerd/containerd.sock"));
         assert_eq!(env.lb_pool, "172.29.255.200-172.29.255.250");
+        assert_eq!(env.service_cidr, "10.0.0.0/24");
         let info = env.cluster_info();
         assert_eq!(info.provider, ProviderKind::Local);
         assert_eq!(info.kubeconfig, PathBuf::from("/c/kubeconfig/admin.kubeconfig"));
